@@ -1,0 +1,3 @@
+//! The `koophone` command (lands with the CLI issue).
+
+fn main() {}

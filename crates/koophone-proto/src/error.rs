@@ -1,0 +1,267 @@
+//! The error model of the core: what went wrong, and whether trying again can help.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use http::StatusCode;
+
+/// Input refused before anything was built or sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field}: {reason}")]
+pub struct InvalidInput {
+    /// The field that was refused, as named in the API (`user_id`, `instance_id`, `endpoint`, ...).
+    pub field: &'static str,
+    /// Why it was refused.
+    pub reason: InvalidReason,
+}
+
+/// Why an input was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidReason {
+    /// The value is empty.
+    #[error("must not be empty")]
+    Empty,
+    /// The value is longer than the API allows (counted in characters).
+    #[error("must be at most {max} characters, got {len}")]
+    TooLong {
+        /// The documented maximum.
+        max: usize,
+        /// The length received.
+        len: usize,
+    },
+    /// The value contains a control character.
+    #[error("must not contain control characters")]
+    ControlCharacter,
+    /// The endpoint URL cannot be used; the text says why.
+    #[error("{0}")]
+    Endpoint(String),
+}
+
+/// Parsed `Retry-After` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAfter {
+    /// A delay, from the delta-seconds form, or from an HTTP-date relative to the
+    /// response's own `Date` header (so no clock is read).
+    Delay(Duration),
+    /// An HTTP-date that could not be made relative (the response had no `Date`).
+    At(SystemTime),
+}
+
+/// A failure the service reported: any non-success status with a usable body,
+/// or a 200 whose `error_code` is not `"0"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceError {
+    /// The HTTP status of the response.
+    pub status: StatusCode,
+    /// The error code exactly as received (`None` when the body had none, e.g. an HTML 502).
+    pub error_code: Option<String>,
+    /// The error message as received, or a lossy snippet of a non-JSON body.
+    pub message: String,
+    /// The `X-Request-Id` response header (or the body's `request_id`).
+    pub request_id: Option<String>,
+    /// CloudDC's `error_type`, when present.
+    pub error_type: Option<String>,
+    /// `Retry-After`, when the response carried one (503 does, sometimes).
+    pub retry_after: Option<RetryAfter>,
+}
+
+impl ServiceError {
+    /// The typed view of [`ServiceError::error_code`].
+    pub fn code(&self) -> Option<ErrorCode> {
+        self.error_code.as_deref().map(ErrorCode::parse)
+    }
+}
+
+/// A 429 answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Throttled {
+    /// The body text (the API documents a plain string), lossy and bounded.
+    pub message: String,
+    /// When the service asks to be called again.
+    pub retry_after: Option<RetryAfter>,
+    /// The `X-Request-Id` response header.
+    pub request_id: Option<String>,
+}
+
+/// A response that does not fit the API: what was wrong and a bounded snippet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed {
+    /// The HTTP status of the response.
+    pub status: StatusCode,
+    /// What was wrong, in one line.
+    pub reason: String,
+    /// At most 256 bytes of the body, lossy UTF-8.
+    pub snippet: String,
+    /// The `X-Request-Id` response header.
+    pub request_id: Option<String>,
+}
+
+/// Everything a response can mean other than the operation's output.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The service answered with an error.
+    #[error("{}", DisplayService(.0))]
+    Service(ServiceError),
+    /// 401: the token (or signature) was refused.
+    #[error("unauthorized: {}", DisplayService(.0))]
+    Unauthorized(ServiceError),
+    /// 429: too many requests.
+    #[error("throttled: {}", .0.message)]
+    Throttled(Throttled),
+    /// The response could not be understood.
+    #[error("malformed response (http {}): {}", .0.status.as_u16(), .0.reason)]
+    Malformed(Malformed),
+}
+
+struct DisplayService<'a>(&'a ServiceError);
+
+impl fmt::Display for DisplayService<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = self.0;
+        write!(f, "http {}", e.status.as_u16())?;
+        if let Some(code) = &e.error_code {
+            write!(f, " {code}")?;
+        }
+        if !e.message.is_empty() {
+            write!(f, ": {}", e.message)?;
+        }
+        if let Some(id) = &e.request_id {
+            write!(f, " (request id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The error codes the KooPhone API documents, matched case-insensitively on the
+/// `KOOPHONE.API.` prefix; anything else is kept as received.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `0`
+    Success,
+    /// `KOOPHONE.API.1000`: the request parameter is incorrect.
+    InvalidParameter,
+    /// `KOOPHONE.API.1001`: insufficient instance permissions.
+    NoInstancePermission,
+    /// `KOOPHONE.API.4001`: the instance does not exist.
+    InstanceNotFound,
+    /// `KOOPHONE.API.9999`: internal service error.
+    InternalError,
+    /// Any other code, exactly as received.
+    Other(String),
+}
+
+/// How a transport failed; drivers map their own errors onto this so the
+/// waiter can decide whether to try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// The connection could not be made (DNS, refused, unreachable).
+    Connect,
+    /// TLS handshake or certificate failure.
+    Tls,
+    /// No answer within the configured time.
+    Timeout,
+    /// The connection was reset or closed mid-exchange (includes truncated bodies).
+    Reset,
+    /// The response body exceeded the configured limit.
+    BodyTooLarge,
+    /// Anything else the driver cannot classify.
+    Other,
+}
+
+impl ErrorCode {
+    const PREFIX: &'static str = "KOOPHONE.API.";
+
+    /// Parse a code as received. Never fails: unknown codes become [`ErrorCode::Other`].
+    pub fn parse(raw: &str) -> ErrorCode {
+        if raw == "0" {
+            return ErrorCode::Success;
+        }
+        let known = raw
+            .get(..Self::PREFIX.len())
+            .filter(|p| p.eq_ignore_ascii_case(Self::PREFIX))
+            .and_then(|_| match &raw[Self::PREFIX.len()..] {
+                "1000" => Some(ErrorCode::InvalidParameter),
+                "1001" => Some(ErrorCode::NoInstancePermission),
+                "4001" => Some(ErrorCode::InstanceNotFound),
+                "9999" => Some(ErrorCode::InternalError),
+                _ => None,
+            });
+        known.unwrap_or_else(|| ErrorCode::Other(raw.to_owned()))
+    }
+
+    /// The canonical spelling of a known code, or the raw text of an unknown one.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ErrorCode::Success => "0",
+            ErrorCode::InvalidParameter => "KOOPHONE.API.1000",
+            ErrorCode::NoInstancePermission => "KOOPHONE.API.1001",
+            ErrorCode::InstanceNotFound => "KOOPHONE.API.4001",
+            ErrorCode::InternalError => "KOOPHONE.API.9999",
+            ErrorCode::Other(raw) => raw,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ApiError {
+    /// Whether the same request may succeed if sent again: 429, 500, 502, 503,
+    /// 504 and `KOOPHONE.API.9999` do; everything else does not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ApiError::Throttled(_) => true,
+            ApiError::Unauthorized(_) => false,
+            ApiError::Service(e) => {
+                matches!(e.status.as_u16(), 429 | 500 | 502 | 503 | 504)
+                    || e.code() == Some(ErrorCode::InternalError)
+            }
+            ApiError::Malformed(m) => matches!(m.status.as_u16(), 500 | 502 | 503 | 504),
+        }
+    }
+
+    /// The delay the service asked for, if any.
+    pub fn retry_after(&self) -> Option<RetryAfter> {
+        match self {
+            ApiError::Throttled(t) => t.retry_after,
+            ApiError::Service(e) => e.retry_after,
+            ApiError::Unauthorized(_) | ApiError::Malformed(_) => None,
+        }
+    }
+
+    /// The HTTP status of the response behind this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Service(e) | ApiError::Unauthorized(e) => e.status,
+            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Malformed(m) => m.status,
+        }
+    }
+
+    /// The request id the service gave this answer, if any.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            ApiError::Service(e) | ApiError::Unauthorized(e) => e.request_id.as_deref(),
+            ApiError::Throttled(t) => t.request_id.as_deref(),
+            ApiError::Malformed(m) => m.request_id.as_deref(),
+        }
+    }
+}
+
+impl TransportErrorKind {
+    /// Connect failures, timeouts and resets may pass; TLS failures and
+    /// oversized bodies will happen again.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            TransportErrorKind::Connect | TransportErrorKind::Timeout | TransportErrorKind::Reset
+        )
+    }
+}

@@ -1,0 +1,19 @@
+//! Sans-IO protocol core for Huawei Cloud KooPhone ShowProgress and CloudDC
+//! ShowInstanceStatus: builds requests, decodes responses, classifies retries
+//! and runs the polling waiter. It opens no socket, reads no clock and never sleeps.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod endpoint;
+pub mod error;
+pub mod model;
+pub mod operation;
+
+pub use endpoint::{Endpoint, RequestContext, Token};
+pub use error::{
+    ApiError, ErrorCode, InvalidInput, InvalidReason, Malformed, RetryAfter, ServiceError,
+    Throttled, TransportErrorKind,
+};
+pub use model::{ErrorStatus, InstanceState, InstanceStatus, PrepareStatus, Progress};
+pub use operation::{Operation, ShowInstanceStatus, ShowProgress};

@@ -1,0 +1,1 @@
+//! Cross-crate test support: loading the conformance vectors in `tests/vectors/`.
