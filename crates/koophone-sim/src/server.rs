@@ -1,0 +1,449 @@
+//! The server adapter: the sans-IO core on a real HTTP/1.1 server (hyper),
+//! on its own thread and tokio runtime, with graceful shutdown.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{CONNECTION, CONTENT_LENGTH, HeaderValue};
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::scenario::{Scenario, ScenarioError, TokenSpec};
+use crate::shared::SharedSimulator;
+use crate::simulator::{ConnectionFault, LoggedRequest, SimResponse, Simulator};
+
+/// How long shutdown waits for requests in flight before closing anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Slow clients may not hold a connection open without sending a head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The scenario is invalid.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The runtime or its thread could not be started.
+    #[error("cannot start the simulator's runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Entry point of the server adapter.
+#[derive(Debug)]
+pub struct Sim;
+
+impl Sim {
+    /// Starts a server for `scenario` on 127.0.0.1, port chosen by the OS,
+    /// seed 0.
+    pub fn start(scenario: Scenario) -> Result<SimHandle, SimError> {
+        Self::builder().scenario(scenario).start()
+    }
+
+    /// A builder with the built-in scenario, seed 0, 127.0.0.1 port 0.
+    pub fn builder() -> SimBuilder {
+        SimBuilder {
+            scenario: Scenario::default(),
+            seed: 0,
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            tokens: Vec::new(),
+            worker_threads: 2,
+        }
+    }
+}
+
+/// Settings of a simulator server.
+#[derive(Debug, Clone)]
+pub struct SimBuilder {
+    scenario: Scenario,
+    seed: u64,
+    listen: SocketAddr,
+    tokens: Vec<TokenSpec>,
+    worker_threads: usize,
+}
+
+impl SimBuilder {
+    /// The scenario to serve (default: [`Scenario::default`]).
+    pub fn scenario(mut self, scenario: Scenario) -> Self {
+        self.scenario = scenario;
+        self
+    }
+
+    /// The seed of faults and request ids (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Where to listen (default 127.0.0.1:0; port 0 lets the OS choose).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Accept this token instead of the scenario's tokens; call again to
+    /// accept several.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.tokens.push(TokenSpec::new(token));
+        self
+    }
+
+    /// Runtime worker threads (default 2, at least 1).
+    pub fn worker_threads(mut self, n: usize) -> Self {
+        self.worker_threads = n.max(1);
+        self
+    }
+
+    /// Binds, starts serving on a background thread and returns once the
+    /// server accepts connections.
+    pub fn start(self) -> Result<SimHandle, SimError> {
+        let mut scenario = self.scenario;
+        if !self.tokens.is_empty() {
+            scenario.tokens = self.tokens;
+        }
+        let simulator = Simulator::new(scenario, self.seed)?;
+        let max_body = simulator.max_body_bytes();
+        let shared = SharedSimulator::new(simulator);
+        let listener = StdTcpListener::bind(self.listen).map_err(|source| SimError::Bind {
+            addr: self.listen,
+            source,
+        })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind {
+            addr: self.listen,
+            source,
+        })?;
+        listener.set_nonblocking(true).map_err(SimError::Runtime)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(self.worker_threads)
+            .thread_name("koophone-sim")
+            .enable_all()
+            .build()
+            .map_err(SimError::Runtime)?;
+        let origin = Instant::now();
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let server = Server {
+            shared: shared.clone(),
+            origin,
+            max_body,
+        };
+        let thread = std::thread::Builder::new()
+            .name("koophone-sim-server".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    // from_std only fails outside a runtime, and this is inside one.
+                    if let Ok(listener) = TcpListener::from_std(listener) {
+                        server.run(listener, stop_rx).await;
+                    }
+                });
+            })
+            .map_err(SimError::Runtime)?;
+        Ok(SimHandle {
+            addr,
+            base_url: format!("http://{addr}"),
+            shared,
+            origin,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A running simulator server. Dropping it shuts the server down gracefully
+/// (as [`SimHandle::shutdown`] does).
+pub struct SimHandle {
+    addr: SocketAddr,
+    base_url: String,
+    shared: SharedSimulator,
+    origin: Instant,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimHandle {
+    /// The bound address (with the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The most recent requests, oldest first. It holds header values,
+    /// tokens included: a test server's log.
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.shared.request_log()
+    }
+
+    /// Forgets the logged requests.
+    pub fn clear_request_log(&self) {
+        self.shared.clear_request_log();
+    }
+
+    /// The simulator core behind the server (for oracles such as
+    /// [`Simulator::koophone_reaches`]).
+    pub fn simulator(&self) -> &SharedSimulator {
+        &self.shared
+    }
+
+    /// Time since the server started: the simulator's clock.
+    pub fn elapsed(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    /// Stops accepting, lets requests in flight finish (at most 5 s), closes
+    /// idle keep-alive connections and waits for the server thread.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            // The server may already be gone; nothing to tell it then.
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            // A panicked server thread has nothing left to clean up.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+#[derive(Clone)]
+struct Server {
+    shared: SharedSimulator,
+    origin: Instant,
+    max_body: usize,
+}
+
+/// Returned by the service to make hyper close the connection without a
+/// response: the dropped-connection fault.
+#[derive(Debug)]
+struct DroppedConnection;
+
+impl fmt::Display for DroppedConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+
+impl std::error::Error for DroppedConnection {}
+
+impl Server {
+    async fn run(self, listener: TcpListener, mut stop: oneshot::Receiver<()>) {
+        let graceful = GracefulShutdown::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let stream = match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(_) => {
+                            // Out of file descriptors and the like: back off
+                            // instead of spinning.
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    };
+                    // Latency matters more than packet count on loopback.
+                    let _ = stream.set_nodelay(true);
+                    let server = self.clone();
+                    let service = service_fn(move |req| server.clone().respond(req));
+                    let conn = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_READ_TIMEOUT)
+                        .serve_connection(TokioIo::new(stream), service);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        // Connection errors (client gone, bad bytes, faults)
+                        // end that connection only.
+                        let _ = conn.await;
+                    });
+                }
+                _ = &mut stop => break,
+            }
+        }
+        drop(listener);
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+    }
+
+    async fn respond(self, request: Request<Incoming>) -> Result<Response<SimBody>, DroppedConnection> {
+        let at = self.origin.elapsed();
+        let (parts, body) = request.into_parts();
+        let declared = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(len) = declared
+            && len > self.max_body as u64
+        {
+            let answer = self
+                .shared
+                .lock()
+                .refuse_oversized(&parts, usize::try_from(len).unwrap_or(usize::MAX), at);
+            return Ok(closing(answer));
+        }
+        let body = match Limited::new(body, self.max_body).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
+                let answer = self
+                    .shared
+                    .lock()
+                    .refuse_oversized(&parts, self.max_body + 1, at);
+                return Ok(closing(answer));
+            }
+            // The client broke off mid-body: nobody to answer.
+            Err(_) => return Err(DroppedConnection),
+        };
+        let request = Request::from_parts(parts, body);
+        let SimResponse { response, fault } = self.shared.handle(&request, at);
+        match fault {
+            None => Ok(response.map(SimBody::full)),
+            Some(ConnectionFault::Delay(delay)) => {
+                tokio::time::sleep(delay).await;
+                Ok(response.map(SimBody::full))
+            }
+            Some(ConnectionFault::DropConnection) => Err(DroppedConnection),
+            Some(ConnectionFault::TruncateBody { keep }) => {
+                Ok(response.map(|body| SimBody::truncated(body, keep)))
+            }
+        }
+    }
+}
+
+/// 413 answers come before the body was read: the connection cannot be
+/// reused, so say so.
+fn closing(answer: SimResponse) -> Response<SimBody> {
+    let mut response = answer.response.map(SimBody::full);
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// A response body that is either whole, or cut short on the wire: it
+/// sends `keep` bytes, yields once so hyper flushes them, then fails, which
+/// makes hyper close the connection short of the advertised Content-Length.
+struct SimBody {
+    data: Option<Bytes>,
+    stage: Stage,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Whole,
+    FlushThenFail,
+    Fail,
+    Done,
+}
+
+/// The error that cuts a truncated body short.
+#[derive(Debug)]
+struct TruncatedOnPurpose;
+
+impl fmt::Display for TruncatedOnPurpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("body truncated by fault injection")
+    }
+}
+
+impl std::error::Error for TruncatedOnPurpose {}
+
+impl SimBody {
+    fn full(body: Vec<u8>) -> Self {
+        Self {
+            data: Some(Bytes::from(body)),
+            stage: Stage::Whole,
+        }
+    }
+
+    fn truncated(mut body: Vec<u8>, keep: usize) -> Self {
+        body.truncate(keep);
+        Self {
+            data: Some(Bytes::from(body)),
+            stage: Stage::FlushThenFail,
+        }
+    }
+}
+
+impl Body for SimBody {
+    type Data = Bytes;
+    type Error = TruncatedOnPurpose;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, TruncatedOnPurpose>>> {
+        let this = self.get_mut();
+        if let Some(data) = this.data.take()
+            && !data.is_empty()
+        {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        match this.stage {
+            Stage::Whole | Stage::Done => {
+                this.stage = Stage::Done;
+                Poll::Ready(None)
+            }
+            Stage::FlushThenFail => {
+                this.stage = Stage::Fail;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Stage::Fail => {
+                this.stage = Stage::Done;
+                Poll::Ready(Some(Err(TruncatedOnPurpose)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.as_ref().is_none_or(Bytes::is_empty)
+            && matches!(self.stage, Stage::Whole | Stage::Done)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match (self.stage, &self.data) {
+            (Stage::Whole, Some(data)) => SizeHint::with_exact(data.len() as u64),
+            (Stage::Whole | Stage::Done, None) => SizeHint::with_exact(0),
+            // Unknown, so hyper frames by the Content-Length header, which
+            // promises more than will come.
+            _ => SizeHint::default(),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Sharing one simulator between threads, and the virtual clock that lets
+//! in-process transports drive it deterministically.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use http::Request;
+
+use crate::simulator::{LoggedRequest, SimResponse, Simulator};
+
+/// A [`Simulator`] behind a mutex, cheap to clone: what the server adapter
+/// uses, and what an in-process transport can hold.
+#[derive(Debug, Clone)]
+pub struct SharedSimulator {
+    inner: Arc<Mutex<Simulator>>,
+}
+
+impl SharedSimulator {
+    /// Shares `simulator`.
+    pub fn new(simulator: Simulator) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(simulator)),
+        }
+    }
+
+    /// The simulator itself. A panic while it was held does not make it
+    /// unusable: the model has no invariant a half-finished request breaks.
+    pub fn lock(&self) -> MutexGuard<'_, Simulator> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Answers one request at `at` (time since the simulator's start).
+    pub fn handle<B: AsRef<[u8]>>(&self, request: &Request<B>, at: Duration) -> SimResponse {
+        self.lock().handle(request, at)
+    }
+
+    /// A copy of the request log, oldest first.
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.lock().request_log().cloned().collect()
+    }
+
+    /// Forgets the logged requests.
+    pub fn clear_request_log(&self) {
+        self.lock().clear_request_log();
+    }
+}
+
+/// A clock that only moves when told to: shared (clones see the same time)
+/// and mapping to real [`Instant`]s, so code that takes `now: Instant` (the
+/// koophone-proto waiter) and the simulator (which takes time since start)
+/// agree on one timeline.
+#[derive(Debug, Clone)]
+pub struct VirtualClock {
+    origin: Instant,
+    elapsed_nanos: Arc<AtomicU64>,
+}
+
+impl Default for VirtualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl VirtualClock {
+    /// A clock at time zero, anchored at the current real instant.
+    pub fn new() -> Self {
+        Self::with_origin(Instant::now())
+    }
+
+    /// A clock at time zero, anchored at `origin`.
+    pub fn with_origin(origin: Instant) -> Self {
+        Self {
+            origin,
+            elapsed_nanos: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The instant time zero maps to.
+    pub fn origin(&self) -> Instant {
+        self.origin
+    }
+
+    /// Virtual time since the origin: what the simulator takes as `at`.
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_nanos(self.elapsed_nanos.load(Ordering::SeqCst))
+    }
+
+    /// The current virtual instant.
+    pub fn now(&self) -> Instant {
+        self.origin + self.elapsed()
+    }
+
+    /// Moves time forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        // fetch_update never fails with a closure that always returns Some.
+        let _ = self
+            .elapsed_nanos
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                Some(n.saturating_add(by))
+            });
+    }
+
+    /// Moves time forward to `instant`; an instant in the past changes
+    /// nothing (time never goes back).
+    pub fn advance_to(&self, instant: Instant) {
+        let target = u64::try_from(self.since_origin(instant).as_nanos()).unwrap_or(u64::MAX);
+        self.elapsed_nanos.fetch_max(target, Ordering::SeqCst);
+    }
+
+    /// Time from the origin to `instant` (zero for instants before it).
+    pub fn since_origin(&self, instant: Instant) -> Duration {
+        instant.saturating_duration_since(self.origin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clones_share_time_and_time_never_goes_back() {
+        let clock = VirtualClock::new();
+        let other = clock.clone();
+        clock.advance(Duration::from_millis(1500));
+        assert_eq!(other.elapsed(), Duration::from_millis(1500));
+        assert_eq!(other.now(), clock.origin() + Duration::from_millis(1500));
+        other.advance_to(clock.origin() + Duration::from_millis(100));
+        assert_eq!(clock.elapsed(), Duration::from_millis(1500));
+        other.advance_to(clock.origin() + Duration::from_secs(3));
+        assert_eq!(clock.elapsed(), Duration::from_secs(3));
+    }
+}

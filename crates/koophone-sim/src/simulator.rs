@@ -1,0 +1,802 @@
+//! The sans-IO core: one request and the time in, one response (plus any
+//! connection-level misbehaviour for the transport to act out) out.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::time::Duration;
+
+use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use percent_encoding::percent_decode_str;
+use rand::rngs::ChaCha8Rng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::fault::{FaultInjector, Route};
+use crate::model::{Model, ProgressLookup};
+use crate::rate_limit::RateLimiter;
+use crate::scenario::{
+    Fault, InstanceError, KOOPHONE_ID_MAX_CHARS, KooPhoneStatus, Scenario, ScenarioError,
+};
+
+/// The ShowProgress path.
+pub const SHOW_PROGRESS_PATH: &str = "/v1/instances/prepare-progress";
+/// The response header carrying the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// The request header carrying the IAM token.
+pub const AUTH_TOKEN_HEADER: &str = "x-auth-token";
+/// How much of each request body the request log keeps.
+pub const LOGGED_BODY_MAX: usize = 4096;
+
+const JSON: &str = "application/json;charset=UTF-8";
+
+/// What the transport must do besides (or instead of) sending the response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionFault {
+    /// Wait this long before sending the response.
+    Delay(Duration),
+    /// Close the connection without sending anything.
+    DropConnection,
+    /// Send the head (with the full Content-Length) and only the first
+    /// `keep` body bytes, then close the connection.
+    TruncateBody {
+        /// Body bytes to send before closing.
+        keep: usize,
+    },
+}
+
+/// The core's answer to one request.
+#[derive(Debug, Clone)]
+pub struct SimResponse {
+    /// The response. With [`ConnectionFault::DropConnection`] it is what the
+    /// service would have said, and must not be delivered.
+    pub response: Response<Vec<u8>>,
+    /// Connection-level misbehaviour for the transport to carry out.
+    pub fault: Option<ConnectionFault>,
+}
+
+/// One request as the simulator saw it. It keeps header values, tokens
+/// included, so tests can check where a credential went: it is for test
+/// servers only. `Debug` redacts credential headers.
+#[derive(Clone)]
+pub struct LoggedRequest {
+    /// 1 for the first request the simulator handled.
+    pub seq: u64,
+    /// When it was handled, since the simulator's start.
+    pub at: Duration,
+    /// The method.
+    pub method: Method,
+    /// Path and query as received.
+    pub uri: String,
+    /// All request headers, values included.
+    pub headers: HeaderMap,
+    /// Length of the request body in bytes.
+    pub body_len: usize,
+    /// The first [`LOGGED_BODY_MAX`] bytes of the body.
+    pub body: Vec<u8>,
+    /// Which operation the path named, if any.
+    pub route: Option<Route>,
+    /// Status of the response (also for dropped connections, where it was
+    /// never sent).
+    pub status: StatusCode,
+    /// The `X-Request-Id` of the response.
+    pub request_id: String,
+    /// The fault rule that fired, by name (`"bad_gateway"`, ...).
+    pub fault: Option<&'static str>,
+}
+
+impl LoggedRequest {
+    /// A header value as text, when present and visible ASCII.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The path part of the URI.
+    pub fn path(&self) -> &str {
+        self.uri.split('?').next().unwrap_or_default()
+    }
+}
+
+fn is_credential_header(name: &str) -> bool {
+    matches!(
+        name,
+        "x-auth-token" | "authorization" | "x-security-token" | "proxy-authorization" | "cookie"
+    )
+}
+
+impl fmt::Debug for LoggedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Headers<'a>(&'a HeaderMap);
+        impl fmt::Debug for Headers<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut map = f.debug_map();
+                for (name, value) in self.0 {
+                    if is_credential_header(name.as_str()) {
+                        map.entry(&name.as_str(), &"<redacted>");
+                    } else {
+                        map.entry(&name.as_str(), value);
+                    }
+                }
+                map.finish()
+            }
+        }
+        f.debug_struct("LoggedRequest")
+            .field("seq", &self.seq)
+            .field("at", &self.at)
+            .field("method", &self.method)
+            .field("uri", &self.uri)
+            .field("headers", &Headers(&self.headers))
+            .field("body_len", &self.body_len)
+            .field("route", &self.route)
+            .field("status", &self.status)
+            .field("request_id", &self.request_id)
+            .field("fault", &self.fault)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a request path leads.
+enum Target {
+    Progress,
+    Status {
+        project_id: Option<String>,
+        instance_id: Option<String>,
+    },
+}
+
+enum Matched {
+    Route(Target),
+    MethodNotAllowed(&'static str),
+    NotFound,
+}
+
+fn match_route(method: &Method, path: &str) -> Matched {
+    if path == SHOW_PROGRESS_PATH {
+        return if method == Method::POST {
+            Matched::Route(Target::Progress)
+        } else {
+            Matched::MethodNotAllowed("POST")
+        };
+    }
+    let mut segments = path.split('/');
+    let shape = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    );
+    let (Some(""), Some("v1"), Some(project), Some("instances"), Some(id), Some("status"), None) =
+        shape
+    else {
+        return Matched::NotFound;
+    };
+    if project.is_empty() || id.is_empty() {
+        return Matched::NotFound;
+    }
+    if method != Method::GET {
+        return Matched::MethodNotAllowed("GET");
+    }
+    // An undecodable segment names nothing that exists.
+    let decode = |s: &str| percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned());
+    Matched::Route(Target::Status {
+        project_id: decode(project),
+        instance_id: decode(id),
+    })
+}
+
+#[derive(Debug, Clone)]
+struct RequestLog {
+    capacity: usize,
+    entries: VecDeque<LoggedRequest>,
+}
+
+impl RequestLog {
+    fn push(&mut self, entry: LoggedRequest) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.entries.len() == self.capacity {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(entry);
+    }
+}
+
+/// The simulated cloud: a scenario's world, its clocks-free life cycles,
+/// the service's rules, seeded faults and a bounded request log.
+///
+/// It never reads a clock: every call takes `at`, the time since the
+/// simulator's start, so a test can drive it under a virtual clock.
+#[derive(Debug)]
+pub struct Simulator {
+    scenario: Scenario,
+    model: Model,
+    tokens: HashMap<String, Option<u64>>,
+    rate_limiter: Option<RateLimiter>,
+    faults: FaultInjector,
+    request_ids: ChaCha8Rng,
+    log: RequestLog,
+    seq: u64,
+}
+
+impl Simulator {
+    /// A simulator of `scenario` (validated) whose faults and request ids
+    /// follow `seed`.
+    pub fn new(scenario: Scenario, seed: u64) -> Result<Self, ScenarioError> {
+        scenario.validate()?;
+        let tokens = scenario
+            .tokens
+            .iter()
+            .map(|t| (t.token.clone(), t.expires_at_ms))
+            .collect();
+        let mut request_ids = ChaCha8Rng::seed_from_u64(seed);
+        // A separate stream, so request ids never shift the fault draws.
+        request_ids.set_stream(1);
+        Ok(Self {
+            model: Model::new(&scenario),
+            tokens,
+            rate_limiter: scenario.rate_limit.map(RateLimiter::new),
+            faults: FaultInjector::new(&scenario.faults, seed),
+            request_ids,
+            log: RequestLog {
+                capacity: scenario.request_log_capacity,
+                entries: VecDeque::new(),
+            },
+            seq: 0,
+            scenario,
+        })
+    }
+
+    /// The scenario this simulator runs.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// How many requests it has handled.
+    pub fn requests_handled(&self) -> u64 {
+        self.seq
+    }
+
+    /// When a KooPhone instance first reports `status` (ignoring faults), or
+    /// `None` if it never does: the oracle for "ready by the deadline".
+    pub fn koophone_reaches(&self, instance_id: &str, status: KooPhoneStatus) -> Option<Duration> {
+        self.model.koophone_reaches(instance_id, status)
+    }
+
+    /// When a CloudDC instance first reports `state`, or `None` if never.
+    pub fn clouddc_reaches(&self, project_id: &str, instance_id: &str, state: &str) -> Option<Duration> {
+        self.model.clouddc_reaches(project_id, instance_id, state)
+    }
+
+    /// The most recent requests, oldest first (at most
+    /// `request_log_capacity` of them).
+    pub fn request_log(&self) -> impl ExactSizeIterator<Item = &LoggedRequest> {
+        self.log.entries.iter()
+    }
+
+    /// Forgets the logged requests.
+    pub fn clear_request_log(&mut self) {
+        self.log.entries.clear();
+    }
+
+    /// The largest request body accepted; larger ones get 413.
+    pub fn max_body_bytes(&self) -> usize {
+        self.scenario.max_body_bytes
+    }
+
+    /// Answers one request at `at` (time since the simulator's start).
+    pub fn handle<B: AsRef<[u8]>>(&mut self, request: &Request<B>, at: Duration) -> SimResponse {
+        let body = request.body().as_ref();
+        let method = request.method();
+        let path = request.uri().path();
+        let request_id = self.next_request_id();
+        let matched = match_route(method, path);
+        let route = match &matched {
+            Matched::Route(Target::Progress) => Some(Route::ShowProgress),
+            Matched::Route(Target::Status { .. }) => Some(Route::ShowInstanceStatus),
+            _ => None,
+        };
+        let mut fired = None;
+        let answer = if body.len() > self.scenario.max_body_bytes {
+            plain_answer(too_large(&request_id))
+        } else {
+            match matched {
+                Matched::NotFound => plain_answer(gateway_error(
+                    StatusCode::NOT_FOUND,
+                    "APIGW.0101",
+                    "The API does not exist or has not been published in the environment",
+                    &request_id,
+                )),
+                Matched::MethodNotAllowed(allow) => {
+                    let mut response = gateway_error(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        "APIGW.0101",
+                        &format!("The API does not exist for method {method}; use {allow}"),
+                        &request_id,
+                    );
+                    response
+                        .headers_mut()
+                        .insert(ALLOW, HeaderValue::from_static(allow));
+                    plain_answer(response)
+                }
+                Matched::Route(target) => {
+                    let route = route.unwrap_or(Route::ShowProgress);
+                    let fault = self.faults.pick(route, at);
+                    fired = fault.as_ref().map(Fault::name);
+                    self.faulty_or_normal(fault, route, target, request.headers(), body, at, &request_id)
+                }
+            }
+        };
+        let SimResponse {
+            mut response,
+            fault,
+        } = answer;
+        finish_headers(&mut response, &request_id);
+        self.record(LogInput {
+            method,
+            uri: request.uri(),
+            headers: request.headers(),
+            body,
+            body_len: body.len(),
+            route,
+            status: response.status(),
+            request_id,
+            fault: fired,
+            at,
+        });
+        SimResponse { response, fault }
+    }
+
+    /// Answers 413 to a request whose body the transport refused to read
+    /// because it is larger than [`Simulator::max_body_bytes`]; `body_len`
+    /// is the declared length or how much was read before giving up.
+    pub fn refuse_oversized(
+        &mut self,
+        head: &http::request::Parts,
+        body_len: usize,
+        at: Duration,
+    ) -> SimResponse {
+        let request_id = self.next_request_id();
+        let mut response = too_large(&request_id);
+        finish_headers(&mut response, &request_id);
+        let route = match match_route(&head.method, head.uri.path()) {
+            Matched::Route(Target::Progress) => Some(Route::ShowProgress),
+            Matched::Route(Target::Status { .. }) => Some(Route::ShowInstanceStatus),
+            _ => None,
+        };
+        self.record(LogInput {
+            method: &head.method,
+            uri: &head.uri,
+            headers: &head.headers,
+            body: &[],
+            body_len,
+            route,
+            status: response.status(),
+            request_id,
+            fault: None,
+            at,
+        });
+        SimResponse {
+            response,
+            fault: None,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn faulty_or_normal(
+        &mut self,
+        fault: Option<Fault>,
+        route: Route,
+        target: Target,
+        headers: &HeaderMap,
+        body: &[u8],
+        at: Duration,
+        request_id: &str,
+    ) -> SimResponse {
+        let replaced = match &fault {
+            Some(Fault::InternalError { error_code }) => Some(service_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                error_code.as_deref().unwrap_or(internal_error_code(route)),
+                "Internal service error.",
+            )),
+            Some(Fault::OkWithError { error_code }) => Some(service_error(
+                StatusCode::OK,
+                error_code.as_deref().unwrap_or("KOOPHONE.API.9999"),
+                "Internal service error.",
+            )),
+            Some(Fault::BadGateway) => Some(html_error(StatusCode::BAD_GATEWAY, None)),
+            Some(Fault::ServiceUnavailable { retry_after_s }) => {
+                Some(html_error(StatusCode::SERVICE_UNAVAILABLE, *retry_after_s))
+            }
+            Some(Fault::Throttled { retry_after_s }) => {
+                Some(throttled(retry_after_s.unwrap_or(1)))
+            }
+            _ => None,
+        };
+        if let Some(response) = replaced {
+            return plain_answer(response);
+        }
+        let normal = self.serve(target, headers, body, at, request_id);
+        match fault {
+            Some(Fault::Slow { delay_ms }) => SimResponse {
+                response: normal,
+                fault: Some(ConnectionFault::Delay(Duration::from_millis(delay_ms))),
+            },
+            Some(Fault::MalformedJson) => plain_answer(self.malformed(route)),
+            Some(Fault::TruncatedJson) => {
+                let mut response = normal;
+                let len = response.body().len();
+                let keep = if len < 2 {
+                    0
+                } else {
+                    1 + (self.faults.next_u64() % (len as u64 - 1)) as usize
+                };
+                response.body_mut().truncate(keep);
+                plain_answer(response)
+            }
+            Some(Fault::TruncatedBody) => {
+                let len = normal.body().len().max(1) as u64;
+                let keep = (self.faults.next_u64() % len) as usize;
+                SimResponse {
+                    response: normal,
+                    fault: Some(ConnectionFault::TruncateBody { keep }),
+                }
+            }
+            Some(Fault::DropConnection) => SimResponse {
+                response: normal,
+                fault: Some(ConnectionFault::DropConnection),
+            },
+            _ => plain_answer(normal),
+        }
+    }
+
+    /// The service's own behaviour: authentication, rate limit, validation,
+    /// then the instance's state at `at`.
+    fn serve(
+        &mut self,
+        target: Target,
+        headers: &HeaderMap,
+        body: &[u8],
+        at: Duration,
+        request_id: &str,
+    ) -> Response<Vec<u8>> {
+        let token = match self.authenticate(headers, at, request_id) {
+            Ok(token) => token,
+            Err(response) => return response,
+        };
+        if let Some(limiter) = &mut self.rate_limiter
+            && let Err(retry_after_s) = limiter.check(token, at)
+        {
+            return throttled(retry_after_s);
+        }
+        match target {
+            Target::Progress => self.show_progress(body, at),
+            Target::Status {
+                project_id,
+                instance_id,
+            } => self.show_instance_status(project_id.as_deref(), instance_id.as_deref(), at),
+        }
+    }
+
+    fn authenticate<'h>(
+        &self,
+        headers: &'h HeaderMap,
+        at: Duration,
+        request_id: &str,
+    ) -> Result<&'h str, Response<Vec<u8>>> {
+        let unauthorized = |code: &str, msg: &str| {
+            gateway_error(StatusCode::UNAUTHORIZED, code, msg, request_id)
+        };
+        let Some(value) = headers.get(AUTH_TOKEN_HEADER) else {
+            return Err(unauthorized(
+                "APIGW.0301",
+                "Incorrect IAM authentication information: the X-Auth-Token header is missing",
+            ));
+        };
+        let bad = || {
+            unauthorized(
+                "APIGW.0301",
+                "Incorrect IAM authentication information: decrypt token fail",
+            )
+        };
+        let token = value.to_str().map_err(|_| bad())?;
+        match self.tokens.get(token) {
+            None => Err(bad()),
+            Some(Some(expires_at_ms)) if at >= Duration::from_millis(*expires_at_ms) => {
+                Err(unauthorized("APIGW.0307", "The token must be updated."))
+            }
+            Some(_) => Ok(token),
+        }
+    }
+
+    fn show_progress(&self, body: &[u8], at: Duration) -> Response<Vec<u8>> {
+        let (user_id, instance_id) = match parse_progress_body(body) {
+            Ok(ids) => ids,
+            Err(why) => {
+                return service_error(
+                    StatusCode::BAD_REQUEST,
+                    "KOOPHONE.API.1000",
+                    &format!("The request parameter is incorrect: {why}."),
+                );
+            }
+        };
+        match self.model.progress(&user_id, &instance_id, at) {
+            ProgressLookup::Found(snapshot) => {
+                #[derive(Serialize)]
+                struct Data {
+                    status: i64,
+                    #[serde(rename = "waitingCount")]
+                    waiting_count: i64,
+                }
+                #[derive(Serialize)]
+                struct Body {
+                    data: Data,
+                    error_code: &'static str,
+                    error_msg: &'static str,
+                }
+                json(
+                    StatusCode::OK,
+                    &Body {
+                        data: Data {
+                            status: snapshot.status.code(),
+                            waiting_count: snapshot.waiting_count,
+                        },
+                        error_code: "0",
+                        error_msg: "OK",
+                    },
+                )
+            }
+            ProgressLookup::NoSuchInstance => service_error(
+                StatusCode::BAD_REQUEST,
+                "KOOPHONE.API.4001",
+                "The instance does not exist.",
+            ),
+            ProgressLookup::OtherUser => service_error(
+                StatusCode::BAD_REQUEST,
+                "KOOPHONE.API.1001",
+                "Insufficient instance permissions.",
+            ),
+        }
+    }
+
+    fn show_instance_status(
+        &self,
+        project_id: Option<&str>,
+        instance_id: Option<&str>,
+        at: Duration,
+    ) -> Response<Vec<u8>> {
+        let snapshot = project_id
+            .zip(instance_id)
+            .and_then(|(p, i)| self.model.state(p, i, at));
+        let Some(snapshot) = snapshot else {
+            return service_error(
+                StatusCode::NOT_FOUND,
+                "CLOUDDC.4004",
+                "The instance does not exist.",
+            );
+        };
+        #[derive(Serialize)]
+        struct Body<'a> {
+            state: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error: Option<&'a InstanceError>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            operation_state: Option<&'a str>,
+        }
+        json(
+            StatusCode::OK,
+            &Body {
+                state: snapshot.state,
+                error: snapshot.error,
+                operation_state: snapshot.operation_state,
+            },
+        )
+    }
+
+    /// A 200 whose body a client must reject as malformed; which one is
+    /// seeded.
+    fn malformed(&mut self, route: Route) -> Response<Vec<u8>> {
+        let wrong_types: &[u8] = match route {
+            Route::ShowProgress => {
+                br#"{"data":{"status":"normal","waitingCount":"soon"},"error_code":"0","error_msg":"OK"}"#
+            }
+            Route::ShowInstanceStatus => br#"{"state":42,"error":"none"}"#,
+        };
+        let variants: [&[u8]; 6] = [
+            b"not json at all",
+            wrong_types,
+            b"{\"data\":\xff\xfe\"\x00}",
+            b"[]",
+            b"{\"error_code\":\"0\"}}}",
+            b"",
+        ];
+        let pick = (self.faults.next_u64() % variants.len() as u64) as usize;
+        let mut response = Response::new(variants[pick].to_vec());
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+        response
+    }
+
+    fn next_request_id(&mut self) -> String {
+        self.seq += 1;
+        format!(
+            "{:016x}{:016x}",
+            self.request_ids.next_u64(),
+            self.request_ids.next_u64()
+        )
+    }
+
+    fn record(&mut self, input: LogInput<'_>) {
+        if self.log.capacity == 0 {
+            return;
+        }
+        let keep = input.body.len().min(LOGGED_BODY_MAX);
+        self.log.push(LoggedRequest {
+            seq: self.seq,
+            at: input.at,
+            method: input.method.clone(),
+            uri: input
+                .uri
+                .path_and_query()
+                .map_or_else(|| input.uri.path().to_owned(), |pq| pq.as_str().to_owned()),
+            headers: input.headers.clone(),
+            body_len: input.body_len,
+            body: input.body[..keep].to_vec(),
+            route: input.route,
+            status: input.status,
+            request_id: input.request_id,
+            fault: input.fault,
+        });
+    }
+}
+
+struct LogInput<'a> {
+    method: &'a Method,
+    uri: &'a http::Uri,
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+    body_len: usize,
+    route: Option<Route>,
+    status: StatusCode,
+    request_id: String,
+    fault: Option<&'static str>,
+    at: Duration,
+}
+
+fn plain_answer(response: Response<Vec<u8>>) -> SimResponse {
+    SimResponse {
+        response,
+        fault: None,
+    }
+}
+
+fn internal_error_code(route: Route) -> &'static str {
+    match route {
+        Route::ShowProgress => "KOOPHONE.API.9999",
+        Route::ShowInstanceStatus => "CLOUDDC.9999",
+    }
+}
+
+/// Checks the ShowProgress body the way the service documents it: both
+/// fields mandatory strings of 1 to 32 characters. Other fields are ignored.
+fn parse_progress_body(body: &[u8]) -> Result<(String, String), String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| "the body is not valid JSON".to_owned())?;
+    let serde_json::Value::Object(mut map) = value else {
+        return Err("the body is not a JSON object".to_owned());
+    };
+    let mut field = |name: &str| match map.remove(name) {
+        None | Some(serde_json::Value::Null) => Err(format!("{name} is missing")),
+        Some(serde_json::Value::String(s)) => {
+            let chars = s.chars().count();
+            if chars == 0 {
+                Err(format!("{name} is empty"))
+            } else if chars > KOOPHONE_ID_MAX_CHARS {
+                Err(format!(
+                    "{name} is longer than {KOOPHONE_ID_MAX_CHARS} characters"
+                ))
+            } else {
+                Ok(s)
+            }
+        }
+        Some(_) => Err(format!("{name} must be a string")),
+    };
+    let user_id = field("user_id")?;
+    let instance_id = field("instance_id")?;
+    Ok((user_id, instance_id))
+}
+
+fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Vec<u8>> {
+    // Serializing these plain structs cannot fail; an empty body would be
+    // caught by any client as malformed, never a panic here.
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = Response::new(bytes);
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+    response
+}
+
+/// `{"error_code","error_msg"}`, the services' own error shape.
+fn service_error(status: StatusCode, code: &str, msg: &str) -> Response<Vec<u8>> {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        error_code: &'a str,
+        error_msg: &'a str,
+    }
+    json(
+        status,
+        &Body {
+            error_code: code,
+            error_msg: msg,
+        },
+    )
+}
+
+/// The API gateway's shape, which also carries the request id.
+fn gateway_error(status: StatusCode, code: &str, msg: &str, request_id: &str) -> Response<Vec<u8>> {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        error_code: &'a str,
+        error_msg: &'a str,
+        request_id: &'a str,
+    }
+    json(
+        status,
+        &Body {
+            error_code: code,
+            error_msg: msg,
+            request_id,
+        },
+    )
+}
+
+fn too_large(request_id: &str) -> Response<Vec<u8>> {
+    gateway_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "APIGW.0201",
+        "Request entity too large",
+        request_id,
+    )
+}
+
+/// 429 as documented: a plain string, plus Retry-After in seconds.
+fn throttled(retry_after_s: u64) -> Response<Vec<u8>> {
+    let mut response = Response::new(b"Too Many Requests: the request rate limit was exceeded".to_vec());
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain;charset=UTF-8"));
+    headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_s));
+    response
+}
+
+/// What a load balancer in front of the service sends: HTML, not JSON.
+fn html_error(status: StatusCode, retry_after_s: Option<u64>) -> Response<Vec<u8>> {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let code = status.as_u16();
+    let page = format!(
+        "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<center><h1>{code} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    );
+    let mut response = Response::new(page.into_bytes());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    if let Some(secs) = retry_after_s {
+        headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+fn finish_headers(response: &mut Response<Vec<u8>>, request_id: &str) {
+    let len = response.body().len();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert(REQUEST_ID_HEADER, value);
+    }
+}
