@@ -9,6 +9,7 @@ pub mod endpoint;
 pub mod error;
 pub mod model;
 pub mod operation;
+pub mod waiter;
 
 pub use endpoint::{Endpoint, RequestContext, Token};
 pub use error::{
@@ -17,3 +18,7 @@ pub use error::{
 };
 pub use model::{ErrorStatus, InstanceState, InstanceStatus, PrepareStatus, Progress};
 pub use operation::{Operation, ShowInstanceStatus, ShowProgress};
+pub use waiter::{
+    Action, Check, Jitter, Observation, Observed, Once, PolicyError, Rng, SeededRng, Target,
+    UntilReady, UntilState, WaitError, WaitPolicy, Waiter,
+};

@@ -1,0 +1,1050 @@
+//! The polling waiter: a state machine that repeats one operation until a
+//! target condition holds, a failure state shows up, the error budget runs out
+//! or the deadline passes.
+//!
+//! It reads no clock and never sleeps: the driver passes `now` in and does what
+//! the returned [`Action`] says, so a blocking driver, an async driver, a test
+//! on a virtual clock and a fuzzer all get the same backoff, jitter,
+//! `Retry-After` handling, deadline and error budget.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::{Duration, Instant};
+
+use http::Response;
+
+use crate::error::{ApiError, RetryAfter, TransportErrorKind};
+use crate::model::{InstanceState, InstanceStatus, PrepareStatus, Progress};
+use crate::operation::Operation;
+
+pub mod script;
+
+/// How often to ask, how long to keep asking, and how many failures in a row to
+/// tolerate.
+///
+/// The fields are public so a policy can be written as a literal with
+/// `..WaitPolicy::default()`; call [`WaitPolicy::validate`] on values a user
+/// typed. [`Waiter`] itself accepts any policy and stays total: a growth that
+/// is not a finite number of at least 1 counts as 1, a `max_interval` below
+/// `min_interval` counts as `min_interval`, and `max_wait` is capped at
+/// [`WaitPolicy::MAX_WAIT_LIMIT`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WaitPolicy {
+    /// The shortest pause between an answer and the next request, and the
+    /// first pause after a pending answer: it bounds the load one waiter puts
+    /// on the service.
+    pub min_interval: Duration,
+    /// The longest pause the backoff grows to; bounds how late a change is seen.
+    pub max_interval: Duration,
+    /// Factor by which the pause grows after each pending answer (and each
+    /// failure in a row); 1 polls at a fixed `min_interval`.
+    pub growth: f64,
+    /// How the pause is spread so that many waiters do not ask in lockstep.
+    pub jitter: Jitter,
+    /// How long the whole wait may take, counted from [`Waiter::new`].
+    pub max_wait: Duration,
+    /// Retryable failures (HTTP or transport) tolerated in a row; one more ends
+    /// the wait with that failure. 0 means no retries.
+    pub max_consecutive_errors: u32,
+}
+
+impl Default for WaitPolicy {
+    /// 1 s to 15 s growing by 1.5 with equal jitter, 10 minutes, 5 failures in
+    /// a row: quick for waits of seconds, at most 4 requests a minute for
+    /// waits of many minutes.
+    fn default() -> Self {
+        WaitPolicy {
+            min_interval: Duration::from_secs(1),
+            max_interval: Duration::from_secs(15),
+            growth: 1.5,
+            jitter: Jitter::Equal,
+            max_wait: Duration::from_secs(600),
+            max_consecutive_errors: 5,
+        }
+    }
+}
+
+/// Why a [`WaitPolicy`] was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// A zero `min_interval` would poll the service in a busy loop.
+    #[error("min_interval must be greater than zero")]
+    ZeroMinInterval,
+    /// The interval bounds are the wrong way round.
+    #[error("min_interval ({min:?}) must not exceed max_interval ({max:?})")]
+    IntervalOrder {
+        /// The `min_interval` given.
+        min: Duration,
+        /// The `max_interval` given.
+        max: Duration,
+    },
+    /// The growth factor is below 1 or not a finite number.
+    #[error("growth must be a finite number of at least 1, got {0}")]
+    Growth(f64),
+    /// A zero `max_wait` could not send a single request.
+    #[error("max_wait must be greater than zero")]
+    ZeroMaxWait,
+    /// `max_wait` is beyond [`WaitPolicy::MAX_WAIT_LIMIT`].
+    #[error("max_wait must be at most {limit:?}, got {max_wait:?}")]
+    MaxWaitTooLong {
+        /// The `max_wait` given.
+        max_wait: Duration,
+        /// The limit.
+        limit: Duration,
+    },
+}
+
+impl WaitPolicy {
+    /// The longest `max_wait` accepted (366 days): far past any real wait, and
+    /// small enough that adding it to an `Instant` cannot overflow.
+    pub const MAX_WAIT_LIMIT: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+
+    /// Check the policy before a wait starts, so a bad flag is reported as
+    /// such instead of being quietly brought into range by [`Waiter`].
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        if self.min_interval.is_zero() {
+            return Err(PolicyError::ZeroMinInterval);
+        }
+        if self.min_interval > self.max_interval {
+            return Err(PolicyError::IntervalOrder {
+                min: self.min_interval,
+                max: self.max_interval,
+            });
+        }
+        if !(self.growth.is_finite() && self.growth >= 1.0) {
+            return Err(PolicyError::Growth(self.growth));
+        }
+        if self.max_wait.is_zero() {
+            return Err(PolicyError::ZeroMaxWait);
+        }
+        if self.max_wait > Self::MAX_WAIT_LIMIT {
+            return Err(PolicyError::MaxWaitTooLong {
+                max_wait: self.max_wait,
+                limit: Self::MAX_WAIT_LIMIT,
+            });
+        }
+        Ok(())
+    }
+
+    fn effective_growth(&self) -> f64 {
+        if self.growth.is_finite() && self.growth >= 1.0 {
+            self.growth
+        } else {
+            1.0
+        }
+    }
+
+    fn ceiling(&self) -> Duration {
+        self.max_interval.max(self.min_interval)
+    }
+
+    /// The un-jittered pause after the `n`-th pending answer or failure in a
+    /// row (`n >= 1`): `min_interval * growth^(n-1)`, capped at `max_interval`.
+    fn step(&self, n: u32) -> Duration {
+        let (min, max) = (self.min_interval, self.ceiling());
+        let exponent = i32::try_from(n.saturating_sub(1)).unwrap_or(i32::MAX);
+        let secs = min.as_secs_f64() * self.effective_growth().powi(exponent);
+        Duration::try_from_secs_f64(secs).map_or(max, |d| d.clamp(min, max))
+    }
+}
+
+/// How a pause is spread between `min_interval` and the backoff value `d`.
+///
+/// The spread never goes below `min_interval`, so jitter cannot make a waiter
+/// poll faster than its policy allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Jitter {
+    /// Exactly `d`: predictable, for tests and fixed-rate baselines.
+    None,
+    /// Uniform in `[min_interval, d]`: the widest spread.
+    Full,
+    /// Uniform in the upper half of `[min_interval, d]`: spreads waiters while
+    /// keeping most of the backoff.
+    #[default]
+    Equal,
+}
+
+impl Jitter {
+    fn apply(self, lo: Duration, hi: Duration, rng: &mut impl Rng) -> Duration {
+        let span = hi.saturating_sub(lo);
+        let (base, spread) = match self {
+            Jitter::None => return hi,
+            Jitter::Full => (lo, span),
+            Jitter::Equal => (lo + span / 2, span - span / 2),
+        };
+        // 53 random bits give a uniform fraction in [0, 1).
+        let fraction = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let offset = Duration::try_from_secs_f64(spread.as_secs_f64() * fraction)
+            .map_or(spread, |d| d.min(spread));
+        base + offset
+    }
+}
+
+/// A source of random bits for jitter, injectable so that every run can be
+/// replayed.
+pub trait Rng {
+    /// The next 64 random bits.
+    fn next_u64(&mut self) -> u64;
+}
+
+/// SplitMix64: a few lines, fast, statistically fine for spreading timers
+/// (not for anything secret), and reproducible from its seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeededRng {
+    state: u64,
+}
+
+impl SeededRng {
+    /// A generator that yields the same sequence for the same seed.
+    pub fn new(seed: u64) -> Self {
+        SeededRng { state: seed }
+    }
+
+    /// Seeded from an instant the caller supplied (no clock is read), so
+    /// waiters started at different instants jitter differently.
+    pub fn from_instant(instant: Instant) -> Self {
+        let mut hasher = DefaultHasher::new();
+        instant.hash(&mut hasher);
+        SeededRng::new(hasher.finish())
+    }
+}
+
+impl Rng for SeededRng {
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// What a target makes of one decoded output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Check {
+    /// Not there yet: ask again later.
+    Pending,
+    /// The condition holds: the wait succeeds with this output.
+    Ready,
+    /// The condition can no longer be reached: the wait fails with this output.
+    Failed,
+}
+
+/// The condition a [`Waiter`] waits for.
+pub trait Target<O> {
+    /// Classify one output.
+    fn check(&self, output: &O) -> Check;
+
+    /// A pause the output itself suggests (e.g. a queue about to drain); it
+    /// replaces the backoff step and is still clamped to the policy's interval
+    /// bounds. `None` keeps the backoff.
+    fn interval_hint(&self, _output: &O) -> Option<Duration> {
+        None
+    }
+}
+
+/// Wait until ShowProgress says `normal`; `failed` (-1) fails the wait, every
+/// other status (including unknown ones) keeps waiting.
+///
+/// While the phone is queuing, `waitingCount` is taken as seconds left (the API
+/// calls it "wait time" without a unit) and becomes the next pause, clamped to
+/// the policy: a count of 0 or 1 means "ask again soon", a large count lets the
+/// waiter skip requests that could only say "queuing". If the unit turns out
+/// to be longer than a second the waiter only asks more often than needed,
+/// never faster than `min_interval`. Other statuses carry no usable hint and
+/// use the backoff, which starts again from `min_interval` after a hinted
+/// answer: the end of the queue starts a new phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UntilReady;
+
+impl Target<Progress> for UntilReady {
+    fn check(&self, output: &Progress) -> Check {
+        match output.status {
+            PrepareStatus::Normal => Check::Ready,
+            PrepareStatus::Failed => Check::Failed,
+            _ => Check::Pending,
+        }
+    }
+
+    fn interval_hint(&self, output: &Progress) -> Option<Duration> {
+        match (output.status, output.waiting_count) {
+            (PrepareStatus::Queuing, Some(count)) => {
+                Some(Duration::from_secs(u64::try_from(count).unwrap_or(0)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Wait until ShowInstanceStatus reports one state.
+///
+/// By default `error`, `failed` and `terminated` end the wait as failures
+/// (unless one of them is the state waited for), because an instance in those
+/// states does not leave them on its own. The decision is made on `state`
+/// alone; the `error` object travels with the output for the caller to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UntilState {
+    target: InstanceState,
+    failure: Vec<InstanceState>,
+}
+
+impl UntilState {
+    /// Wait for `target`, failing on `error`, `failed` and `terminated`
+    /// (other than `target` itself).
+    pub fn new(target: InstanceState) -> Self {
+        let failure = [
+            InstanceState::Error,
+            InstanceState::Failed,
+            InstanceState::Terminated,
+        ]
+        .into_iter()
+        .filter(|s| *s != target)
+        .collect();
+        UntilState { target, failure }
+    }
+
+    /// Replace the failure states; the target state is never one of them.
+    pub fn with_failure_states(mut self, states: impl IntoIterator<Item = InstanceState>) -> Self {
+        let target = &self.target;
+        self.failure = states.into_iter().filter(|s| s != target).collect();
+        self
+    }
+
+    /// The state waited for.
+    pub fn target(&self) -> &InstanceState {
+        &self.target
+    }
+
+    /// The states that end the wait as a failure.
+    pub fn failure_states(&self) -> &[InstanceState] {
+        &self.failure
+    }
+}
+
+impl Target<InstanceStatus> for UntilState {
+    fn check(&self, output: &InstanceStatus) -> Check {
+        if output.state == self.target {
+            Check::Ready
+        } else if self.failure.contains(&output.state) {
+            Check::Failed
+        } else {
+            Check::Pending
+        }
+    }
+}
+
+/// The first decoded output is the answer: runs a single call with the
+/// waiter's retries, backoff, `Retry-After` and deadline, so one-shot calls
+/// need no second retry loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Once;
+
+impl<O> Target<O> for Once {
+    fn check(&self, _output: &O) -> Check {
+        Check::Ready
+    }
+}
+
+/// What the driver should do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action<O> {
+    /// Build the operation's request, send it, and feed the outcome back with
+    /// [`Waiter::handle_response`] or [`Waiter::handle_transport_error`].
+    Send,
+    /// Call [`Waiter::poll`] again at (or after) this instant; always later
+    /// than the `now` given, never later than the deadline.
+    WakeAt(Instant),
+    /// The wait is over; every later poll returns the same outcome.
+    Done(Result<O, WaitError<O>>),
+}
+
+/// One thing the waiter learned, kept so a driver can show progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation<O> {
+    /// The request it answers, counting from 1.
+    pub attempt: u32,
+    /// When it was handled.
+    pub at: Instant,
+    /// Time since the wait started.
+    pub elapsed: Duration,
+    /// What was observed.
+    pub event: Observed<O>,
+}
+
+/// The content of an [`Observation`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observed<O> {
+    /// A decoded output.
+    Output(O),
+    /// The service answered with an error.
+    Error(ApiError),
+    /// The request failed in transport.
+    Transport(TransportErrorKind),
+}
+
+/// Why a wait ended without reaching its target.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError<O> {
+    /// The target reported a state it can no longer leave.
+    #[error("the instance reached a failure state: {0:?}")]
+    FailedState(O),
+    /// The deadline passed; `last` is the latest output seen, if any.
+    #[error("wait deadline passed{}", LastSeen(.last))]
+    Deadline {
+        /// The latest decoded output, to tell the user where things stood.
+        last: Option<O>,
+    },
+    /// A non-retryable service error, or the last of too many in a row.
+    #[error(transparent)]
+    Api(ApiError),
+    /// A non-retryable transport failure, or the last of too many in a row.
+    #[error("transport failure: {}", transport_name(*.0))]
+    Transport(TransportErrorKind),
+}
+
+struct LastSeen<'a, O>(&'a Option<O>);
+
+impl<O: std::fmt::Debug> std::fmt::Display for LastSeen<'_, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(last) => write!(f, " (last seen: {last:?})"),
+            None => f.write_str(" (no answer decoded)"),
+        }
+    }
+}
+
+fn transport_name(kind: TransportErrorKind) -> &'static str {
+    match kind {
+        TransportErrorKind::Connect => "connect",
+        TransportErrorKind::Tls => "tls",
+        TransportErrorKind::Timeout => "timeout",
+        TransportErrorKind::Reset => "connection reset",
+        TransportErrorKind::BodyTooLarge => "body too large",
+        TransportErrorKind::Other => "other",
+    }
+}
+
+#[derive(Debug, Clone)]
+enum State<O> {
+    /// The next request may go at this instant (the deadline: none will).
+    Scheduled(Instant),
+    /// `Send` was returned for this attempt and no answer was fed back yet.
+    InFlight(u32),
+    Done(Result<O, WaitError<O>>),
+}
+
+/// Polls one operation until its target holds.
+///
+/// # The loop contract
+///
+/// After creating the waiter or calling any `handle_*`, call [`Waiter::poll`]
+/// until it returns [`Action::WakeAt`] or [`Action::Done`]:
+///
+/// - [`Action::Send`]: send the operation's request and feed the outcome back
+///   with [`Waiter::handle_response`] or [`Waiter::handle_transport_error`].
+/// - [`Action::WakeAt`]: call `poll` again at that instant. Calling earlier is
+///   harmless and returns the same `WakeAt`.
+/// - [`Action::Done`]: final; every later call returns the same outcome.
+///
+/// While a request is in flight (after `Send`, before a `handle_*`), `poll`
+/// never asks for a second request: it returns `WakeAt(deadline)`, and once
+/// the deadline has passed it ends the wait with [`WaitError::Deadline`]. An
+/// async driver can race the request against that wake-up; a blocking driver
+/// should cap its request timeout at the time left to [`Waiter::deadline`].
+///
+/// # Timing
+///
+/// The first request goes out at once. After a pending output the pause
+/// starts at `min_interval`, grows by `growth` per pending output in a row up
+/// to `max_interval`, is spread by the jitter within `[min_interval, pause]`,
+/// and may be replaced by the target's [`Target::interval_hint`] (clamped to
+/// the same bounds). Retryable failures back off the same way on their own
+/// count, with `Retry-After` (a delay) as the minimum; `Retry-After` as an
+/// absolute date cannot be used without a wall clock and is ignored. Pauses
+/// are measured from the `now` of the `handle_*` call.
+///
+/// No request is sent at or after the deadline (`now` of [`Waiter::new`] plus
+/// `max_wait`). When the next pause would reach it, one last request is
+/// scheduled `min_interval` before the deadline if the pause's minimum allows,
+/// so a timeout reports a fresh state; otherwise the waiter wakes at the
+/// deadline and ends with [`WaitError::Deadline`]. An answer that arrives late
+/// for a request sent in time is still honoured: it is the truth.
+///
+/// Answers fed in while no request is in flight (duplicates, or after `Done`)
+/// are ignored.
+#[derive(Debug, Clone)]
+pub struct Waiter<Op: Operation, T, R = SeededRng> {
+    op: Op,
+    target: T,
+    policy: WaitPolicy,
+    rng: R,
+    start: Instant,
+    deadline: Instant,
+    state: State<Op::Output>,
+    polls: u32,
+    pending_streak: u32,
+    error_streak: u32,
+    last_output: Option<Op::Output>,
+    last_observation: Option<Observation<Op::Output>>,
+}
+
+impl<Op, T> Waiter<Op, T, SeededRng>
+where
+    Op: Operation,
+    T: Target<Op::Output>,
+{
+    /// Start a wait at `now`, with jitter seeded from `now` (see
+    /// [`SeededRng::from_instant`]); use [`Waiter::with_rng`] to replay a run.
+    pub fn new(op: Op, target: T, policy: WaitPolicy, now: Instant) -> Self {
+        Waiter::with_rng(op, target, policy, SeededRng::from_instant(now), now)
+    }
+}
+
+impl<Op, T, R> Waiter<Op, T, R>
+where
+    Op: Operation,
+    T: Target<Op::Output>,
+    R: Rng,
+{
+    /// Start a wait at `now` with the given random source.
+    pub fn with_rng(op: Op, target: T, policy: WaitPolicy, rng: R, now: Instant) -> Self {
+        let max_wait = policy.max_wait.min(WaitPolicy::MAX_WAIT_LIMIT);
+        let deadline = now.checked_add(max_wait).unwrap_or(now);
+        Waiter {
+            op,
+            target,
+            policy,
+            rng,
+            start: now,
+            deadline,
+            state: State::Scheduled(now),
+            polls: 0,
+            pending_streak: 0,
+            error_streak: 0,
+            last_output: None,
+            last_observation: None,
+        }
+    }
+
+    /// What to do next; see the loop contract on [`Waiter`].
+    pub fn poll(&mut self, now: Instant) -> Action<Op::Output> {
+        if let State::Done(outcome) = &self.state {
+            return Action::Done(outcome.clone());
+        }
+        if now >= self.deadline {
+            let outcome = Err(WaitError::Deadline {
+                last: self.last_output.clone(),
+            });
+            self.state = State::Done(outcome.clone());
+            return Action::Done(outcome);
+        }
+        match self.state {
+            State::Scheduled(at) if at >= self.deadline => Action::WakeAt(self.deadline),
+            State::Scheduled(at) if now >= at => {
+                self.polls = self.polls.saturating_add(1);
+                self.state = State::InFlight(self.polls);
+                Action::Send
+            }
+            State::Scheduled(at) => Action::WakeAt(at),
+            State::InFlight(_) | State::Done(_) => Action::WakeAt(self.deadline),
+        }
+    }
+
+    /// Feed back the response to the request of the last [`Action::Send`];
+    /// it is decoded with the operation's own decoder.
+    pub fn handle_response(&mut self, response: Response<&[u8]>, now: Instant) {
+        let State::InFlight(attempt) = self.state else {
+            return;
+        };
+        match self.op.decode_response(response) {
+            Ok(output) => self.on_output(output, attempt, now),
+            Err(error) => {
+                let retry_after = match error.retry_after() {
+                    Some(RetryAfter::Delay(delay)) => Some(delay),
+                    Some(RetryAfter::At(_)) | None => None,
+                };
+                let retryable = error.is_retryable();
+                self.observe(attempt, now, Observed::Error(error.clone()));
+                self.on_failure(retryable, retry_after, now, WaitError::Api(error));
+            }
+        }
+    }
+
+    /// Feed back a transport failure of the request of the last [`Action::Send`].
+    pub fn handle_transport_error(&mut self, kind: TransportErrorKind, now: Instant) {
+        let State::InFlight(attempt) = self.state else {
+            return;
+        };
+        self.observe(attempt, now, Observed::Transport(kind));
+        self.on_failure(kind.is_retryable(), None, now, WaitError::Transport(kind));
+    }
+
+    /// The operation being repeated, to build its request.
+    pub fn operation(&self) -> &Op {
+        &self.op
+    }
+
+    /// The condition waited for.
+    pub fn target(&self) -> &T {
+        &self.target
+    }
+
+    /// The policy as given.
+    pub fn policy(&self) -> &WaitPolicy {
+        &self.policy
+    }
+
+    /// Requests asked for so far (the number of [`Action::Send`]s).
+    pub fn polls(&self) -> u32 {
+        self.polls
+    }
+
+    /// The latest output, error or transport failure handled, for progress display.
+    pub fn last_observation(&self) -> Option<&Observation<Op::Output>> {
+        self.last_observation.as_ref()
+    }
+
+    /// When the wait gives up: the start plus `max_wait`.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    fn observe(&mut self, attempt: u32, now: Instant, event: Observed<Op::Output>) {
+        self.last_observation = Some(Observation {
+            attempt,
+            at: now,
+            elapsed: now.saturating_duration_since(self.start),
+            event,
+        });
+    }
+
+    fn on_output(&mut self, output: Op::Output, attempt: u32, now: Instant) {
+        self.observe(attempt, now, Observed::Output(output.clone()));
+        self.last_output = Some(output.clone());
+        self.error_streak = 0;
+        match self.target.check(&output) {
+            Check::Ready => self.state = State::Done(Ok(output)),
+            Check::Failed => self.state = State::Done(Err(WaitError::FailedState(output))),
+            Check::Pending => {
+                let (min, max) = (self.policy.min_interval, self.policy.ceiling());
+                let pause = match self.target.interval_hint(&output) {
+                    Some(hint) => {
+                        self.pending_streak = 0;
+                        hint.clamp(min, max)
+                    }
+                    None => {
+                        self.pending_streak = self.pending_streak.saturating_add(1);
+                        self.policy.step(self.pending_streak)
+                    }
+                };
+                let pause = self.policy.jitter.apply(min, pause, &mut self.rng);
+                self.schedule(now, pause, min);
+            }
+        }
+    }
+
+    fn on_failure(
+        &mut self,
+        retryable: bool,
+        retry_after: Option<Duration>,
+        now: Instant,
+        error: WaitError<Op::Output>,
+    ) {
+        self.error_streak = self.error_streak.saturating_add(1);
+        if !retryable || self.error_streak > self.policy.max_consecutive_errors {
+            self.state = State::Done(Err(error));
+            return;
+        }
+        let min = self.policy.min_interval;
+        let step = self.policy.step(self.error_streak);
+        let floor = retry_after.map_or(min, |delay| delay.max(min));
+        let pause = self
+            .policy
+            .jitter
+            .apply(min, step, &mut self.rng)
+            .max(floor);
+        self.schedule(now, pause, floor);
+    }
+
+    /// Schedule the next request `pause` after `now`, never earlier than
+    /// `floor` after `now`, and never at or after the deadline.
+    fn schedule(&mut self, now: Instant, pause: Duration, floor: Duration) {
+        let at = match now.checked_add(pause) {
+            Some(at) if at < self.deadline => at,
+            _ => {
+                let earliest = now.checked_add(floor);
+                let last_chance = self.deadline.checked_sub(self.policy.min_interval);
+                match (last_chance, earliest) {
+                    (Some(last), Some(earliest)) if last >= earliest => last,
+                    _ => self.deadline,
+                }
+            }
+        };
+        self.state = State::Scheduled(at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::RequestContext;
+    use crate::error::{InvalidInput, ServiceError};
+    use http::{Request, StatusCode};
+
+    /// A stand-in operation whose body is the output's name, so the state
+    /// machine is tested apart from the real decoders.
+    #[derive(Debug)]
+    struct Fake;
+
+    #[derive(Debug, Clone, PartialEq)]
+    enum Phase {
+        Busy,
+        Done,
+        Broken,
+    }
+
+    impl Target<Phase> for Fake {
+        fn check(&self, output: &Phase) -> Check {
+            match output {
+                Phase::Busy => Check::Pending,
+                Phase::Done => Check::Ready,
+                Phase::Broken => Check::Failed,
+            }
+        }
+    }
+
+    impl Operation for Fake {
+        type Output = Phase;
+        const NAME: &'static str = "Fake";
+
+        fn build_request(&self, _ctx: &RequestContext) -> Result<Request<Vec<u8>>, InvalidInput> {
+            Ok(Request::new(Vec::new()))
+        }
+
+        fn decode_response(&self, response: Response<&[u8]>) -> Result<Phase, ApiError> {
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .map(|secs| RetryAfter::Delay(Duration::from_secs(secs)));
+            match (response.status(), *response.body()) {
+                (StatusCode::OK, b"busy") => Ok(Phase::Busy),
+                (StatusCode::OK, b"done") => Ok(Phase::Done),
+                (StatusCode::OK, b"broken") => Ok(Phase::Broken),
+                (status, _) => Err(ApiError::Service(ServiceError {
+                    status,
+                    error_code: None,
+                    message: String::new(),
+                    request_id: None,
+                    error_type: None,
+                    retry_after,
+                })),
+            }
+        }
+    }
+
+    fn reply(status: u16, body: &'static [u8]) -> Response<&'static [u8]> {
+        let mut response = Response::new(body);
+        *response.status_mut() = StatusCode::from_u16(status).unwrap();
+        response
+    }
+
+    fn fixed(min_ms: u64, max_wait_ms: u64) -> WaitPolicy {
+        WaitPolicy {
+            min_interval: Duration::from_millis(min_ms),
+            max_interval: Duration::from_millis(min_ms),
+            growth: 1.0,
+            jitter: Jitter::None,
+            max_wait: Duration::from_millis(max_wait_ms),
+            max_consecutive_errors: 2,
+        }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn in_flight_polls_never_send_twice() {
+        let t0 = Instant::now();
+        let mut w = Waiter::new(Fake, Fake, fixed(100, 1000), t0);
+        assert_eq!(w.poll(t0), Action::Send);
+        assert_eq!(w.poll(t0), Action::WakeAt(t0 + ms(1000)));
+        assert_eq!(w.poll(t0 + ms(500)), Action::WakeAt(t0 + ms(1000)));
+        w.handle_response(reply(200, b"busy"), t0 + ms(600));
+        assert_eq!(w.poll(t0 + ms(600)), Action::WakeAt(t0 + ms(700)));
+        assert_eq!(w.poll(t0 + ms(700)), Action::Send);
+        // The driver never answers: the deadline ends the wait with the last output.
+        let end = w.poll(t0 + ms(1000));
+        assert_eq!(
+            end,
+            Action::Done(Err(WaitError::Deadline {
+                last: Some(Phase::Busy)
+            }))
+        );
+        // A late answer after Done changes nothing.
+        w.handle_response(reply(200, b"done"), t0 + ms(1001));
+        assert_eq!(w.poll(t0 + ms(1001)), end);
+        assert_eq!(w.last_observation().unwrap().at, t0 + ms(600));
+    }
+
+    #[test]
+    fn a_last_request_goes_out_min_interval_before_the_deadline() {
+        let t0 = Instant::now();
+        let policy = WaitPolicy {
+            max_interval: ms(400),
+            growth: 4.0,
+            ..fixed(100, 1000)
+        };
+        let mut w = Waiter::new(Fake, Fake, policy, t0);
+        assert_eq!(w.poll(t0), Action::Send);
+        w.handle_response(reply(200, b"busy"), t0 + ms(100));
+        assert_eq!(w.poll(t0 + ms(100)), Action::WakeAt(t0 + ms(200)));
+        assert_eq!(w.poll(t0 + ms(200)), Action::Send);
+        w.handle_response(reply(200, b"busy"), t0 + ms(700));
+        // 700 + 400 would pass the deadline: ask once more at 900 instead.
+        assert_eq!(w.poll(t0 + ms(700)), Action::WakeAt(t0 + ms(900)));
+        assert_eq!(w.poll(t0 + ms(900)), Action::Send);
+        w.handle_response(reply(200, b"busy"), t0 + ms(950));
+        // No room for another request at least min_interval after this answer.
+        assert_eq!(w.poll(t0 + ms(950)), Action::WakeAt(t0 + ms(1000)));
+        assert!(matches!(
+            w.poll(t0 + ms(1000)),
+            Action::Done(Err(WaitError::Deadline { .. }))
+        ));
+        assert_eq!(w.polls(), 3);
+    }
+
+    #[test]
+    fn a_late_answer_to_a_timely_request_is_honoured() {
+        let t0 = Instant::now();
+        let mut w = Waiter::new(Fake, Fake, fixed(100, 1000), t0);
+        assert_eq!(w.poll(t0), Action::Send);
+        w.handle_response(reply(200, b"done"), t0 + ms(5000));
+        assert_eq!(w.poll(t0 + ms(5000)), Action::Done(Ok(Phase::Done)));
+        let seen = w.last_observation().unwrap();
+        assert_eq!((seen.attempt, seen.elapsed), (1, ms(5000)));
+    }
+
+    #[test]
+    fn stray_answers_are_ignored() {
+        let t0 = Instant::now();
+        let mut w = Waiter::new(Fake, Fake, fixed(100, 1000), t0);
+        w.handle_response(reply(200, b"done"), t0);
+        w.handle_transport_error(TransportErrorKind::Tls, t0);
+        assert!(w.last_observation().is_none());
+        assert_eq!(w.poll(t0), Action::Send);
+        w.handle_response(reply(200, b"busy"), t0);
+        w.handle_response(reply(200, b"done"), t0);
+        assert_eq!(w.poll(t0), Action::WakeAt(t0 + ms(100)));
+    }
+
+    #[test]
+    fn retry_after_past_the_deadline_waits_for_the_deadline() {
+        let t0 = Instant::now();
+        let mut w = Waiter::new(Fake, Fake, fixed(100, 1000), t0);
+        assert_eq!(w.poll(t0), Action::Send);
+        let mut throttled = reply(503, b"");
+        throttled
+            .headers_mut()
+            .insert("retry-after", "2".parse().unwrap());
+        w.handle_response(throttled, t0 + ms(10));
+        assert_eq!(w.poll(t0 + ms(10)), Action::WakeAt(t0 + ms(1000)));
+        assert!(matches!(
+            w.poll(t0 + ms(1000)),
+            Action::Done(Err(WaitError::Deadline { last: None }))
+        ));
+    }
+
+    #[test]
+    fn budget_counts_failures_in_a_row_only() {
+        let t0 = Instant::now();
+        let mut w = Waiter::new(Fake, Fake, fixed(10, 10_000), t0);
+        let mut now = t0;
+        let mut step = |w: &mut Waiter<Fake, Fake>,
+                        answer: Result<&'static [u8], TransportErrorKind>| {
+            loop {
+                match w.poll(now) {
+                    Action::Send => break,
+                    Action::WakeAt(at) => now = at,
+                    Action::Done(outcome) => panic!("ended early: {outcome:?}"),
+                }
+            }
+            match answer {
+                Ok(body) => {
+                    w.handle_response(reply(if body.is_empty() { 502 } else { 200 }, body), now)
+                }
+                Err(kind) => w.handle_transport_error(kind, now),
+            }
+        };
+        // Two failures, an output, two failures: within a budget of 2.
+        step(&mut w, Err(TransportErrorKind::Reset));
+        step(&mut w, Ok(b""));
+        step(&mut w, Ok(b"busy"));
+        step(&mut w, Ok(b""));
+        step(&mut w, Err(TransportErrorKind::Timeout));
+        step(&mut w, Err(TransportErrorKind::Connect));
+        assert_eq!(
+            w.poll(now),
+            Action::Done(Err(WaitError::Transport(TransportErrorKind::Connect)))
+        );
+        assert_eq!(w.polls(), 6);
+    }
+
+    #[test]
+    fn hints_replace_the_backoff_and_restart_it() {
+        #[derive(Debug)]
+        struct Hinted;
+        impl Target<Phase> for Hinted {
+            fn check(&self, output: &Phase) -> Check {
+                match output {
+                    Phase::Done => Check::Ready,
+                    Phase::Busy | Phase::Broken => Check::Pending,
+                }
+            }
+            fn interval_hint(&self, output: &Phase) -> Option<Duration> {
+                (*output == Phase::Broken).then_some(Duration::from_secs(3600))
+            }
+        }
+        let t0 = Instant::now();
+        let policy = WaitPolicy {
+            max_interval: ms(1000),
+            growth: 2.0,
+            ..fixed(100, 100_000)
+        };
+        let mut w = Waiter::new(Fake, Hinted, policy, t0);
+        let mut now = t0;
+        let mut pauses = Vec::new();
+        for body in [b"busy" as &[u8], b"busy", b"busy", b"broken", b"busy"] {
+            assert_eq!(w.poll(now), Action::Send);
+            w.handle_response(reply(200, body), now);
+            let Action::WakeAt(at) = w.poll(now) else {
+                panic!("expected a wake-up")
+            };
+            pauses.push((at - now).as_millis());
+            now = at;
+        }
+        assert_eq!(pauses, [100, 200, 400, 1000, 100]);
+    }
+
+    #[test]
+    fn splitmix64_matches_the_reference_sequence() {
+        // Reference outputs of Vigna's splitmix64.c for seed 1234567.
+        let mut rng = SeededRng::new(1_234_567);
+        let got: Vec<u64> = (0..5).map(|_| rng.next_u64()).collect();
+        assert_eq!(
+            got,
+            [
+                6_457_827_717_110_365_317,
+                3_203_168_211_198_807_973,
+                9_817_491_932_198_370_423,
+                4_593_380_528_125_082_431,
+                16_408_922_859_458_223_821,
+            ]
+        );
+    }
+
+    #[test]
+    fn step_grows_geometrically_and_is_capped() {
+        let policy = WaitPolicy::default();
+        let secs: Vec<f64> = (1..=9).map(|n| policy.step(n).as_secs_f64()).collect();
+        assert_eq!(secs[..4], [1.0, 1.5, 2.25, 3.375]);
+        assert_eq!(secs[8], 15.0);
+        assert_eq!(policy.step(u32::MAX), Duration::from_secs(15));
+    }
+
+    #[test]
+    fn step_survives_a_nonsense_policy() {
+        let policy = WaitPolicy {
+            min_interval: Duration::from_secs(3),
+            max_interval: Duration::from_secs(1),
+            growth: f64::NAN,
+            ..WaitPolicy::default()
+        };
+        assert_eq!(policy.step(7), Duration::from_secs(3));
+        let policy = WaitPolicy {
+            growth: f64::INFINITY,
+            ..WaitPolicy::default()
+        };
+        assert_eq!(policy.step(2), Duration::from_secs(1));
+        let policy = WaitPolicy {
+            growth: 1e300,
+            max_interval: Duration::MAX,
+            ..WaitPolicy::default()
+        };
+        assert_eq!(policy.step(3), Duration::MAX);
+    }
+
+    #[test]
+    fn jitter_stays_in_its_window() {
+        let (lo, hi) = (Duration::from_secs(1), Duration::from_secs(9));
+        let mut rng = SeededRng::new(7);
+        for _ in 0..1000 {
+            let full = Jitter::Full.apply(lo, hi, &mut rng);
+            assert!(lo <= full && full <= hi, "{full:?}");
+            let equal = Jitter::Equal.apply(lo, hi, &mut rng);
+            assert!(Duration::from_secs(5) <= equal && equal <= hi, "{equal:?}");
+        }
+        assert_eq!(Jitter::None.apply(lo, hi, &mut rng), hi);
+        assert_eq!(Jitter::Full.apply(hi, hi, &mut rng), hi);
+        let max = Jitter::Full.apply(Duration::ZERO, Duration::MAX, &mut rng);
+        assert!(max <= Duration::MAX);
+    }
+
+    #[test]
+    fn validate_names_each_problem() {
+        let ok = WaitPolicy::default();
+        assert_eq!(ok.validate(), Ok(()));
+        let bad = |p: WaitPolicy| p.validate().unwrap_err();
+        assert_eq!(
+            bad(WaitPolicy {
+                min_interval: Duration::ZERO,
+                ..ok
+            }),
+            PolicyError::ZeroMinInterval
+        );
+        assert!(matches!(
+            bad(WaitPolicy {
+                max_interval: Duration::from_millis(500),
+                ..ok
+            }),
+            PolicyError::IntervalOrder { .. }
+        ));
+        assert!(matches!(
+            bad(WaitPolicy { growth: 0.5, ..ok }),
+            PolicyError::Growth(_)
+        ));
+        assert!(matches!(
+            bad(WaitPolicy {
+                growth: f64::NAN,
+                ..ok
+            }),
+            PolicyError::Growth(_)
+        ));
+        assert_eq!(
+            bad(WaitPolicy {
+                max_wait: Duration::ZERO,
+                ..ok
+            }),
+            PolicyError::ZeroMaxWait
+        );
+        let too_long = bad(WaitPolicy {
+            max_wait: Duration::MAX,
+            ..ok
+        });
+        assert!(matches!(too_long, PolicyError::MaxWaitTooLong { .. }));
+        assert!(too_long.to_string().starts_with("max_wait must be at most"));
+    }
+
+    #[test]
+    fn until_state_never_fails_on_its_own_target() {
+        let terminated = UntilState::new(InstanceState::Terminated);
+        assert_eq!(
+            terminated.failure_states(),
+            [InstanceState::Error, InstanceState::Failed]
+        );
+        let custom = UntilState::new(InstanceState::Running)
+            .with_failure_states([InstanceState::Stopped, InstanceState::Running]);
+        assert_eq!(custom.failure_states(), [InstanceState::Stopped]);
+    }
+}
