@@ -33,12 +33,31 @@ pub enum InvalidReason {
     /// The value contains a control character.
     #[error("must not contain control characters")]
     ControlCharacter,
-    /// The endpoint URL cannot be used; the text says why.
+    /// The value contains a character that cannot be sent in an HTTP header
+    /// (tokens and user agents must be printable ASCII).
+    #[error("must be printable ascii")]
+    NotAscii,
+    /// The value starts or ends with whitespace, which HTTP would silently strip.
+    #[error("must not start or end with whitespace")]
+    SurroundingWhitespace,
+    /// A path parameter is `.` or `..`: proxies and servers normalise such
+    /// segments (even percent-encoded) and would change which resource is addressed.
+    #[error("must not be \".\" or \"..\"")]
+    DotSegment,
+    /// The value passed validation but could not be encoded into the request;
+    /// validated inputs never reach this, it exists so building never panics.
+    #[error("cannot be encoded into the request")]
+    Unencodable,
+    /// The endpoint URL cannot be used; the text says why (it never repeats the URL,
+    /// which may hold a password in its user-info).
     #[error("{0}")]
     Endpoint(String),
 }
 
 /// Parsed `Retry-After` header.
+///
+/// The value is what the service sent and may be very large: add it to an
+/// instant with checked arithmetic and cap it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryAfter {
     /// A delay, from the delta-seconds form, or from an HTTP-date relative to the
@@ -46,6 +65,26 @@ pub enum RetryAfter {
     Delay(Duration),
     /// An HTTP-date that could not be made relative (the response had no `Date`).
     At(SystemTime),
+}
+
+impl RetryAfter {
+    /// The delay this asks for, measured from `now` (the caller's wall clock,
+    /// since the core reads none); a date in the past means no delay.
+    pub fn delay_from(self, now: SystemTime) -> Duration {
+        match self {
+            RetryAfter::Delay(delay) => delay,
+            RetryAfter::At(at) => at.duration_since(now).unwrap_or(Duration::ZERO),
+        }
+    }
+}
+
+impl fmt::Display for RetryAfter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RetryAfter::Delay(delay) => write!(f, "{}s", delay.as_secs()),
+            RetryAfter::At(at) => f.write_str(&httpdate::fmt_http_date(*at)),
+        }
+    }
 }
 
 /// A failure the service reported: any non-success status with a usable body,
@@ -76,7 +115,8 @@ impl ServiceError {
 /// A 429 answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Throttled {
-    /// The body text (the API documents a plain string), lossy and bounded.
+    /// The body text (the API documents a plain string), lossy and bounded;
+    /// the message of a JSON error body when the gateway sent one.
     pub message: String,
     /// When the service asks to be called again.
     pub retry_after: Option<RetryAfter>,
@@ -108,11 +148,27 @@ pub enum ApiError {
     #[error("unauthorized: {}", DisplayService(.0))]
     Unauthorized(ServiceError),
     /// 429: too many requests.
-    #[error("throttled: {}", .0.message)]
+    #[error("{}", DisplayThrottled(.0))]
     Throttled(Throttled),
     /// The response could not be understood.
-    #[error("malformed response (http {}): {}", .0.status.as_u16(), .0.reason)]
+    #[error("malformed response (http {}): {}", .0.status.as_u16(), OneLine(&.0.reason))]
     Malformed(Malformed),
+}
+
+/// Writes text received from the network on one line: control characters
+/// (newlines of an HTML page, terminal escapes) become spaces.
+struct OneLine<'a>(&'a str);
+
+impl fmt::Display for OneLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        while let Some((i, c)) = rest.char_indices().find(|(_, c)| c.is_control()) {
+            f.write_str(&rest[..i])?;
+            f.write_str(" ")?;
+            rest = &rest[i + c.len_utf8()..];
+        }
+        f.write_str(rest)
+    }
 }
 
 struct DisplayService<'a>(&'a ServiceError);
@@ -122,13 +178,34 @@ impl fmt::Display for DisplayService<'_> {
         let e = self.0;
         write!(f, "http {}", e.status.as_u16())?;
         if let Some(code) = &e.error_code {
-            write!(f, " {code}")?;
+            write!(f, " {}", OneLine(code))?;
         }
-        if !e.message.is_empty() {
-            write!(f, ": {}", e.message)?;
+        let message = e.message.trim();
+        if !message.is_empty() {
+            write!(f, ": {}", OneLine(message))?;
         }
         if let Some(id) = &e.request_id {
-            write!(f, " (request id {id})")?;
+            write!(f, " (request id {})", OneLine(id))?;
+        }
+        Ok(())
+    }
+}
+
+struct DisplayThrottled<'a>(&'a Throttled);
+
+impl fmt::Display for DisplayThrottled<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.0;
+        f.write_str("throttled")?;
+        let message = t.message.trim();
+        if !message.is_empty() {
+            write!(f, ": {}", OneLine(message))?;
+        }
+        if let Some(after) = t.retry_after {
+            write!(f, " (retry after {after})")?;
+        }
+        if let Some(id) = &t.request_id {
+            write!(f, " (request id {})", OneLine(id))?;
         }
         Ok(())
     }
@@ -213,16 +290,28 @@ impl fmt::Display for ErrorCode {
 }
 
 impl ApiError {
-    /// Whether the same request may succeed if sent again: 429, 500, 502, 503,
-    /// 504 and `KOOPHONE.API.9999` do; everything else does not.
+    /// Whether the same request may succeed if sent again.
+    ///
+    /// 429 always does and 401 never does. Otherwise a documented KooPhone code
+    /// decides when there is one (`KOOPHONE.API.9999` retries; `1000`, `1001`,
+    /// `4001` describe the request and never do, whatever the status), and the
+    /// status decides when there is none: 500, 502, 503 and 504 retry,
+    /// everything else (400, 403, 404, redirects, a 200 carrying an error) does not.
     pub fn is_retryable(&self) -> bool {
         match self {
             ApiError::Throttled(_) => true,
             ApiError::Unauthorized(_) => false,
-            ApiError::Service(e) => {
-                matches!(e.status.as_u16(), 429 | 500 | 502 | 503 | 504)
-                    || e.code() == Some(ErrorCode::InternalError)
-            }
+            ApiError::Service(e) => match e.code() {
+                Some(ErrorCode::InternalError) => true,
+                Some(
+                    ErrorCode::InvalidParameter
+                    | ErrorCode::NoInstancePermission
+                    | ErrorCode::InstanceNotFound,
+                ) => false,
+                Some(ErrorCode::Success | ErrorCode::Other(_)) | None => {
+                    matches!(e.status.as_u16(), 429 | 500 | 502 | 503 | 504)
+                }
+            },
             ApiError::Malformed(m) => matches!(m.status.as_u16(), 500 | 502 | 503 | 504),
         }
     }
@@ -251,6 +340,34 @@ impl ApiError {
             ApiError::Service(e) | ApiError::Unauthorized(e) => e.request_id.as_deref(),
             ApiError::Throttled(t) => t.request_id.as_deref(),
             ApiError::Malformed(m) => m.request_id.as_deref(),
+        }
+    }
+
+    /// The error code as received, if the service sent one.
+    pub fn error_code(&self) -> Option<&str> {
+        match self {
+            ApiError::Service(e) | ApiError::Unauthorized(e) => e.error_code.as_deref(),
+            ApiError::Throttled(_) | ApiError::Malformed(_) => None,
+        }
+    }
+
+    /// The service's message, the throttling text, or what was malformed.
+    pub fn message(&self) -> &str {
+        match self {
+            ApiError::Service(e) | ApiError::Unauthorized(e) => &e.message,
+            ApiError::Throttled(t) => &t.message,
+            ApiError::Malformed(m) => &m.reason,
+        }
+    }
+
+    /// A stable lower-case name of the variant (`service`, `unauthorized`,
+    /// `throttled`, `malformed`), as the command line's JSON output uses.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApiError::Service(_) => "service",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Throttled(_) => "throttled",
+            ApiError::Malformed(_) => "malformed",
         }
     }
 }

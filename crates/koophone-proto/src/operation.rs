@@ -1,9 +1,14 @@
 //! The two operations and the trait that lets drivers and the waiter treat them alike.
 
-use http::{Request, Response};
+use http::header::{CONTENT_TYPE, USER_AGENT};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Serialize;
 
+use crate::decode;
 use crate::endpoint::RequestContext;
-use crate::error::{ApiError, InvalidInput};
+use crate::error::{ApiError, InvalidInput, InvalidReason};
+use crate::model::{InstanceStatus, Progress};
 
 /// An API call: how to build its request and how to decode its response.
 pub trait Operation {
@@ -26,6 +31,66 @@ pub trait Operation {
     }
 }
 
+/// The header both APIs read the IAM token from.
+pub const X_AUTH_TOKEN: HeaderName = HeaderName::from_static("x-auth-token");
+
+/// Everything outside RFC 3986 `unreserved` (`A-Z a-z 0-9 - . _ ~`) is encoded,
+/// so no value can add, remove or escape a path segment.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+const SHOW_PROGRESS_PATH: &str = "/v1/instances/prepare-progress";
+
+/// The documented limit of ShowProgress's `user_id` and `instance_id`, in characters.
+pub const MAX_PROGRESS_ID_CHARS: usize = 32;
+
+/// Required text: non-empty, no control characters, and at most `max` characters.
+fn check_text(field: &'static str, value: &str, max: Option<usize>) -> Result<(), InvalidInput> {
+    let refuse = |reason| Err(InvalidInput { field, reason });
+    if value.is_empty() {
+        return refuse(InvalidReason::Empty);
+    }
+    if value.chars().any(char::is_control) {
+        return refuse(InvalidReason::ControlCharacter);
+    }
+    if let Some(max) = max {
+        let len = value.chars().count();
+        if len > max {
+            return refuse(InvalidReason::TooLong { max, len });
+        }
+    }
+    Ok(())
+}
+
+/// A path parameter: required text that is not a dot segment. Encoding `.` as
+/// `%2E` would not help: URL parsers (WHATWG) and servers (nginx) decode it
+/// before they merge `..`, so such values are refused instead.
+fn check_path_parameter(field: &'static str, value: &str) -> Result<(), InvalidInput> {
+    check_text(field, value, None)?;
+    if value == "." || value == ".." {
+        return Err(InvalidInput {
+            field,
+            reason: InvalidReason::DotSegment,
+        });
+    }
+    Ok(())
+}
+
+/// The request headers; `HeaderValue` clones share their buffer, so this
+/// allocates only the map itself.
+fn request_headers(ctx: &RequestContext, content_type: Option<HeaderValue>) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(3);
+    headers.insert(X_AUTH_TOKEN, ctx.token().header_value().clone());
+    if let Some(content_type) = content_type {
+        headers.insert(CONTENT_TYPE, content_type);
+    }
+    headers.insert(USER_AGENT, ctx.user_agent().clone());
+    headers
+}
+
 /// KooPhone ShowProgress: `POST /v1/instances/prepare-progress`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ShowProgress {
@@ -33,9 +98,290 @@ pub struct ShowProgress {
     instance_id: String,
 }
 
+#[derive(Serialize)]
+struct ProgressRequestBody<'a> {
+    user_id: &'a str,
+    instance_id: &'a str,
+}
+
+/// The length of `s` as a JSON string's content: serde_json escapes `"` and `\`
+/// with one extra byte each (control characters, the only other escapes, are refused).
+fn json_escaped_len(s: &str) -> usize {
+    s.len() + s.bytes().filter(|b| matches!(b, b'"' | b'\\')).count()
+}
+
+impl ShowProgress {
+    /// Validate both ids: required, at most 32 characters, no control characters.
+    pub fn new(
+        user_id: impl Into<String>,
+        instance_id: impl Into<String>,
+    ) -> Result<ShowProgress, InvalidInput> {
+        let user_id = user_id.into();
+        let instance_id = instance_id.into();
+        check_text("user_id", &user_id, Some(MAX_PROGRESS_ID_CHARS))?;
+        check_text("instance_id", &instance_id, Some(MAX_PROGRESS_ID_CHARS))?;
+        Ok(ShowProgress {
+            user_id,
+            instance_id,
+        })
+    }
+
+    /// The KooPhone user id.
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// The cloud phone instance id.
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+}
+
+impl Operation for ShowProgress {
+    type Output = Progress;
+
+    const NAME: &'static str = "ShowProgress";
+
+    /// `POST {base}/v1/instances/prepare-progress` with `x-auth-token`,
+    /// `content-type: application/json`, `user-agent` and the body
+    /// `{"user_id":"..","instance_id":".."}`.
+    fn build_request(&self, ctx: &RequestContext) -> Result<Request<Vec<u8>>, InvalidInput> {
+        let uri = ctx
+            .endpoint()
+            .uri_with_path(SHOW_PROGRESS_PATH.len(), |path| {
+                path.push_str(SHOW_PROGRESS_PATH)
+            })?;
+
+        // `{"user_id":"","instance_id":""}` is 31 bytes around the two strings.
+        let body_len = 31 + json_escaped_len(&self.user_id) + json_escaped_len(&self.instance_id);
+        let mut body = Vec::with_capacity(body_len);
+        let fields = ProgressRequestBody {
+            user_id: &self.user_id,
+            instance_id: &self.instance_id,
+        };
+        serde_json::to_writer(&mut body, &fields).map_err(|_| InvalidInput {
+            field: "user_id",
+            reason: InvalidReason::Unencodable,
+        })?;
+
+        let headers = request_headers(ctx, Some(HeaderValue::from_static("application/json")));
+
+        let mut request = Request::new(body);
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        Ok(request)
+    }
+
+    fn decode_response(&self, response: Response<&[u8]>) -> Result<Progress, ApiError> {
+        decode::progress(&response)
+    }
+}
+
 /// CloudDC ShowInstanceStatus: `GET /v1/{project_id}/instances/{id}/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ShowInstanceStatus {
     project_id: String,
     instance_id: String,
+}
+
+impl ShowInstanceStatus {
+    /// Validate both path parameters: required, no control characters, not
+    /// `.` or `..`. Every other character is percent-encoded when the request is built.
+    pub fn new(
+        project_id: impl Into<String>,
+        instance_id: impl Into<String>,
+    ) -> Result<ShowInstanceStatus, InvalidInput> {
+        let project_id = project_id.into();
+        let instance_id = instance_id.into();
+        check_path_parameter("project_id", &project_id)?;
+        check_path_parameter("instance_id", &instance_id)?;
+        Ok(ShowInstanceStatus {
+            project_id,
+            instance_id,
+        })
+    }
+
+    /// The project id (first path parameter).
+    pub fn project_id(&self) -> &str {
+        &self.project_id
+    }
+
+    /// The instance id (the API's `{id}` path parameter).
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+}
+
+fn encoded_len(value: &str) -> usize {
+    utf8_percent_encode(value, PATH_SEGMENT).map(str::len).sum()
+}
+
+fn push_encoded(path: &mut String, value: &str) {
+    path.extend(utf8_percent_encode(value, PATH_SEGMENT));
+}
+
+impl Operation for ShowInstanceStatus {
+    type Output = InstanceStatus;
+
+    const NAME: &'static str = "ShowInstanceStatus";
+
+    /// `GET {base}/v1/{project_id}/instances/{id}/status` with `x-auth-token`
+    /// and `user-agent`; each parameter is percent-encoded as one segment.
+    fn build_request(&self, ctx: &RequestContext) -> Result<Request<Vec<u8>>, InvalidInput> {
+        const V1: &str = "/v1/";
+        const INSTANCES: &str = "/instances/";
+        const STATUS: &str = "/status";
+        let path_len = V1.len()
+            + encoded_len(&self.project_id)
+            + INSTANCES.len()
+            + encoded_len(&self.instance_id)
+            + STATUS.len();
+        let uri = ctx.endpoint().uri_with_path(path_len, |path| {
+            path.push_str(V1);
+            push_encoded(path, &self.project_id);
+            path.push_str(INSTANCES);
+            push_encoded(path, &self.instance_id);
+            path.push_str(STATUS);
+        })?;
+
+        let mut request = Request::new(Vec::new());
+        *request.method_mut() = Method::GET;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = request_headers(ctx, None);
+        Ok(request)
+    }
+
+    fn decode_response(&self, response: Response<&[u8]>) -> Result<InstanceStatus, ApiError> {
+        decode::instance_status(&response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::{Endpoint, Token};
+
+    fn ctx(base: &str) -> RequestContext {
+        RequestContext::new(
+            Endpoint::parse(base).unwrap(),
+            Token::new("tok-123").unwrap(),
+        )
+        .with_user_agent("ua/1")
+        .unwrap()
+    }
+
+    #[test]
+    fn show_progress_request_is_exact() {
+        let op = ShowProgress::new("1008600000104285462", "iRJEVP9").unwrap();
+        let req = op
+            .build_request(&ctx("https://kp.example.com/gw/"))
+            .unwrap();
+        assert_eq!(req.method(), Method::POST);
+        assert_eq!(
+            req.uri(),
+            "https://kp.example.com/gw/v1/instances/prepare-progress"
+        );
+        let headers: Vec<_> = req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                ("x-auth-token", "tok-123"),
+                ("content-type", "application/json"),
+                ("user-agent", "ua/1"),
+            ]
+        );
+        assert!(req.headers()[&X_AUTH_TOKEN].is_sensitive());
+        assert_eq!(
+            req.body(),
+            br#"{"user_id":"1008600000104285462","instance_id":"iRJEVP9"}"#
+        );
+    }
+
+    #[test]
+    fn show_progress_body_is_serde_json_and_sized_exactly() {
+        for (user, instance) in [
+            ("a\"b\\c", "ü🙂"),
+            ("\"\"\"\"", "\\\\"),
+            ("x", "\u{2028}\u{10FFFF}"),
+        ] {
+            let op = ShowProgress::new(user, instance).unwrap();
+            let req = op.build_request(&ctx("https://h.example")).unwrap();
+            let expected = format!(
+                "{{\"user_id\":{},\"instance_id\":{}}}",
+                serde_json::to_string(user).unwrap(),
+                serde_json::to_string(instance).unwrap()
+            );
+            assert_eq!(req.body(), expected.as_bytes());
+            assert_eq!(
+                req.body().len(),
+                req.body().capacity(),
+                "{user:?} {instance:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn show_progress_validates_fields() {
+        let err = |u: &str, i: &str| ShowProgress::new(u, i).unwrap_err();
+        assert_eq!(err("", "i").field, "user_id");
+        assert_eq!(err("", "i").reason, InvalidReason::Empty);
+        assert_eq!(err("u", "").field, "instance_id");
+        assert_eq!(err("u\t", "i").reason, InvalidReason::ControlCharacter);
+        assert_eq!(err("u", "i\u{85}").reason, InvalidReason::ControlCharacter);
+        let long = "x".repeat(33);
+        assert_eq!(
+            err("u", &long).reason,
+            InvalidReason::TooLong { max: 32, len: 33 }
+        );
+        // 32 characters of 4 bytes each: counted in characters, not bytes.
+        let wide = "🙂".repeat(32);
+        let op = ShowProgress::new(wide.as_str(), "x".repeat(32)).unwrap();
+        assert_eq!(op.user_id(), wide);
+        assert_eq!(op.instance_id().len(), 32);
+        assert_eq!(
+            err(&"é".repeat(33), "i").reason,
+            InvalidReason::TooLong { max: 32, len: 33 }
+        );
+    }
+
+    #[test]
+    fn show_instance_status_request_is_exact() {
+        let op = ShowInstanceStatus::new("0605767a3300d5762fb7c0186d9e1779", "i-1").unwrap();
+        let req = op.build_request(&ctx("http://127.0.0.1:8080")).unwrap();
+        assert_eq!(req.method(), Method::GET);
+        assert_eq!(
+            req.uri(),
+            "http://127.0.0.1:8080/v1/0605767a3300d5762fb7c0186d9e1779/instances/i-1/status"
+        );
+        let names: Vec<_> = req.headers().keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["x-auth-token", "user-agent"]);
+        assert!(req.body().is_empty());
+    }
+
+    #[test]
+    fn path_parameters_are_one_segment_each() {
+        let op = ShowInstanceStatus::new("a/b?c#d%e", "x y/../ü.~-_").unwrap();
+        let req = op.build_request(&ctx("https://h.example/p")).unwrap();
+        assert_eq!(
+            req.uri().path(),
+            "/p/v1/a%2Fb%3Fc%23d%25e/instances/x%20y%2F..%2F%C3%BC.~-_/status"
+        );
+        assert_eq!(req.uri().query(), None);
+    }
+
+    #[test]
+    fn path_parameters_refuse_dot_segments_and_controls() {
+        let err = |p: &str, i: &str| ShowInstanceStatus::new(p, i).unwrap_err();
+        assert_eq!(err("..", "i").reason, InvalidReason::DotSegment);
+        assert_eq!(err("..", "i").field, "project_id");
+        assert_eq!(err("p", ".").field, "instance_id");
+        assert_eq!(err("p", "").reason, InvalidReason::Empty);
+        assert_eq!(err("p\0", "i").reason, InvalidReason::ControlCharacter);
+        assert!(ShowInstanceStatus::new("...", "..a").is_ok());
+    }
 }
