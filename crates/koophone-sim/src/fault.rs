@@ -123,7 +123,7 @@ mod tests {
             from_ms: 0,
             until_ms: None,
             max_count,
-            fault: Fault::BadGateway,
+            fault: Fault::BadGateway {},
         }
     }
 

@@ -406,7 +406,8 @@ pub enum FaultRoute {
     ShowInstanceStatus,
 }
 
-/// What goes wrong when a fault rule fires.
+/// What goes wrong when a fault rule fires. Variants without settings are
+/// written `{}` so that a misplaced setting is refused, not ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Fault {
@@ -423,7 +424,7 @@ pub enum Fault {
         error_code: Option<String>,
     },
     /// 502 with an HTML page, as a load balancer sends.
-    BadGateway,
+    BadGateway {},
     /// 503 with an HTML page, optionally with Retry-After.
     ServiceUnavailable {
         /// Retry-After in seconds.
@@ -442,15 +443,15 @@ pub enum Fault {
         delay_ms: u64,
     },
     /// 200 with a body that is not the JSON the client expects.
-    MalformedJson,
+    MalformedJson {},
     /// The normal answer with its JSON cut short (framing stays consistent).
-    TruncatedJson,
+    TruncatedJson {},
     /// The normal answer with a full Content-Length, but the connection
     /// closes part way through the body (server adapter; in process it is
     /// reported as [`crate::ConnectionFault::TruncateBody`]).
-    TruncatedBody,
+    TruncatedBody {},
     /// The connection closes without any answer.
-    DropConnection,
+    DropConnection {},
 }
 
 impl Fault {
@@ -459,14 +460,14 @@ impl Fault {
         match self {
             Self::InternalError { .. } => "internal_error",
             Self::OkWithError { .. } => "ok_with_error",
-            Self::BadGateway => "bad_gateway",
+            Self::BadGateway {} => "bad_gateway",
             Self::ServiceUnavailable { .. } => "service_unavailable",
             Self::Throttled { .. } => "throttled",
             Self::Slow { .. } => "slow",
-            Self::MalformedJson => "malformed_json",
-            Self::TruncatedJson => "truncated_json",
-            Self::TruncatedBody => "truncated_body",
-            Self::DropConnection => "drop_connection",
+            Self::MalformedJson {} => "malformed_json",
+            Self::TruncatedJson {} => "truncated_json",
+            Self::TruncatedBody {} => "truncated_body",
+            Self::DropConnection {} => "drop_connection",
         }
     }
 }
@@ -474,9 +475,20 @@ impl Fault {
 impl Scenario {
     /// Parses and validates a scenario document.
     pub fn from_json(text: &str) -> Result<Self, ScenarioError> {
+        // serde would also take a bare array of field values: refuse it.
+        if !text.trim_start().starts_with('{') {
+            return Err(ScenarioError::invalid(
+                ".",
+                "invalid type: a scenario is a JSON object",
+            ));
+        }
         let de = &mut serde_json::Deserializer::from_str(text);
         let scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|err| {
-            let path = err.path().to_string();
+            // The crate writes `?` where it knows no field: the document.
+            let path = match err.path().to_string() {
+                p if p == "?" => ".".to_owned(),
+                p => p,
+            };
             ScenarioError::invalid(path, err.into_inner().to_string())
         })?;
         scenario.validate()?;

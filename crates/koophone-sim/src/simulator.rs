@@ -407,7 +407,7 @@ impl Simulator {
                 error_code.as_deref().unwrap_or("KOOPHONE.API.9999"),
                 "Internal service error.",
             )),
-            Some(Fault::BadGateway) => Some(html_error(StatusCode::BAD_GATEWAY, None)),
+            Some(Fault::BadGateway {}) => Some(html_error(StatusCode::BAD_GATEWAY, None)),
             Some(Fault::ServiceUnavailable { retry_after_s }) => {
                 Some(html_error(StatusCode::SERVICE_UNAVAILABLE, *retry_after_s))
             }
@@ -425,8 +425,8 @@ impl Simulator {
                 response: normal,
                 fault: Some(ConnectionFault::Delay(Duration::from_millis(delay_ms))),
             },
-            Some(Fault::MalformedJson) => plain_answer(self.malformed(route)),
-            Some(Fault::TruncatedJson) => {
+            Some(Fault::MalformedJson {}) => plain_answer(self.malformed(route)),
+            Some(Fault::TruncatedJson {}) => {
                 let mut response = normal;
                 let len = response.body().len();
                 let keep = if len < 2 {
@@ -437,7 +437,7 @@ impl Simulator {
                 response.body_mut().truncate(keep);
                 plain_answer(response)
             }
-            Some(Fault::TruncatedBody) => {
+            Some(Fault::TruncatedBody {}) => {
                 let len = normal.body().len().max(1) as u64;
                 let keep = (self.faults.next_u64() % len) as usize;
                 SimResponse {
@@ -445,7 +445,7 @@ impl Simulator {
                     fault: Some(ConnectionFault::TruncateBody { keep }),
                 }
             }
-            Some(Fault::DropConnection) => SimResponse {
+            Some(Fault::DropConnection {}) => SimResponse {
                 response: normal,
                 fault: Some(ConnectionFault::DropConnection),
             },
