@@ -1,1 +1,61 @@
-//! Placeholder until the crate lands.
+//! Blocking driver for the koophone protocol core on [ureq] 3: a [`Client`]
+//! for KooPhone ShowProgress and CloudDC ShowInstanceStatus with retries,
+//! waiters and safe defaults. It does the I/O and the sleeping; every
+//! decision (decoding, what to retry, backoff, `Retry-After`, deadlines) is
+//! made by `koophone-proto`, so other drivers behave the same. It is not
+//! async: use it from threads.
+//!
+//! Safe defaults: 30 s per request and 10 s to connect; bodies read with a
+//! 1 MiB limit; redirects never followed (the token is a custom header that
+//! ureq would forward to any host a `Location` names: the 3xx is decoded as an
+//! error instead); TLS through rustls with the webpki roots (or the platform
+//! verifier, feature `platform-verifier`); proxies from the standard
+//! environment variables unless [`ClientBuilder::proxy_from_env`] turns that
+//! off. No `Debug` or `Display` of a client, request or error contains the token.
+//!
+//! Wait for a cloud phone to be ready, here against the simulator
+//! (`koophone sim` serves it on `127.0.0.1:8080`):
+//!
+//! ```no_run
+//! use koophone_ureq::{Client, ShowProgress, Token, WaitPolicy};
+//!
+//! fn main() -> Result<(), koophone_ureq::Error> {
+//!     let client = Client::builder()
+//!         .endpoint_url("http://127.0.0.1:8080")
+//!         .token(Token::new("sim-token")?)
+//!         .build()?;
+//!     let op = ShowProgress::new("1008600000104285462", "iRJEVP9")?;
+//!     let ready = client.wait_until_ready(op, WaitPolicy::default(), |seen| {
+//!         eprintln!("poll {}: {:?}", seen.attempt, seen.event);
+//!     })?;
+//!     println!("{} after {} polls", ready.output.status, ready.polls);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! With the `tracing` feature, each call, wait and attempt runs in a span
+//! carrying the operation name, attempt number and HTTP status (never the token).
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod cancel;
+mod client;
+mod credentials;
+mod error;
+mod transport;
+mod wait;
+
+pub use cancel::CancelToken;
+pub use client::{Client, ClientBuilder, RetryPolicy};
+pub use credentials::{Credentials, TokenSource};
+pub use error::{ApiErrorRef, CredentialsError, Error, TransportError};
+pub use wait::{FailedState, Snapshot, WaitDeadline, Waited};
+
+// The core's types a caller of this crate needs, so one dependency suffices.
+pub use koophone_proto::{
+    ApiError, Endpoint, ErrorCode, ErrorStatus, InstanceState, InstanceStatus, InvalidInput,
+    Jitter, Malformed, Observation, Observed, Operation, PrepareStatus, Progress, RetryAfter,
+    ServiceError, ShowInstanceStatus, ShowProgress, Target, Throttled, Token, TransportErrorKind,
+    UntilReady, UntilState, WaitPolicy,
+};

@@ -1,0 +1,640 @@
+//! The client: configuration, single calls with retries, and waits, all run
+//! by the core's waiter so that backoff, `Retry-After`, deadlines and the
+//! error budget are decided in one place.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Request, Response};
+use koophone_proto::{
+    Action, ApiError, Endpoint, InstanceStatus, InvalidInput, InvalidReason, Jitter, Observation,
+    Observed, Once, Operation, Progress, ShowInstanceStatus, ShowProgress, Target, Token,
+    UntilReady, UntilState, WaitError, WaitPolicy, Waiter,
+};
+
+use crate::cancel::CancelToken;
+use crate::credentials::{ContextSource, Credentials, TokenSource};
+use crate::error::{CredentialsError, Error, TransportError};
+use crate::transport::{Transport, TransportConfig};
+use crate::wait::{FailedState, Snapshot, WaitDeadline, Waited, snapshot_observation};
+
+/// How single calls retry retryable failures (5xx, 429, `KOOPHONE.API.9999`,
+/// connect failures, timeouts, resets — as the core classifies them).
+///
+/// Pauses grow from `min_backoff` by doubling up to `max_backoff`, with
+/// jitter; a `Retry-After` is honoured as a floor. Retrying stops after
+/// `retries` extra attempts, or when the next attempt would start after
+/// `max_elapsed`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Extra attempts after the first; 0 disables retries.
+    pub retries: u32,
+    /// The first pause, and the shortest.
+    pub min_backoff: Duration,
+    /// The longest pause the backoff grows to (a longer `Retry-After` still wins).
+    pub max_backoff: Duration,
+    /// The time budget of one call, retries and pauses included.
+    pub max_elapsed: Duration,
+    /// How pauses are spread between clients.
+    pub jitter: Jitter,
+}
+
+impl Default for RetryPolicy {
+    /// 2 retries, 200 ms doubling to 5 s, equal jitter, at most 60 s per call.
+    fn default() -> Self {
+        RetryPolicy {
+            retries: 2,
+            min_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+            max_elapsed: Duration::from_secs(60),
+            jitter: Jitter::Equal,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries: every failure is returned as it happens.
+    pub fn none() -> RetryPolicy {
+        RetryPolicy {
+            retries: 0,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The waiter policy a single call runs under (with the [`Once`] target).
+    pub fn to_wait_policy(&self) -> WaitPolicy {
+        WaitPolicy {
+            min_interval: self.min_backoff,
+            max_interval: self.max_backoff,
+            growth: 2.0,
+            jitter: self.jitter,
+            max_wait: self.max_elapsed,
+            max_consecutive_errors: self.retries,
+        }
+    }
+}
+
+/// Builds a [`Client`]; see [`Client::builder`].
+///
+/// `Debug` never shows the token.
+#[derive(Debug, Default)]
+pub struct ClientBuilder {
+    endpoint: Option<Result<Endpoint, InvalidInput>>,
+    credentials: Option<Credentials>,
+    user_agent: Option<String>,
+    transport: TransportConfig,
+    retry: RetryPolicy,
+    cancel: Option<CancelToken>,
+}
+
+impl ClientBuilder {
+    /// Where requests go (required).
+    pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
+        self.endpoint = Some(Ok(endpoint));
+        self
+    }
+
+    /// Where requests go, as a URL checked by [`Endpoint::parse`] when the
+    /// client is built: `https`, or plain `http` to a loopback host.
+    pub fn endpoint_url(mut self, url: &str) -> Self {
+        self.endpoint = Some(Endpoint::parse(url));
+        self
+    }
+
+    /// Authenticate with one fixed token.
+    pub fn token(self, token: Token) -> Self {
+        self.credentials(Credentials::Token(token))
+    }
+
+    /// Authenticate with a token asked for before every attempt, so the
+    /// caller can refresh it. The callback should return quickly.
+    pub fn token_source<F>(self, source: F) -> Self
+    where
+        F: Fn() -> Result<Token, CredentialsError> + Send + Sync + 'static,
+    {
+        self.credentials(Credentials::TokenSource(TokenSource::new(source)))
+    }
+
+    /// Authenticate with these credentials (required, or use `token`/`token_source`).
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// The `User-Agent` header (default `koophone/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
+    /// The time one request may take, from connecting to the end of its body
+    /// (default 30 s). Waits also cut a request short at their deadline.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.transport.request_timeout = timeout;
+        self
+    }
+
+    /// The time connecting (DNS, TCP, TLS, proxy) may take (default 10 s,
+    /// never more than the request timeout).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.transport.connect_timeout = timeout;
+        self
+    }
+
+    /// How single calls retry (default: [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The largest response body accepted, in bytes (default 1 MiB). A larger
+    /// one ends the attempt with a `BodyTooLarge` transport error, without
+    /// reading more than the limit.
+    pub fn body_limit(mut self, bytes: u64) -> Self {
+        self.transport.body_limit = bytes;
+        self
+    }
+
+    /// Whether to use a proxy from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`
+    /// (honouring `NO_PROXY`), as ureq does by default (default true).
+    pub fn proxy_from_env(mut self, enabled: bool) -> Self {
+        self.transport.proxy_from_env = enabled;
+        self
+    }
+
+    /// Idle keep-alive connections kept per host (default 16), for clients
+    /// shared by many threads.
+    pub fn max_idle_connections_per_host(mut self, n: usize) -> Self {
+        self.transport.max_idle_connections_per_host = n;
+        self.transport.max_idle_connections = self.transport.max_idle_connections.max(n);
+        self
+    }
+
+    /// Stop every call and wait of the built client when this token is cancelled.
+    pub fn cancel_token(mut self, token: CancelToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// Check the settings and build the client. Fails with
+    /// [`Error::InvalidInput`] on a missing or bad endpoint, missing
+    /// credentials, a bad user agent or a zero timeout, and with
+    /// [`Error::InvalidPolicy`] on a retry policy out of range.
+    pub fn build(self) -> Result<Client, Error> {
+        let endpoint = self.endpoint.unwrap_or(Err(InvalidInput {
+            field: "endpoint",
+            reason: InvalidReason::Empty,
+        }))?;
+        let credentials = self.credentials.ok_or(InvalidInput {
+            field: "token",
+            reason: InvalidReason::Empty,
+        })?;
+        for (field, value) in [
+            ("timeout", self.transport.request_timeout),
+            ("connect_timeout", self.transport.connect_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(InvalidInput {
+                    field,
+                    reason: InvalidReason::Empty,
+                }
+                .into());
+            }
+        }
+        let retry = self.retry.to_wait_policy();
+        retry.validate()?;
+        let context = ContextSource::new(credentials, endpoint, self.user_agent)?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                transport: Transport::new(&self.transport),
+                context,
+                retry,
+                request_timeout: self.transport.request_timeout,
+                config: self.transport,
+            }),
+            cancel: self.cancel,
+        })
+    }
+}
+
+/// A blocking client for ShowProgress and ShowInstanceStatus.
+///
+/// Cheap to clone (one `Arc`), `Send + Sync`: share one client between
+/// threads so they share its keep-alive connections. `Debug` never shows the token.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+    cancel: Option<CancelToken>,
+}
+
+struct Inner {
+    transport: Transport,
+    context: ContextSource,
+    retry: WaitPolicy,
+    request_timeout: Duration,
+    config: TransportConfig,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `context` prints the endpoint and user agent; tokens print redacted.
+        f.debug_struct("Client")
+            .field("context", &self.inner.context)
+            .field("transport", &self.inner.config)
+            .field("retry", &self.inner.retry)
+            .field("cancel", &self.cancel)
+            .finish()
+    }
+}
+
+/// How a driven waiter ended when it did not produce its output.
+enum Stop<O> {
+    /// The waiter's own verdict, with the last transport error seen (ureq's
+    /// error is kept so it can be the source of the error returned).
+    Wait(WaitError<O>, Option<TransportError>),
+    /// The driver stopped: cancelled, no token, or a request that could not be built.
+    Driver(Error),
+}
+
+/// Lets the waiter hold a borrowed operation, so a single call clones nothing.
+struct Borrowed<'a, O>(&'a O);
+
+impl<O: Operation> Operation for Borrowed<'_, O> {
+    type Output = O::Output;
+    const NAME: &'static str = O::NAME;
+
+    fn build_request(
+        &self,
+        ctx: &koophone_proto::RequestContext,
+    ) -> Result<Request<Vec<u8>>, InvalidInput> {
+        self.0.build_request(ctx)
+    }
+
+    fn decode_response(&self, response: Response<&[u8]>) -> Result<Self::Output, ApiError> {
+        self.0.decode_response(response)
+    }
+}
+
+impl Client {
+    /// Start configuring a client.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), koophone_ureq::Error> {
+    /// use std::time::Duration;
+    /// use koophone_ureq::{Client, Token};
+    ///
+    /// let client = Client::builder()
+    ///     .endpoint_url("https://koophone.example.com")
+    ///     .token(Token::new("my-iam-token")?)
+    ///     .timeout(Duration::from_secs(10))
+    ///     .build()?;
+    /// assert!(!format!("{client:?}").contains("my-iam-token"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A clone of this client whose calls and waits stop when `token` is cancelled.
+    pub fn with_cancel_token(&self, token: CancelToken) -> Client {
+        Client {
+            inner: Arc::clone(&self.inner),
+            cancel: Some(token),
+        }
+    }
+
+    /// One ShowProgress call, retried per the [`RetryPolicy`].
+    pub fn show_progress(&self, op: &ShowProgress) -> Result<Progress, Error> {
+        self.call(op)
+    }
+
+    /// One ShowInstanceStatus call, retried per the [`RetryPolicy`].
+    pub fn show_instance_status(&self, op: &ShowInstanceStatus) -> Result<InstanceStatus, Error> {
+        self.call(op)
+    }
+
+    /// Any operation, once, retried per the [`RetryPolicy`]: the core's waiter
+    /// with the [`Once`] target decides what is retried and how long to pause.
+    pub fn call<O: Operation>(&self, op: &O) -> Result<O::Output, Error> {
+        #[cfg(feature = "tracing")]
+        let _span = tracing::info_span!("koophone.call", operation = O::NAME).entered();
+        let mut waiter = Waiter::new(Borrowed(op), Once, self.inner.retry, Instant::now());
+        match self.drive(&mut waiter, &mut |_| {}) {
+            Ok(output) => Ok(output),
+            Err(Stop::Driver(e)) => Err(e),
+            Err(Stop::Wait(WaitError::Api(e), _)) => Err(e.into()),
+            Err(Stop::Wait(WaitError::Transport(kind), last)) => Err(transport_error(kind, last)),
+            // `Once` takes its first output as the answer; kept for totality.
+            Err(Stop::Wait(WaitError::FailedState(output), _)) => Ok(output),
+            Err(Stop::Wait(WaitError::Deadline { .. }, last_transport)) => {
+                // Out of time for another retry: report the failure that needed it.
+                match waiter.last_observation().map(|o| &o.event) {
+                    Some(Observed::Error(e)) => Err(e.clone().into()),
+                    Some(Observed::Transport(kind)) => Err(transport_error(*kind, last_transport)),
+                    _ => {
+                        Err(TransportError::new(koophone_proto::TransportErrorKind::Timeout).into())
+                    }
+                }
+            }
+        }
+    }
+
+    /// Poll ShowProgress until the phone is `normal` (through queuing and
+    /// restoring); a `failed` status ends the wait with [`Error::FailedState`].
+    /// `on_observation` sees every answer, error and transport failure.
+    pub fn wait_until_ready(
+        &self,
+        op: ShowProgress,
+        policy: WaitPolicy,
+        on_observation: impl FnMut(&Observation<Progress>),
+    ) -> Result<Waited<Progress>, Error> {
+        self.wait(op, UntilReady, policy, on_observation)
+    }
+
+    /// Poll ShowInstanceStatus until the instance reaches `target`'s state;
+    /// its failure states (by default `error`, `failed`, `terminated`) end
+    /// the wait with [`Error::FailedState`].
+    pub fn wait_for_state(
+        &self,
+        op: ShowInstanceStatus,
+        target: UntilState,
+        policy: WaitPolicy,
+        on_observation: impl FnMut(&Observation<InstanceStatus>),
+    ) -> Result<Waited<InstanceStatus>, Error> {
+        self.wait(op, target, policy, on_observation)
+    }
+
+    /// Poll any operation until `target` says ready or failed, sleeping as
+    /// the core's waiter says. The policy is checked first
+    /// ([`WaitPolicy::validate`]).
+    pub fn wait<O, T>(
+        &self,
+        op: O,
+        target: T,
+        policy: WaitPolicy,
+        mut on_observation: impl FnMut(&Observation<O::Output>),
+    ) -> Result<Waited<O::Output>, Error>
+    where
+        O: Operation,
+        O::Output: Into<Snapshot>,
+        T: Target<O::Output>,
+    {
+        #[cfg(feature = "tracing")]
+        let _span = tracing::info_span!("koophone.wait", operation = O::NAME).entered();
+        policy.validate()?;
+        let start = Instant::now();
+        let mut waiter = Waiter::new(op, target, policy, start);
+        let result = self.drive(&mut waiter, &mut on_observation);
+        let polls = waiter.polls();
+        let elapsed = start.elapsed();
+        match result {
+            Ok(output) => Ok(Waited {
+                output,
+                polls,
+                elapsed,
+            }),
+            Err(Stop::Driver(e)) => Err(e),
+            Err(Stop::Wait(WaitError::Api(e), _)) => Err(e.into()),
+            Err(Stop::Wait(WaitError::Transport(kind), last)) => Err(transport_error(kind, last)),
+            Err(Stop::Wait(WaitError::FailedState(state), _)) => {
+                Err(Error::FailedState(Box::new(FailedState {
+                    state: state.into(),
+                    polls,
+                    elapsed,
+                })))
+            }
+            Err(Stop::Wait(WaitError::Deadline { last }, _)) => {
+                Err(Error::WaitDeadline(Box::new(WaitDeadline {
+                    polls,
+                    elapsed,
+                    last_output: last.map(Into::into),
+                    last: waiter.last_observation().map(snapshot_observation),
+                })))
+            }
+        }
+    }
+
+    /// Run the waiter's loop: send when it says send, sleep (cancellably)
+    /// when it says wake later, stop when it says done.
+    // `Stop` is private and built once per call, on the way out.
+    #[allow(clippy::result_large_err)]
+    fn drive<O, T>(
+        &self,
+        waiter: &mut Waiter<O, T>,
+        on_observation: &mut dyn FnMut(&Observation<O::Output>),
+    ) -> Result<O::Output, Stop<O::Output>>
+    where
+        O: Operation,
+        T: Target<O::Output>,
+    {
+        let mut last_transport = None;
+        loop {
+            self.check_cancelled().map_err(Stop::Driver)?;
+            let now = Instant::now();
+            match waiter.poll(now) {
+                Action::Done(Ok(output)) => return Ok(output),
+                Action::Done(Err(e)) => return Err(Stop::Wait(e, last_transport)),
+                Action::WakeAt(at) => self.sleep_until(at).map_err(Stop::Driver)?,
+                Action::Send => {
+                    let outcome = self.attempt(waiter, now).map_err(Stop::Driver)?;
+                    let now = Instant::now();
+                    match outcome {
+                        Ok(response) => {
+                            let (parts, body) = response.into_parts();
+                            waiter
+                                .handle_response(Response::from_parts(parts, body.as_slice()), now);
+                        }
+                        Err(e) => {
+                            waiter.handle_transport_error(e.kind(), now);
+                            last_transport = Some(e);
+                        }
+                    }
+                    if let Some(observation) = waiter.last_observation() {
+                        on_observation(observation);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One request: fresh context (re-reading a token source), build, send,
+    /// read the body. The request may not outlive the waiter's deadline.
+    #[allow(clippy::type_complexity)]
+    fn attempt<O, T>(
+        &self,
+        waiter: &Waiter<O, T>,
+        now: Instant,
+    ) -> Result<Result<Response<Vec<u8>>, TransportError>, Error>
+    where
+        O: Operation,
+        T: Target<O::Output>,
+    {
+        #[cfg(feature = "tracing")]
+        let span = tracing::debug_span!(
+            "koophone.attempt",
+            operation = O::NAME,
+            attempt = waiter.polls(),
+            status = tracing::field::Empty,
+        )
+        .entered();
+        let context = self.inner.context.context()?;
+        let request = waiter.operation().build_request(&context)?;
+        let left = waiter.deadline().saturating_duration_since(now);
+        let timeout = (left < self.inner.request_timeout).then_some(left);
+        let outcome = self.inner.transport.round_trip(request, timeout);
+        #[cfg(feature = "tracing")]
+        match &outcome {
+            Ok(response) => {
+                span.record("status", response.status().as_u16());
+            }
+            Err(e) => tracing::debug!(error = %e, "attempt failed"),
+        }
+        Ok(outcome)
+    }
+
+    fn check_cancelled(&self) -> Result<(), Error> {
+        match &self.cancel {
+            Some(token) if token.is_cancelled() => Err(Error::Cancelled),
+            _ => Ok(()),
+        }
+    }
+
+    fn sleep_until(&self, at: Instant) -> Result<(), Error> {
+        match &self.cancel {
+            Some(token) => {
+                if token.sleep_until(at) {
+                    Err(Error::Cancelled)
+                } else {
+                    Ok(())
+                }
+            }
+            None => {
+                std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The transport error to report for `kind`: the one seen, with ureq's error
+/// as its source, when it matches.
+fn transport_error(
+    kind: koophone_proto::TransportErrorKind,
+    last: Option<TransportError>,
+) -> Error {
+    match last {
+        Some(e) if e.kind() == kind => e.into(),
+        _ => TransportError::new(kind).into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+
+    #[test]
+    fn client_is_send_sync_and_clone() {
+        assert_send_sync_clone::<Client>();
+        assert_send_sync_clone::<CancelToken>();
+    }
+
+    #[test]
+    fn default_retry_policy_is_valid_and_matches_its_docs() {
+        let policy = RetryPolicy::default().to_wait_policy();
+        assert_eq!(policy.validate(), Ok(()));
+        assert_eq!(policy.max_consecutive_errors, 2);
+        assert_eq!(policy.min_interval, Duration::from_millis(200));
+        assert_eq!(
+            RetryPolicy::none().to_wait_policy().max_consecutive_errors,
+            0
+        );
+    }
+
+    #[test]
+    fn build_requires_endpoint_and_token() {
+        let err = Client::builder()
+            .token(Token::new("t").unwrap())
+            .build()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::InvalidInput(InvalidInput {
+                field: "endpoint",
+                ..
+            })
+        ));
+        let err = Client::builder()
+            .endpoint_url("https://example.com")
+            .build()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::InvalidInput(InvalidInput { field: "token", .. })
+        ));
+        let err = Client::builder()
+            .endpoint_url("http://example.com")
+            .token(Token::new("t").unwrap())
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), "invalid_input");
+    }
+
+    #[test]
+    fn build_refuses_bad_policy_and_zero_timeout() {
+        let base = || {
+            Client::builder()
+                .endpoint_url("https://example.com")
+                .token(Token::new("t").unwrap())
+        };
+        let err = base()
+            .retry_policy(RetryPolicy {
+                min_backoff: Duration::ZERO,
+                ..RetryPolicy::default()
+            })
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidPolicy(_)), "{err:?}");
+        let err = base().timeout(Duration::ZERO).build().unwrap_err();
+        assert!(matches!(
+            err,
+            Error::InvalidInput(InvalidInput {
+                field: "timeout",
+                ..
+            })
+        ));
+        let err = base().user_agent("bad\nagent").build().unwrap_err();
+        assert!(matches!(
+            err,
+            Error::InvalidInput(InvalidInput {
+                field: "user_agent",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let secret = "super-secret-token-value";
+        let client = Client::builder()
+            .endpoint_url("https://example.com")
+            .token(Token::new(secret).unwrap())
+            .build()
+            .unwrap();
+        let shown = format!(
+            "{client:?} {:?}",
+            Client::builder().token(Token::new(secret).unwrap())
+        );
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("example.com"), "{shown}");
+        let dynamic = Client::builder()
+            .endpoint_url("https://example.com")
+            .token_source(move || Token::new(secret).map_err(CredentialsError::new))
+            .build()
+            .unwrap();
+        assert!(!format!("{dynamic:?}").contains(secret));
+    }
+}

@@ -1,0 +1,209 @@
+//! The one place that touches ureq: the agent's safe configuration, one
+//! round trip with a bounded body read, and the mapping of ureq's errors
+//! onto the core's [`TransportErrorKind`].
+
+use std::io::{self, Read};
+use std::time::Duration;
+
+use http::{Request, Response};
+use koophone_proto::TransportErrorKind;
+
+use crate::error::TransportError;
+
+/// Settings the agent is built from.
+#[derive(Debug, Clone)]
+pub(crate) struct TransportConfig {
+    pub(crate) request_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) body_limit: u64,
+    pub(crate) proxy_from_env: bool,
+    pub(crate) max_idle_connections: usize,
+    pub(crate) max_idle_connections_per_host: usize,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            body_limit: 1024 * 1024,
+            proxy_from_env: true,
+            max_idle_connections: 32,
+            max_idle_connections_per_host: 16,
+        }
+    }
+}
+
+/// A keep-alive agent plus the body limit every read obeys.
+#[derive(Debug, Clone)]
+pub(crate) struct Transport {
+    agent: ureq::Agent,
+    body_limit: u64,
+}
+
+/// Capacity reserved for a body of unknown length; the API's answers are small.
+const UNKNOWN_LENGTH_CAPACITY: usize = 512;
+
+impl Transport {
+    pub(crate) fn new(config: &TransportConfig) -> Transport {
+        let mut builder = ureq::Agent::config_builder()
+            // 4xx/5xx bodies carry the error the core decodes.
+            .http_status_as_error(false)
+            // X-Auth-Token is a custom header that ureq does not strip on redirect:
+            // follow none, and let the core decode the 3xx as an error.
+            .max_redirects(0)
+            .timeout_global(Some(config.request_timeout))
+            .timeout_connect(Some(config.connect_timeout.min(config.request_timeout)))
+            .max_idle_connections(config.max_idle_connections)
+            .max_idle_connections_per_host(config.max_idle_connections_per_host);
+        if !config.proxy_from_env {
+            builder = builder.proxy(None);
+        }
+        #[cfg(feature = "platform-verifier")]
+        {
+            builder = builder.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                    .build(),
+            );
+        }
+        Transport {
+            agent: builder.build().new_agent(),
+            body_limit: config.body_limit,
+        }
+    }
+
+    /// Send one request and read its whole body, refusing bodies over the limit:
+    /// up front when `Content-Length` says so, otherwise after limit + 1 bytes.
+    /// `timeout` shortens the agent's request timeout for this request only.
+    pub(crate) fn round_trip(
+        &self,
+        request: Request<Vec<u8>>,
+        timeout: Option<Duration>,
+    ) -> Result<Response<Vec<u8>>, TransportError> {
+        let request = match timeout {
+            // ureq refuses a zero timeout as "already expired"; a millisecond
+            // lets the attempt fail as a timeout like any other.
+            Some(t) => self
+                .agent
+                .configure_request(request)
+                .timeout_global(Some(t.max(Duration::from_millis(1))))
+                .build(),
+            None => request,
+        };
+        let response = self.agent.run(request).map_err(TransportError::from_ureq)?;
+        let (parts, mut body) = response.into_parts();
+        let declared = body.content_length();
+        if declared.is_some_and(|len| len > self.body_limit) {
+            return Err(TransportError::new(TransportErrorKind::BodyTooLarge));
+        }
+        let capacity = declared.map_or(UNKNOWN_LENGTH_CAPACITY, |len| {
+            usize::try_from(len).unwrap_or(UNKNOWN_LENGTH_CAPACITY)
+        });
+        let mut bytes = Vec::with_capacity(capacity);
+        body.with_config()
+            .limit(self.body_limit)
+            .reader()
+            .read_to_end(&mut bytes)
+            .map_err(|e| TransportError::from_ureq(ureq::Error::from(e)))?;
+        Ok(Response::from_parts(parts, bytes))
+    }
+}
+
+/// Classify a ureq error. Anything ureq reports about a connection that was
+/// set up but then broke (EOF, reset, broken pipe, a garbled response) is
+/// `Reset`; failures before a connection existed are `Connect`.
+pub(crate) fn classify(error: &ureq::Error) -> TransportErrorKind {
+    use ureq::Error as E;
+    match error {
+        E::Timeout(_) => TransportErrorKind::Timeout,
+        E::Io(io) => classify_io(io),
+        E::HostNotFound | E::ConnectionFailed | E::ConnectProxyFailed(_) => {
+            TransportErrorKind::Connect
+        }
+        E::Tls(_) | E::Pem(_) | E::Rustls(_) | E::TlsRequired => TransportErrorKind::Tls,
+        E::BodyExceedsLimit(_) | E::LargeResponseHeader(..) => TransportErrorKind::BodyTooLarge,
+        E::Protocol(_) => TransportErrorKind::Reset,
+        _ => TransportErrorKind::Other,
+    }
+}
+
+fn classify_io(error: &io::Error) -> TransportErrorKind {
+    use io::ErrorKind as K;
+    match error.kind() {
+        K::TimedOut | K::WouldBlock => TransportErrorKind::Timeout,
+        K::ConnectionRefused
+        | K::AddrNotAvailable
+        | K::AddrInUse
+        | K::HostUnreachable
+        | K::NetworkUnreachable
+        | K::NetworkDown
+        | K::NotConnected => TransportErrorKind::Connect,
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+            TransportErrorKind::Reset
+        }
+        _ => TransportErrorKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_map_to_the_kinds_the_waiter_retries() {
+        let kind = |k| classify(&ureq::Error::Io(io::Error::from(k)));
+        assert_eq!(
+            kind(io::ErrorKind::ConnectionRefused),
+            TransportErrorKind::Connect
+        );
+        assert_eq!(
+            kind(io::ErrorKind::ConnectionReset),
+            TransportErrorKind::Reset
+        );
+        assert_eq!(
+            kind(io::ErrorKind::UnexpectedEof),
+            TransportErrorKind::Reset
+        );
+        assert_eq!(kind(io::ErrorKind::BrokenPipe), TransportErrorKind::Reset);
+        assert_eq!(kind(io::ErrorKind::TimedOut), TransportErrorKind::Timeout);
+        assert_eq!(
+            kind(io::ErrorKind::PermissionDenied),
+            TransportErrorKind::Other
+        );
+    }
+
+    #[test]
+    fn ureq_errors_map_by_meaning() {
+        assert_eq!(
+            classify(&ureq::Error::Timeout(ureq::Timeout::Global)),
+            TransportErrorKind::Timeout
+        );
+        assert_eq!(
+            classify(&ureq::Error::HostNotFound),
+            TransportErrorKind::Connect
+        );
+        assert_eq!(
+            classify(&ureq::Error::Tls("bad certificate")),
+            TransportErrorKind::Tls
+        );
+        assert_eq!(
+            classify(&ureq::Error::BodyExceedsLimit(10)),
+            TransportErrorKind::BodyTooLarge
+        );
+        assert_eq!(
+            classify(&ureq::Error::BadUri("x".into())),
+            TransportErrorKind::Other
+        );
+    }
+
+    #[test]
+    fn a_wrapped_ureq_error_read_from_a_body_keeps_its_kind() {
+        // Body readers report ureq errors through io::Error; From unwraps them.
+        let wrapped = ureq::Error::BodyExceedsLimit(1).into_io();
+        assert_eq!(
+            classify(&ureq::Error::from(wrapped)),
+            TransportErrorKind::BodyTooLarge
+        );
+    }
+}
