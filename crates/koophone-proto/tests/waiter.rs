@@ -1,0 +1,583 @@
+//! The waiter driven on a virtual clock (a base `Instant` plus offsets) with
+//! real response bytes, decoded by the real operations.
+
+use std::time::{Duration, Instant};
+
+use http::{Response, StatusCode};
+use koophone_proto::{
+    Action, ApiError, InstanceState, InstanceStatus, Jitter, Observed, Once, Operation,
+    PrepareStatus, Progress, SeededRng, ShowInstanceStatus, ShowProgress, Target,
+    TransportErrorKind, UntilReady, UntilState, WaitError, WaitPolicy, Waiter,
+};
+
+/// What the virtual service does with one request.
+#[derive(Debug, Clone)]
+enum Answer {
+    /// Answer after `latency` with this status, headers and body.
+    Http {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: String,
+        latency: Duration,
+    },
+    /// Fail in transport after `latency`.
+    Fail(TransportErrorKind, Duration),
+}
+
+fn http(status: u16, body: &str) -> Answer {
+    Answer::Http {
+        status,
+        headers: Vec::new(),
+        body: body.to_owned(),
+        latency: Duration::from_millis(50),
+    }
+}
+
+fn progress(status: i64, waiting_count: i64) -> Answer {
+    http(
+        200,
+        &format!(
+            r#"{{"data":{{"status":{status},"waitingCount":{waiting_count}}},"error_code":"0","error_msg":"OK"}}"#
+        ),
+    )
+}
+
+fn state(state: &str) -> Answer {
+    http(200, &format!(r#"{{"state":"{state}"}}"#))
+}
+
+fn throttled(retry_after_secs: u64) -> Answer {
+    Answer::Http {
+        status: 429,
+        headers: vec![("retry-after", retry_after_secs.to_string())],
+        body: "Too Many Requests".to_owned(),
+        latency: Duration::from_millis(50),
+    }
+}
+
+fn fail(kind: TransportErrorKind) -> Answer {
+    Answer::Fail(kind, Duration::from_millis(50))
+}
+
+fn show_progress() -> ShowProgress {
+    ShowProgress::new("1008600000104285462", "iRJEVP9").unwrap()
+}
+
+fn show_status() -> ShowInstanceStatus {
+    ShowInstanceStatus::new("project-1", "instance-1").unwrap()
+}
+
+/// One request as the driver saw it: when it was sent, and when its answer
+/// was handled.
+#[derive(Debug, Clone, Copy)]
+struct Exchange {
+    sent: Instant,
+    handled: Instant,
+}
+
+/// A run of the waiter against a script of answers.
+struct Run<O> {
+    t0: Instant,
+    outcome: Result<O, WaitError<O>>,
+    finished: Instant,
+    exchanges: Vec<Exchange>,
+    deadline: Instant,
+    polls: u32,
+}
+
+impl<O> Run<O> {
+    /// Pauses between an answer and the next request.
+    fn pauses(&self) -> Vec<Duration> {
+        self.exchanges
+            .windows(2)
+            .map(|w| w[1].sent - w[0].handled)
+            .collect()
+    }
+}
+
+/// Drive `waiter` like a well-behaved driver on a virtual clock: sleep until
+/// each `WakeAt`, answer each `Send` with the next scripted answer (the last
+/// one repeats), and check the contract on the way.
+fn drive<Op, T>(mut waiter: Waiter<Op, T>, t0: Instant, answers: &[Answer]) -> Run<Op::Output>
+where
+    Op: Operation,
+    Op::Output: PartialEq,
+    T: Target<Op::Output>,
+{
+    let mut now = t0;
+    let mut exchanges = Vec::new();
+    for _ in 0..10_000 {
+        match waiter.poll(now) {
+            Action::Done(outcome) => {
+                assert_eq!(waiter.poll(now), Action::Done(outcome.clone()));
+                return Run {
+                    t0,
+                    outcome,
+                    finished: now,
+                    deadline: waiter.deadline(),
+                    polls: waiter.polls(),
+                    exchanges,
+                };
+            }
+            Action::WakeAt(at) => {
+                assert!(at > now, "woken at {at:?}, not after {now:?}");
+                assert!(at <= waiter.deadline(), "woken after the deadline");
+                // Calling early repeats the same instruction.
+                assert_eq!(waiter.poll(now), Action::WakeAt(at));
+                now = at;
+            }
+            Action::Send => {
+                assert!(now < waiter.deadline(), "sent at the deadline");
+                let sent = now;
+                let answer = &answers[exchanges.len().min(answers.len() - 1)];
+                match answer {
+                    Answer::Http {
+                        status,
+                        headers,
+                        body,
+                        latency,
+                    } => {
+                        now += *latency;
+                        let mut response = Response::new(body.as_bytes());
+                        *response.status_mut() = StatusCode::from_u16(*status).unwrap();
+                        for (name, value) in headers {
+                            response.headers_mut().insert(*name, value.parse().unwrap());
+                        }
+                        waiter.handle_response(response, now);
+                    }
+                    Answer::Fail(kind, latency) => {
+                        now += *latency;
+                        waiter.handle_transport_error(*kind, now);
+                    }
+                }
+                let seen = waiter.last_observation().expect("an answer is observed");
+                assert_eq!(seen.attempt, waiter.polls());
+                assert_eq!(seen.at, now);
+                assert_eq!(seen.elapsed, now - t0);
+                exchanges.push(Exchange { sent, handled: now });
+            }
+        }
+    }
+    panic!("the wait did not end");
+}
+
+fn seeded<Op, T>(op: Op, target: T, policy: WaitPolicy, t0: Instant) -> Waiter<Op, T>
+where
+    Op: Operation,
+    T: Target<Op::Output>,
+{
+    Waiter::with_rng(op, target, policy, SeededRng::new(42), t0)
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+#[test]
+fn queuing_then_restoring_then_normal() {
+    let t0 = Instant::now();
+    let policy = WaitPolicy::default();
+    let answers = [
+        progress(1, 3),
+        progress(1, 1),
+        progress(2, 0),
+        progress(2, 0),
+        progress(2, 0),
+        progress(0, 0),
+    ];
+    let run = drive(
+        seeded(show_progress(), UntilReady, policy, t0),
+        t0,
+        &answers,
+    );
+    assert_eq!(
+        run.outcome,
+        Ok(Progress {
+            status: PrepareStatus::Normal,
+            waiting_count: Some(0),
+        })
+    );
+    assert_eq!(run.polls, 6);
+    let pauses = run.pauses();
+    for pause in &pauses {
+        assert!(
+            (policy.min_interval..=policy.max_interval).contains(pause),
+            "{pause:?}"
+        );
+    }
+    // Queuing with 3 left: the hint (3 s) is the pause, equal jitter keeps
+    // it in its upper half above min_interval.
+    assert!((secs(2)..=secs(3)).contains(&pauses[0]), "{pauses:?}");
+    // One left: ask again after min_interval.
+    assert_eq!(pauses[1], secs(1));
+    // Restoring carries no hint: the backoff starts again at min_interval and grows.
+    assert_eq!(pauses[2], secs(1));
+    assert!((Duration::from_millis(1250)..=Duration::from_millis(1500)).contains(&pauses[3]));
+}
+
+#[test]
+fn processing_failure_ends_with_the_failed_state() {
+    let t0 = Instant::now();
+    let answers = [progress(1, 2), progress(-1, 0)];
+    let run = drive(
+        seeded(show_progress(), UntilReady, WaitPolicy::default(), t0),
+        t0,
+        &answers,
+    );
+    let Err(WaitError::FailedState(failed)) = &run.outcome else {
+        panic!("expected a failed state, got {:?}", run.outcome);
+    };
+    assert_eq!(failed.status, PrepareStatus::Failed);
+    assert_eq!(run.polls, 2);
+    assert!(
+        run.outcome
+            .unwrap_err()
+            .to_string()
+            .starts_with("the instance reached a failure state")
+    );
+}
+
+#[test]
+fn deadline_ends_the_wait_with_the_last_output() {
+    let t0 = Instant::now();
+    let policy = WaitPolicy {
+        max_wait: secs(60),
+        ..WaitPolicy::default()
+    };
+    let run = drive(
+        seeded(show_progress(), UntilReady, policy, t0),
+        t0,
+        &[progress(2, 0)],
+    );
+    let restoring = Progress {
+        status: PrepareStatus::Restoring,
+        waiting_count: Some(0),
+    };
+    assert_eq!(
+        run.outcome,
+        Err(WaitError::Deadline {
+            last: Some(restoring)
+        })
+    );
+    assert_eq!(run.finished, run.deadline);
+    assert_eq!(run.deadline, t0 + secs(60));
+    let last = run.exchanges.last().unwrap();
+    assert!(last.sent < run.deadline);
+    // The last request went out close to the deadline, so the timeout
+    // reports a fresh state.
+    assert!(run.deadline - last.sent <= policy.max_interval);
+    assert!(run.polls < 60 / 4, "{} polls in 60 s", run.polls);
+}
+
+#[test]
+fn retry_after_is_the_minimum_pause() {
+    let t0 = Instant::now();
+    let answers = [throttled(7), progress(0, 0)];
+    let run = drive(
+        seeded(show_progress(), UntilReady, WaitPolicy::default(), t0),
+        t0,
+        &answers,
+    );
+    assert!(run.outcome.is_ok());
+    assert!(run.pauses()[0] >= secs(7), "{:?}", run.pauses());
+}
+
+#[test]
+fn retry_after_beyond_the_deadline_ends_at_the_deadline() {
+    let t0 = Instant::now();
+    let policy = WaitPolicy {
+        max_wait: secs(10),
+        ..WaitPolicy::default()
+    };
+    let run = drive(
+        seeded(show_progress(), UntilReady, policy, t0),
+        t0,
+        &[throttled(30)],
+    );
+    assert_eq!(run.outcome, Err(WaitError::Deadline { last: None }));
+    assert_eq!(run.polls, 1);
+    assert_eq!(run.finished, t0 + secs(10));
+}
+
+#[test]
+fn retryable_errors_end_when_the_budget_is_spent() {
+    let t0 = Instant::now();
+    let policy = WaitPolicy {
+        max_consecutive_errors: 2,
+        ..WaitPolicy::default()
+    };
+    let internal = http(
+        500,
+        r#"{"error_code":"KOOPHONE.API.9999","error_msg":"internal"}"#,
+    );
+    let run = drive(
+        seeded(show_progress(), UntilReady, policy, t0),
+        t0,
+        &[internal],
+    );
+    let Err(WaitError::Api(ApiError::Service(error))) = &run.outcome else {
+        panic!("expected a service error, got {:?}", run.outcome);
+    };
+    assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(run.polls, 3);
+    let pauses = run.pauses();
+    assert!(pauses.iter().all(|p| *p >= policy.min_interval));
+}
+
+#[test]
+fn an_output_resets_the_error_budget() {
+    let t0 = Instant::now();
+    let policy = WaitPolicy {
+        max_consecutive_errors: 1,
+        ..WaitPolicy::default()
+    };
+    let bad_gateway = http(502, "<html><body>502 Bad Gateway</body></html>");
+    let answers = [
+        bad_gateway.clone(),
+        progress(1, 1),
+        bad_gateway,
+        fail(TransportErrorKind::Reset),
+    ];
+    let run = drive(
+        seeded(show_progress(), UntilReady, policy, t0),
+        t0,
+        &answers,
+    );
+    assert_eq!(
+        run.outcome,
+        Err(WaitError::Transport(TransportErrorKind::Reset))
+    );
+    assert_eq!(run.polls, 4);
+}
+
+#[test]
+fn client_errors_end_at_once() {
+    let t0 = Instant::now();
+    for (status, body) in [
+        (
+            400,
+            r#"{"error_code":"KOOPHONE.API.1000","error_msg":"bad parameter"}"#,
+        ),
+        (
+            404,
+            r#"{"error_code":"KOOPHONE.API.4001","error_msg":"no such instance"}"#,
+        ),
+        (
+            401,
+            r#"{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information"}"#,
+        ),
+    ] {
+        let run = drive(
+            seeded(show_progress(), UntilReady, WaitPolicy::default(), t0),
+            t0,
+            &[http(status, body)],
+        );
+        let Err(WaitError::Api(error)) = &run.outcome else {
+            panic!("expected an API error for {status}, got {:?}", run.outcome);
+        };
+        assert_eq!(error.status().as_u16(), status);
+        assert_eq!(run.polls, 1);
+        assert_eq!(run.finished, t0 + Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn transport_failures_are_retried_until_the_budget_is_spent() {
+    let t0 = Instant::now();
+    let policy = WaitPolicy {
+        max_consecutive_errors: 2,
+        ..WaitPolicy::default()
+    };
+    let answers = [
+        fail(TransportErrorKind::Connect),
+        fail(TransportErrorKind::Timeout),
+        fail(TransportErrorKind::Reset),
+    ];
+    let run = drive(
+        seeded(show_progress(), UntilReady, policy, t0),
+        t0,
+        &answers,
+    );
+    assert_eq!(
+        run.outcome,
+        Err(WaitError::Transport(TransportErrorKind::Reset))
+    );
+    assert_eq!(run.polls, 3);
+    assert_eq!(
+        run.outcome.unwrap_err().to_string(),
+        "transport failure: connection reset"
+    );
+
+    let run = drive(
+        seeded(show_progress(), UntilReady, policy, t0),
+        t0,
+        &[fail(TransportErrorKind::Tls)],
+    );
+    assert_eq!(
+        run.outcome,
+        Err(WaitError::Transport(TransportErrorKind::Tls))
+    );
+    assert_eq!(run.polls, 1);
+}
+
+#[test]
+fn once_is_a_single_call_with_retries() {
+    let t0 = Instant::now();
+    let policy = WaitPolicy {
+        max_consecutive_errors: 2,
+        ..WaitPolicy::default()
+    };
+    let answers = [
+        http(503, "Service Unavailable"),
+        fail(TransportErrorKind::Timeout),
+        progress(1, 12),
+    ];
+    let run = drive(seeded(show_progress(), Once, policy, t0), t0, &answers);
+    assert_eq!(
+        run.outcome,
+        Ok(Progress {
+            status: PrepareStatus::Queuing,
+            waiting_count: Some(12),
+        })
+    );
+    assert_eq!(run.polls, 3);
+
+    let no_retries = WaitPolicy {
+        max_consecutive_errors: 0,
+        ..policy
+    };
+    let run = drive(seeded(show_progress(), Once, no_retries, t0), t0, &answers);
+    assert!(matches!(run.outcome, Err(WaitError::Api(_))));
+    assert_eq!(run.polls, 1);
+}
+
+#[test]
+fn until_state_waits_for_running() {
+    let t0 = Instant::now();
+    let target = UntilState::new(InstanceState::Running);
+    let answers = [state("pending"), state("pending"), state("running")];
+    let run = drive(
+        seeded(show_status(), target, WaitPolicy::default(), t0),
+        t0,
+        &answers,
+    );
+    assert_eq!(
+        run.outcome.map(|s: InstanceStatus| s.state),
+        Ok(InstanceState::Running)
+    );
+    assert_eq!(run.polls, 3);
+}
+
+#[test]
+fn until_state_fails_on_error_failed_and_terminated() {
+    let t0 = Instant::now();
+    for failure in ["error", "failed", "terminated"] {
+        let target = UntilState::new(InstanceState::Running);
+        let answers = [state("pending"), state(failure)];
+        let run = drive(
+            seeded(show_status(), target, WaitPolicy::default(), t0),
+            t0,
+            &answers,
+        );
+        let Err(WaitError::FailedState(status)) = &run.outcome else {
+            panic!(
+                "expected a failed state for {failure}, got {:?}",
+                run.outcome
+            );
+        };
+        assert_eq!(status.state.as_str(), failure);
+        assert_eq!(run.polls, 2);
+    }
+}
+
+#[test]
+fn terminated_can_be_the_target() {
+    let t0 = Instant::now();
+    let target = UntilState::new(InstanceState::Terminated);
+    let answers = [state("shutting-down"), state("terminated")];
+    let run = drive(
+        seeded(show_status(), target, WaitPolicy::default(), t0),
+        t0,
+        &answers,
+    );
+    assert_eq!(run.outcome.map(|s| s.state), Ok(InstanceState::Terminated));
+}
+
+#[test]
+fn unknown_states_keep_waiting() {
+    let t0 = Instant::now();
+    let target = UntilState::new(InstanceState::Running);
+    let answers = [state("teminated"), state("running")];
+    let run = drive(
+        seeded(show_status(), target, WaitPolicy::default(), t0),
+        t0,
+        &answers,
+    );
+    assert!(run.outcome.is_ok());
+    assert_eq!(run.polls, 2);
+}
+
+#[test]
+fn loop_contract() {
+    let t0 = Instant::now();
+    let policy = WaitPolicy {
+        jitter: Jitter::None,
+        ..WaitPolicy::default()
+    };
+    let mut waiter = seeded(show_progress(), UntilReady, policy, t0);
+    assert!(waiter.last_observation().is_none());
+    assert_eq!(waiter.poll(t0), Action::Send);
+    // In flight: no second request, however often poll is called.
+    assert_eq!(waiter.poll(t0), Action::WakeAt(waiter.deadline()));
+    assert_eq!(waiter.poll(t0 + secs(1)), Action::WakeAt(waiter.deadline()));
+
+    let body = br#"{"data":{"status":2,"waitingCount":0},"error_code":"0","error_msg":"OK"}"#;
+    let now = t0 + secs(1);
+    waiter.handle_response(Response::new(&body[..]), now);
+    let Some(seen) = waiter.last_observation() else {
+        panic!("no observation");
+    };
+    assert_eq!((seen.attempt, seen.elapsed), (1, secs(1)));
+    assert!(matches!(&seen.event, Observed::Output(p) if p.status == PrepareStatus::Restoring));
+
+    let wake = waiter.poll(now);
+    assert_eq!(wake, Action::WakeAt(now + secs(1)));
+    assert_eq!(waiter.poll(now), wake);
+    assert_eq!(waiter.poll(now + Duration::from_millis(999)), wake);
+    assert_eq!(waiter.poll(now + secs(1)), Action::Send);
+
+    let body = br#"{"data":{"status":0,"waitingCount":0},"error_code":"0","error_msg":"OK"}"#;
+    waiter.handle_response(Response::new(&body[..]), now + secs(2));
+    let done = waiter.poll(now + secs(2));
+    assert!(matches!(&done, Action::Done(Ok(p)) if p.status == PrepareStatus::Normal));
+    for later in [secs(2), secs(3), secs(10_000)] {
+        assert_eq!(waiter.poll(now + later), done);
+    }
+    assert_eq!(waiter.polls(), 2);
+}
+
+#[test]
+fn the_same_seed_replays_the_same_wait() {
+    let t0 = Instant::now();
+    let answers = [progress(2, 0)];
+    let policy = WaitPolicy {
+        max_wait: secs(300),
+        ..WaitPolicy::default()
+    };
+    let sends = |seed| {
+        let waiter = Waiter::with_rng(
+            show_progress(),
+            UntilReady,
+            policy,
+            SeededRng::new(seed),
+            t0,
+        );
+        let run = drive(waiter, t0, &answers);
+        run.exchanges
+            .iter()
+            .map(|e| e.sent - run.t0)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sends(7), sends(7));
+    assert_ne!(sends(7), sends(8));
+}
