@@ -472,6 +472,40 @@ enum State<O> {
 ///
 /// Answers fed in while no request is in flight (duplicates, or after `Done`)
 /// are ignored.
+///
+/// # Example
+///
+/// A driver on a virtual clock, with canned answers standing in for the
+/// network (a real driver sends `waiter.operation().build_request(&ctx)` and
+/// sleeps until each `WakeAt`):
+///
+/// ```
+/// use std::time::Instant;
+/// use koophone_proto::{Action, PrepareStatus, ShowProgress, UntilReady, WaitPolicy, Waiter};
+///
+/// let op = ShowProgress::new("1008600000104285462", "iRJEVP9")?;
+/// let start = Instant::now();
+/// let mut waiter = Waiter::new(op, UntilReady, WaitPolicy::default(), start);
+/// let mut answers = [
+///     &br#"{"data":{"status":1,"waitingCount":2},"error_code":"0","error_msg":"OK"}"#[..],
+///     &br#"{"data":{"status":0,"waitingCount":0},"error_code":"0","error_msg":"OK"}"#[..],
+/// ]
+/// .into_iter();
+/// let mut now = start;
+/// let progress = loop {
+///     match waiter.poll(now) {
+///         Action::Send => {
+///             let body = answers.next().expect("two requests are enough");
+///             waiter.handle_response(http::Response::new(body), now);
+///         }
+///         Action::WakeAt(at) => now = at,
+///         Action::Done(outcome) => break outcome?,
+///     }
+/// };
+/// assert_eq!(progress.status, PrepareStatus::Normal);
+/// assert_eq!(waiter.polls(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Waiter<Op: Operation, T, R = SeededRng> {
     op: Op,
