@@ -170,10 +170,25 @@ mod tests {
         r.from_ms = 10;
         r.until_ms = Some(20);
         let mut inj = FaultInjector::new(&[r], 0);
-        assert!(inj.pick(Route::ShowProgress, Duration::from_millis(9)).is_none());
-        assert!(inj.pick(Route::ShowProgress, Duration::from_millis(10)).is_some());
-        assert!(inj.pick(Route::ShowInstanceStatus, Duration::from_millis(15)).is_none());
-        assert!(inj.pick(Route::ShowProgress, Duration::from_millis(19)).is_some());
-        assert!(inj.pick(Route::ShowProgress, Duration::from_millis(20)).is_none());
+        assert!(
+            inj.pick(Route::ShowProgress, Duration::from_millis(9))
+                .is_none()
+        );
+        assert!(
+            inj.pick(Route::ShowProgress, Duration::from_millis(10))
+                .is_some()
+        );
+        assert!(
+            inj.pick(Route::ShowInstanceStatus, Duration::from_millis(15))
+                .is_none()
+        );
+        assert!(
+            inj.pick(Route::ShowProgress, Duration::from_millis(19))
+                .is_some()
+        );
+        assert!(
+            inj.pick(Route::ShowProgress, Duration::from_millis(20))
+                .is_none()
+        );
     }
 }

@@ -132,7 +132,12 @@ impl Model {
         Self { koophone, clouddc }
     }
 
-    pub(crate) fn progress(&self, user_id: &str, instance_id: &str, at: Duration) -> ProgressLookup {
+    pub(crate) fn progress(
+        &self,
+        user_id: &str,
+        instance_id: &str,
+        at: Duration,
+    ) -> ProgressLookup {
         let Some(entry) = self.koophone.get(instance_id) else {
             return ProgressLookup::NoSuchInstance;
         };
@@ -211,11 +216,13 @@ mod tests {
     #[test]
     fn default_queue_counts_down_then_restores_then_is_normal() {
         let model = Model::new(&Scenario::default());
-        let at = |ms| {
-            match model.progress("1008600000104285462", "iRJEVP9", Duration::from_millis(ms)) {
-                ProgressLookup::Found(s) => (s.status, s.waiting_count),
-                other => panic!("unexpected {other:?}"),
-            }
+        let at = |ms| match model.progress(
+            "1008600000104285462",
+            "iRJEVP9",
+            Duration::from_millis(ms),
+        ) {
+            ProgressLookup::Found(s) => (s.status, s.waiting_count),
+            other => panic!("unexpected {other:?}"),
         };
         assert_eq!(at(0), (KooPhoneStatus::Queuing, 3));
         assert_eq!(at(999), (KooPhoneStatus::Queuing, 3));
@@ -229,7 +236,10 @@ mod tests {
             model.koophone_reaches("iRJEVP9", KooPhoneStatus::Normal),
             Some(Duration::from_millis(5000))
         );
-        assert_eq!(model.koophone_reaches("iFAILED1", KooPhoneStatus::Normal), None);
+        assert_eq!(
+            model.koophone_reaches("iFAILED1", KooPhoneStatus::Normal),
+            None
+        );
     }
 
     #[test]

@@ -81,6 +81,9 @@ mod tests {
         assert_eq!(rl.check("a", t(1501)), Err(2));
         assert_eq!(rl.check("a", t(10_000)), Ok(()));
         assert_eq!(rl.check("a", t(10_000)), Ok(()));
-        assert!(rl.check("a", t(10_000)).is_err(), "refill is capped at burst");
+        assert!(
+            rl.check("a", t(10_000)).is_err(),
+            "refill is capped at burst"
+        );
     }
 }

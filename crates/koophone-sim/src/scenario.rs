@@ -125,7 +125,10 @@ impl fmt::Debug for TokenSpec {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged, expecting = "a token string or {\"token\": ..., \"expires_at_ms\": ...}")]
+#[serde(
+    untagged,
+    expecting = "a token string or {\"token\": ..., \"expires_at_ms\": ...}"
+)]
 enum TokenSpecRepr {
     Plain(String),
     Full {
@@ -523,8 +526,8 @@ impl Scenario {
     /// code go through this too when a simulator is created.
     pub fn validate(&self) -> Result<(), ScenarioError> {
         for (i, token) in self.tokens.iter().enumerate() {
-            let valid = !token.token.is_empty()
-                && token.token.bytes().all(|b| b.is_ascii_graphic());
+            let valid =
+                !token.token.is_empty() && token.token.bytes().all(|b| b.is_ascii_graphic());
             if !valid {
                 return Err(ScenarioError::invalid(
                     format!("tokens[{i}]"),
@@ -643,7 +646,10 @@ impl Scenario {
                 if !instances.insert(instance.instance_id.as_str()) {
                     return Err(ScenarioError::invalid(
                         format!("{base}.instance_id"),
-                        format!("duplicate instance `{}` in this project", instance.instance_id),
+                        format!(
+                            "duplicate instance `{}` in this project",
+                            instance.instance_id
+                        ),
                     ));
                 }
                 let durations: Vec<Option<u64>> =
@@ -759,14 +765,13 @@ impl Default for Scenario {
             waiting_count: None,
             waiting_count_from,
         };
-        let state = |state: &str, for_ms, error: Option<InstanceError>, op: Option<&str>| {
-            CloudDcPhase {
+        let state =
+            |state: &str, for_ms, error: Option<InstanceError>, op: Option<&str>| CloudDcPhase {
                 state: state.to_owned(),
                 for_ms,
                 error,
                 operation_state: op.map(str::to_owned),
-            }
-        };
+            };
         Self {
             koophone: KooPhoneSpec {
                 users: vec![

@@ -301,7 +301,10 @@ impl Server {
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
     }
 
-    async fn respond(self, request: Request<Incoming>) -> Result<Response<SimBody>, DroppedConnection> {
+    async fn respond(
+        self,
+        request: Request<Incoming>,
+    ) -> Result<Response<SimBody>, DroppedConnection> {
         let at = self.origin.elapsed();
         let (parts, body) = request.into_parts();
         let declared = parts
@@ -312,10 +315,11 @@ impl Server {
         if let Some(len) = declared
             && len > self.max_body as u64
         {
-            let answer = self
-                .shared
-                .lock()
-                .refuse_oversized(&parts, usize::try_from(len).unwrap_or(usize::MAX), at);
+            let answer = self.shared.lock().refuse_oversized(
+                &parts,
+                usize::try_from(len).unwrap_or(usize::MAX),
+                at,
+            );
             return Ok(closing(answer));
         }
         let body = match Limited::new(body, self.max_body).collect().await {

@@ -180,7 +180,12 @@ fn match_route(method: &Method, path: &str) -> Matched {
         return Matched::MethodNotAllowed("GET");
     }
     // An undecodable segment names nothing that exists.
-    let decode = |s: &str| percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned());
+    let decode = |s: &str| {
+        percent_decode_str(s)
+            .decode_utf8()
+            .ok()
+            .map(|c| c.into_owned())
+    };
     Matched::Route(Target::Status {
         project_id: decode(project),
         instance_id: decode(id),
@@ -267,7 +272,12 @@ impl Simulator {
     }
 
     /// When a CloudDC instance first reports `state`, or `None` if never.
-    pub fn clouddc_reaches(&self, project_id: &str, instance_id: &str, state: &str) -> Option<Duration> {
+    pub fn clouddc_reaches(
+        &self,
+        project_id: &str,
+        instance_id: &str,
+        state: &str,
+    ) -> Option<Duration> {
         self.model.clouddc_reaches(project_id, instance_id, state)
     }
 
@@ -326,7 +336,15 @@ impl Simulator {
                     let route = route.unwrap_or(Route::ShowProgress);
                     let fault = self.faults.pick(route, at);
                     fired = fault.as_ref().map(Fault::name);
-                    self.faulty_or_normal(fault, route, target, request.headers(), body, at, &request_id)
+                    self.faulty_or_normal(
+                        fault,
+                        route,
+                        target,
+                        request.headers(),
+                        body,
+                        at,
+                        &request_id,
+                    )
                 }
             }
         };
@@ -411,9 +429,7 @@ impl Simulator {
             Some(Fault::ServiceUnavailable { retry_after_s }) => {
                 Some(html_error(StatusCode::SERVICE_UNAVAILABLE, *retry_after_s))
             }
-            Some(Fault::Throttled { retry_after_s }) => {
-                Some(throttled(retry_after_s.unwrap_or(1)))
-            }
+            Some(Fault::Throttled { retry_after_s }) => Some(throttled(retry_after_s.unwrap_or(1))),
             _ => None,
         };
         if let Some(response) = replaced {
@@ -463,9 +479,11 @@ impl Simulator {
         at: Duration,
         request_id: &str,
     ) -> Response<Vec<u8>> {
-        let token = match self.authenticate(headers, at, request_id) {
+        let token = match self.authenticate(headers, at) {
             Ok(token) => token,
-            Err(response) => return response,
+            Err((code, msg)) => {
+                return gateway_error(StatusCode::UNAUTHORIZED, code, msg, request_id);
+            }
         };
         if let Some(limiter) = &mut self.rate_limiter
             && let Err(retry_after_s) = limiter.check(token, at)
@@ -481,32 +499,28 @@ impl Simulator {
         }
     }
 
+    /// The request's token if the gateway accepts it, else why not as
+    /// (APIGW code, message).
     fn authenticate<'h>(
         &self,
         headers: &'h HeaderMap,
         at: Duration,
-        request_id: &str,
-    ) -> Result<&'h str, Response<Vec<u8>>> {
-        let unauthorized = |code: &str, msg: &str| {
-            gateway_error(StatusCode::UNAUTHORIZED, code, msg, request_id)
-        };
+    ) -> Result<&'h str, (&'static str, &'static str)> {
+        const BAD: (&str, &str) = (
+            "APIGW.0301",
+            "Incorrect IAM authentication information: decrypt token fail",
+        );
         let Some(value) = headers.get(AUTH_TOKEN_HEADER) else {
-            return Err(unauthorized(
+            return Err((
                 "APIGW.0301",
                 "Incorrect IAM authentication information: the X-Auth-Token header is missing",
             ));
         };
-        let bad = || {
-            unauthorized(
-                "APIGW.0301",
-                "Incorrect IAM authentication information: decrypt token fail",
-            )
-        };
-        let token = value.to_str().map_err(|_| bad())?;
+        let token = value.to_str().map_err(|_| BAD)?;
         match self.tokens.get(token) {
-            None => Err(bad()),
+            None => Err(BAD),
             Some(Some(expires_at_ms)) if at >= Duration::from_millis(*expires_at_ms) => {
-                Err(unauthorized("APIGW.0307", "The token must be updated."))
+                Err(("APIGW.0307", "The token must be updated."))
             }
             Some(_) => Ok(token),
         }
@@ -767,10 +781,14 @@ fn too_large(request_id: &str) -> Response<Vec<u8>> {
 
 /// 429 as documented: a plain string, plus Retry-After in seconds.
 fn throttled(retry_after_s: u64) -> Response<Vec<u8>> {
-    let mut response = Response::new(b"Too Many Requests: the request rate limit was exceeded".to_vec());
+    let mut response =
+        Response::new(b"Too Many Requests: the request rate limit was exceeded".to_vec());
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain;charset=UTF-8"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain;charset=UTF-8"),
+    );
     headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_s));
     response
 }

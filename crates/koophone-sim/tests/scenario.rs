@@ -14,7 +14,10 @@ fn shipped_default_json_equals_builtin_default() {
 #[test]
 fn shipped_default_loads_from_file() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/default.json");
-    assert_eq!(Scenario::from_file(path).expect("loads"), Scenario::default());
+    assert_eq!(
+        Scenario::from_file(path).expect("loads"),
+        Scenario::default()
+    );
     let err = Scenario::from_file("/nonexistent/koophone-sim.json").unwrap_err();
     assert!(matches!(err, ScenarioError::Read { .. }), "{err}");
     assert!(err.field().is_none());
@@ -29,11 +32,16 @@ fn builtin_default_contains_both_documented_examples() {
     assert_eq!(user.user_id, "1008600000104285462");
     let inst = &user.instances[0];
     assert_eq!(inst.instance_id, "iRJEVP9");
-    assert_eq!(inst.phases.last().map(|p| p.status), Some(KooPhoneStatus::Normal));
+    assert_eq!(
+        inst.phases.last().map(|p| p.status),
+        Some(KooPhoneStatus::Normal)
+    );
     assert!(
-        s.koophone.users.iter().flat_map(|u| &u.instances).any(|i| {
-            i.phases.last().map(|p| p.status) == Some(KooPhoneStatus::Failed)
-        }),
+        s.koophone
+            .users
+            .iter()
+            .flat_map(|u| &u.instances)
+            .any(|i| { i.phases.last().map(|p| p.status) == Some(KooPhoneStatus::Failed) }),
         "a failing instance"
     );
     let project = &s.clouddc.projects[0];
@@ -103,10 +111,26 @@ const BAD: &[(&str, &str, &str)] = &[
     (r#"{"tokens": ["has space"]}"#, "tokens[0]", "visible ASCII"),
     (r#"{"tokens": [5]}"#, "tokens[0]", "token string"),
     (r#"{"max_body_bytes": 0}"#, "max_body_bytes", "at least 1"),
-    (r#"{"max_body_bytes": -3}"#, "max_body_bytes", "invalid value"),
-    (r#"{"rate_limit": {"burst": 0, "refill_every_ms": 5}}"#, "rate_limit.burst", "at least 1"),
-    (r#"{"rate_limit": {"burst": 1, "refill_every_ms": 0}}"#, "rate_limit.refill_every_ms", "at least 1"),
-    (r#"{"rate_limit": {"burst": 1}}"#, "rate_limit", "missing field `refill_every_ms`"),
+    (
+        r#"{"max_body_bytes": -3}"#,
+        "max_body_bytes",
+        "invalid value",
+    ),
+    (
+        r#"{"rate_limit": {"burst": 0, "refill_every_ms": 5}}"#,
+        "rate_limit.burst",
+        "at least 1",
+    ),
+    (
+        r#"{"rate_limit": {"burst": 1, "refill_every_ms": 0}}"#,
+        "rate_limit.refill_every_ms",
+        "at least 1",
+    ),
+    (
+        r#"{"rate_limit": {"burst": 1}}"#,
+        "rate_limit",
+        "missing field `refill_every_ms`",
+    ),
     (
         r#"{"koophone": {"users": [{"user_id": "123456789012345678901234567890123", "instances": []}]}}"#,
         "koophone.users[0].user_id",
@@ -206,10 +230,26 @@ const BAD: &[(&str, &str, &str)] = &[
         "clouddc.projects[0].instances[0].phases[0].error",
         "missing field `error_msg`",
     ),
-    (r#"{"faults": [{"probability": 0.5}]}"#, "faults[0]", "missing field `fault`"),
-    (r#"{"faults": [{"fault": {"kind": "explode"}}]}"#, "faults[0].fault.kind", "unknown variant `explode`"),
-    (r#"{"faults": [{"fault": {"kind": "slow"}}]}"#, "faults[0].fault", "missing field `delay_ms`"),
-    (r#"{"faults": [{"fault": {"kind": "slow", "delay_ms": 0}}]}"#, "faults[0].fault.delay_ms", "at least 1"),
+    (
+        r#"{"faults": [{"probability": 0.5}]}"#,
+        "faults[0]",
+        "missing field `fault`",
+    ),
+    (
+        r#"{"faults": [{"fault": {"kind": "explode"}}]}"#,
+        "faults[0].fault.kind",
+        "unknown variant `explode`",
+    ),
+    (
+        r#"{"faults": [{"fault": {"kind": "slow"}}]}"#,
+        "faults[0].fault",
+        "missing field `delay_ms`",
+    ),
+    (
+        r#"{"faults": [{"fault": {"kind": "slow", "delay_ms": 0}}]}"#,
+        "faults[0].fault.delay_ms",
+        "at least 1",
+    ),
     (
         r#"{"faults": [{"fault": {"kind": "slow", "delay_ms": 5, "jitter": 1}}]}"#,
         "faults[0].fault",
@@ -220,15 +260,31 @@ const BAD: &[(&str, &str, &str)] = &[
         "faults[0].fault",
         "unknown field `delay_ms`",
     ),
-    (r#"{"faults": [{"probability": 1.5, "fault": {"kind": "bad_gateway"}}]}"#, "faults[0].probability", "between 0 and 1"),
-    (r#"{"faults": [{"burst": 0, "fault": {"kind": "bad_gateway"}}]}"#, "faults[0].burst", "at least 1"),
+    (
+        r#"{"faults": [{"probability": 1.5, "fault": {"kind": "bad_gateway"}}]}"#,
+        "faults[0].probability",
+        "between 0 and 1",
+    ),
+    (
+        r#"{"faults": [{"burst": 0, "fault": {"kind": "bad_gateway"}}]}"#,
+        "faults[0].burst",
+        "at least 1",
+    ),
     (
         r#"{"faults": [{"from_ms": 10, "until_ms": 10, "fault": {"kind": "bad_gateway"}}]}"#,
         "faults[0].until_ms",
         "later than from_ms",
     ),
-    (r#"{"faults": [{"max_count": 0, "fault": {"kind": "bad_gateway"}}]}"#, "faults[0].max_count", "at least 1"),
-    (r#"{"faults": [{"route": "everything", "fault": {"kind": "bad_gateway"}}]}"#, "faults[0].route", "unknown variant"),
+    (
+        r#"{"faults": [{"max_count": 0, "fault": {"kind": "bad_gateway"}}]}"#,
+        "faults[0].max_count",
+        "at least 1",
+    ),
+    (
+        r#"{"faults": [{"route": "everything", "fault": {"kind": "bad_gateway"}}]}"#,
+        "faults[0].route",
+        "unknown variant",
+    ),
     (
         r#"{"faults": [{"fault": {"kind": "internal_error", "error_code": "0"}}]}"#,
         "faults[0].fault.error_code",
@@ -244,8 +300,14 @@ fn invalid_scenarios_name_the_bad_field() {
             Err(err) => {
                 assert_eq!(err.field(), Some(*field), "field for {doc}: {err}");
                 let text = err.to_string();
-                assert!(text.contains(words), "message for {doc} lacks {words:?}: {text}");
-                assert!(text.contains(field), "message for {doc} lacks the field: {text}");
+                assert!(
+                    text.contains(words),
+                    "message for {doc} lacks {words:?}: {text}"
+                );
+                assert!(
+                    text.contains(field),
+                    "message for {doc} lacks the field: {text}"
+                );
             }
         }
     }
