@@ -49,8 +49,8 @@ pub struct WaitPolicy {
 
 impl Default for WaitPolicy {
     /// 1 s to 15 s growing by 1.5 with equal jitter, 10 minutes, 5 failures in
-    /// a row: quick for waits of seconds, at most 4 requests a minute for
-    /// waits of many minutes.
+    /// a row: a change is seen within seconds early in a wait, and a long wait
+    /// settles at one request every 8 to 15 s.
     fn default() -> Self {
         WaitPolicy {
             min_interval: Duration::from_secs(1),
