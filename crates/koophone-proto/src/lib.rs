@@ -9,6 +9,7 @@
 // change a public shape, for a memcpy of ~150 bytes on paths that are rare.
 #![allow(clippy::result_large_err)]
 
+pub mod auth;
 mod decode;
 pub mod endpoint;
 pub mod error;

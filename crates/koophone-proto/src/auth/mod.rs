@@ -1,0 +1,13 @@
+//! Credentials other than a ready-made token: AK/SK request signing, issuing a
+//! project-scoped token from IAM, and the cache that decides when to renew it.
+//!
+//! Like the rest of the crate these pieces do no I/O and read no clock: the
+//! signer and the cache take `now` as an argument, the IAM call is a request to
+//! send and a response to decode.
+
+pub mod signing;
+
+pub use signing::{
+    AkSkCredentials, DEFAULT_MAX_CLOCK_SKEW, SecretKey, SecurityToken, SignError,
+    SignedAuthorization, VerifyError,
+};
