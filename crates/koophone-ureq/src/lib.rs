@@ -55,7 +55,7 @@ pub use wait::{FailedState, Snapshot, WaitDeadline, Waited};
 // The core's types a caller of this crate needs, so one dependency suffices.
 pub use koophone_proto::{
     ApiError, Endpoint, ErrorCode, ErrorStatus, InstanceState, InstanceStatus, InvalidInput,
-    Jitter, Malformed, Observation, Observed, Operation, PrepareStatus, Progress, RetryAfter,
-    ServiceError, ShowInstanceStatus, ShowProgress, Target, Throttled, Token, TransportErrorKind,
-    UntilReady, UntilState, WaitPolicy,
+    Jitter, Malformed, Observation, Observed, Operation, PrepareStatus, Progress, RequestContext,
+    RetryAfter, ServiceError, ShowInstanceStatus, ShowProgress, Target, Throttled, Token,
+    TransportErrorKind, UntilReady, UntilState, WaitPolicy,
 };
