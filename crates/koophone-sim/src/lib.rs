@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 mod fault;
+pub mod memory;
 mod model;
 mod rate_limit;
 pub mod scenario;
