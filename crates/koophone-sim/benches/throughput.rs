@@ -113,10 +113,7 @@ fn server(secs: u64, connections: usize, workers: usize) -> f64 {
         .collect();
     std::thread::sleep(Duration::from_secs(secs));
     stop.store(true, Ordering::Relaxed);
-    let total: u64 = threads
-        .into_iter()
-        .map(|t| t.join().expect("client"))
-        .sum();
+    let total: u64 = threads.into_iter().map(|t| t.join().expect("client")).sum();
     let rate = total as f64 / start.elapsed().as_secs_f64();
     sim.shutdown();
     rate
