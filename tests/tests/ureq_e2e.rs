@@ -801,3 +801,28 @@ fn many_threads_share_one_client() {
     assert_eq!(log.len(), THREADS * CALLS);
     assert!(log.iter().all(|r| r.status == 200));
 }
+
+#[test]
+fn a_wait_deadline_cuts_a_hanging_request_short() {
+    let sim = sim_with(vec![rule(
+        FaultRoute::Any,
+        Fault::Slow { delay_ms: 8_000 },
+        1,
+        None,
+    )]);
+    // The request timeout (30 s by default) is longer than the whole wait.
+    let started = Instant::now();
+    let e = checked(
+        client(&sim)
+            .wait_until_ready(
+                progress("iRJEVP9"),
+                fast_wait(Duration::from_secs(1)),
+                |_| {},
+            )
+            .unwrap_err(),
+    );
+    let took = started.elapsed();
+    assert_eq!(e.kind(), "timeout", "{e:?}");
+    assert_eq!(e.transport_kind(), Some(TransportErrorKind::Timeout));
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+}

@@ -71,6 +71,8 @@ impl RetryPolicy {
             jitter: self.jitter,
             max_wait: self.max_elapsed,
             max_consecutive_errors: self.retries,
+            // A single call has no pending answers to space out.
+            max_pause_fraction: None,
         }
     }
 }
@@ -536,10 +538,13 @@ mod tests {
 
     fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
 
+    fn assert_error_is_boxable<E: std::error::Error + Send + Sync + 'static>() {}
+
     #[test]
     fn client_is_send_sync_and_clone() {
         assert_send_sync_clone::<Client>();
         assert_send_sync_clone::<CancelToken>();
+        assert_error_is_boxable::<Error>();
     }
 
     #[test]

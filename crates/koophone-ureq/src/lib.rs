@@ -16,22 +16,31 @@
 //! Wait for a cloud phone to be ready, here against the simulator
 //! (`koophone sim` serves it on `127.0.0.1:8080`):
 //!
-//! ```no_run
+//! ```
 //! use koophone_ureq::{Client, ShowProgress, Token, WaitPolicy};
 //!
-//! fn main() -> Result<(), koophone_ureq::Error> {
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let endpoint = "http://127.0.0.1:8080";
+//! #   let sim = koophone_sim::Sim::builder().start()?;
+//! #   let endpoint = sim.base_url();
 //!     let client = Client::builder()
-//!         .endpoint_url("http://127.0.0.1:8080")
+//!         .endpoint_url(endpoint)
 //!         .token(Token::new("sim-token")?)
 //!         .build()?;
 //!     let op = ShowProgress::new("1008600000104285462", "iRJEVP9")?;
 //!     let ready = client.wait_until_ready(op, WaitPolicy::default(), |seen| {
 //!         eprintln!("poll {}: {:?}", seen.attempt, seen.event);
 //!     })?;
-//!     println!("{} after {} polls", ready.output.status, ready.polls);
+//!     println!("{} after {} polls in {:?}", ready.output.status, ready.polls, ready.elapsed);
+//! #   assert_eq!(ready.output.status, koophone_ureq::PrepareStatus::Normal);
 //!     Ok(())
 //! }
 //! ```
+//!
+//! Errors say what to do about them: [`Error::kind`] names the case
+//! (`service`, `throttled`, `transport`, `timeout`, ...), and
+//! [`Error::http_status`], [`Error::error_code`], [`Error::message`] and
+//! [`Error::request_id`] carry what the service said.
 //!
 //! With the `tracing` feature, each call, wait and attempt runs in a span
 //! carrying the operation name, attempt number and HTTP status (never the token).
