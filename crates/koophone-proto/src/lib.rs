@@ -1,6 +1,34 @@
 //! Sans-IO protocol core for Huawei Cloud KooPhone ShowProgress and CloudDC
-//! ShowInstanceStatus: builds requests, decodes responses, classifies retries
-//! and runs the polling waiter. It opens no socket, reads no clock and never sleeps.
+//! ShowInstanceStatus: validates inputs, builds `http::Request`s, decodes
+//! `http::Response`s into typed outputs or typed errors, classifies retries
+//! and runs the polling waiter. It is not an HTTP client: it opens no socket,
+//! reads no clock and never sleeps, so a driver (blocking, async, a test with
+//! a virtual clock, a fuzzer) does the I/O and gets identical behaviour.
+//! Decoding is total: every status and every byte string maps to one outcome.
+//!
+//! ```
+//! use koophone_proto::http::Response;
+//! use koophone_proto::{Endpoint, Operation, PrepareStatus, RequestContext, ShowProgress, Token};
+//!
+//! let ctx = RequestContext::new(
+//!     Endpoint::parse("https://koophone.example.com")?,
+//!     Token::new("MIIExample-iam-token")?,
+//! );
+//! let op = ShowProgress::new("1008600000104285462", "iRJEVP9")?;
+//!
+//! let request = op.build_request(&ctx)?;
+//! assert_eq!(request.method(), "POST");
+//! assert_eq!(request.uri(), "https://koophone.example.com/v1/instances/prepare-progress");
+//! assert_eq!(request.body(), br#"{"user_id":"1008600000104285462","instance_id":"iRJEVP9"}"#);
+//!
+//! // A driver sends the request and hands back the answer; here, the documented one.
+//! let body = br#"{"data":{"status":0,"waitingCount":0},"error_code":"0","error_msg":"OK"}"#;
+//! let response = Response::builder().status(200).body(&body[..])?;
+//! let progress = op.decode_response(response)?;
+//! assert_eq!(progress.status, PrepareStatus::Normal);
+//! assert_eq!(progress.waiting_count, Some(0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -16,6 +44,10 @@ pub mod error;
 pub mod model;
 pub mod operation;
 pub mod waiter;
+
+/// The `http` crate this one builds requests and reads responses with, so
+/// drivers use the same version.
+pub use http;
 
 pub use endpoint::{Endpoint, RequestContext, Token};
 pub use error::{
