@@ -5,9 +5,16 @@
 //! signer and the cache take `now` as an argument, the IAM call is a request to
 //! send and a response to decode.
 
+pub mod iam;
 pub mod signing;
+pub mod token_cache;
 
+pub use iam::{IssueProjectToken, IssuedToken, Password, ProjectScope};
 pub use signing::{
     AkSkCredentials, DEFAULT_MAX_CLOCK_SKEW, SecretKey, SecurityToken, SignError,
     SignedAuthorization, VerifyError,
+};
+pub use token_cache::{
+    Lease, RefreshPolicy, RefreshRejected, RefreshTicket, TokenCache, TokenId, TokenState,
+    UnauthorizedAction,
 };

@@ -1,0 +1,369 @@
+//! Issuing a project-scoped IAM token with a password: IAM's
+//! `KeystoneCreateUserTokenByPassword`, `POST /v3/auth/tokens`.
+//!
+//! The token comes back in the `X-Subject-Token` response header and its expiry
+//! in the body's `token.expires_at`. The request body carries the password, so
+//! a built request must never be logged; the operation itself and every error
+//! print the password redacted.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER, USER_AGENT};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::decode::snippet;
+use crate::endpoint::{Endpoint, Token};
+use crate::error::{
+    ApiError, InvalidInput, InvalidReason, Malformed, RetryAfter, ServiceError, Throttled,
+};
+
+/// The response header that carries the issued token.
+pub const X_SUBJECT_TOKEN: HeaderName = HeaderName::from_static("x-subject-token");
+
+/// `nocatalog=true`: without it IAM returns the whole service catalog, tens of
+/// kilobytes this client never reads.
+const TOKENS_PATH: &str = "/v3/auth/tokens?nocatalog=true";
+
+/// The content type IAM's documentation sends.
+const JSON_UTF8: HeaderValue = HeaderValue::from_static("application/json;charset=utf8");
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// An IAM user's password. Redacted in `Debug`, no `Display`.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    /// Accept a password: non-empty, no control characters (a trailing newline
+    /// read from a file is a mistake). Errors never repeat it.
+    pub fn new(password: impl Into<String>) -> Result<Password, InvalidInput> {
+        let password = password.into();
+        check_text("password", &password)?;
+        Ok(Password(password))
+    }
+
+    /// The password itself. Named so that every use stands out in review.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// The project the token is scoped to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectScope {
+    /// By name, which for Huawei Cloud is usually the region (`cn-north-4`).
+    Name(String),
+    /// By project id.
+    Id(String),
+}
+
+/// Issue a project-scoped token for an IAM user with the password method.
+/// `Debug` shows the user, domain and scope; the password prints redacted.
+#[derive(Debug, Clone)]
+pub struct IssueProjectToken {
+    user_name: String,
+    domain_name: String,
+    password: Password,
+    scope: ProjectScope,
+}
+
+/// A token IAM issued and when it expires.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The token, from `X-Subject-Token`.
+    pub token: Token,
+    /// `token.expires_at`, IAM's wall-clock time.
+    pub expires_at: SystemTime,
+}
+
+impl IssueProjectToken {
+    /// IAM's name for the call, for logs and spans.
+    pub const NAME: &'static str = "KeystoneCreateUserTokenByPassword";
+
+    /// The user `user_name` of account (domain) `domain_name`, scoped to `scope`.
+    /// Names and ids must be non-empty and free of control characters.
+    pub fn new(
+        user_name: &str,
+        domain_name: &str,
+        password: Password,
+        scope: ProjectScope,
+    ) -> Result<IssueProjectToken, InvalidInput> {
+        check_text("user_name", user_name)?;
+        check_text("domain_name", domain_name)?;
+        match &scope {
+            ProjectScope::Name(name) => check_text("project_name", name)?,
+            ProjectScope::Id(id) => check_text("project_id", id)?,
+        }
+        Ok(IssueProjectToken {
+            user_name: user_name.to_owned(),
+            domain_name: domain_name.to_owned(),
+            password,
+            scope,
+        })
+    }
+
+    /// The scope asked for.
+    pub fn scope(&self) -> &ProjectScope {
+        &self.scope
+    }
+
+    /// `POST {iam}/v3/auth/tokens?nocatalog=true` with the password body. The
+    /// body holds the password: do not log the request.
+    pub fn build_request(
+        &self,
+        iam: &Endpoint,
+        user_agent: &HeaderValue,
+    ) -> Result<Request<Vec<u8>>, InvalidInput> {
+        let uri = iam.uri_with_path(TOKENS_PATH.len(), |path| path.push_str(TOKENS_PATH))?;
+        let (name, id) = match &self.scope {
+            ProjectScope::Name(name) => (Some(name.as_str()), None),
+            ProjectScope::Id(id) => (None, Some(id.as_str())),
+        };
+        let body = AuthBody {
+            auth: Auth {
+                identity: Identity {
+                    methods: ["password"],
+                    password: PasswordMethod {
+                        user: User {
+                            name: &self.user_name,
+                            password: self.password.expose_secret(),
+                            domain: Domain {
+                                name: &self.domain_name,
+                            },
+                        },
+                    },
+                },
+                scope: Scope {
+                    project: Project { name, id },
+                },
+            },
+        };
+        let unencodable = |field| InvalidInput {
+            field,
+            reason: InvalidReason::Unencodable,
+        };
+        let body = serde_json::to_vec(&body).map_err(|_| unencodable("user_name"))?;
+        Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(CONTENT_TYPE, JSON_UTF8)
+            .header(USER_AGENT, user_agent.clone())
+            .body(body)
+            .map_err(|_| unencodable("endpoint"))
+    }
+
+    /// Decode IAM's answer: any 2xx (IAM sends 201) must carry `X-Subject-Token`
+    /// and a body with `token.expires_at`; anything else is an error decoded
+    /// from IAM's `{"error": {"code", "message", "title"}}` body or the API
+    /// gateway's `{"error_code", "error_msg"}`.
+    pub fn decode_response(&self, response: Response<&[u8]>) -> Result<IssuedToken, ApiError> {
+        if !response.status().is_success() {
+            return Err(failure(&response));
+        }
+        let Some(header) = response.headers().get(X_SUBJECT_TOKEN) else {
+            return Err(malformed(&response, "missing X-Subject-Token header"));
+        };
+        // The reason never quotes the header: it may be a token after all.
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|text| Token::new(text).ok())
+            .ok_or_else(|| malformed(&response, "X-Subject-Token is not a usable token"))?;
+        let body: TokenBody<'_> = match serde_json::from_slice(response.body()) {
+            Ok(body) => body,
+            Err(e) => {
+                let mut reason = format!("not an IAM token body: {e}");
+                reason.truncate(reason.floor_char_boundary(200));
+                return Err(malformed(&response, reason));
+            }
+        };
+        let expires_at = parse_iam_time(&body.token.expires_at)
+            .ok_or_else(|| malformed(&response, "token.expires_at is not an ISO 8601 time"))?;
+        Ok(IssuedToken { token, expires_at })
+    }
+
+    /// [`IssueProjectToken::decode_response`] for an owned body.
+    pub fn decode_owned(&self, response: Response<Vec<u8>>) -> Result<IssuedToken, ApiError> {
+        let (parts, body) = response.into_parts();
+        self.decode_response(Response::from_parts(parts, body.as_slice()))
+    }
+}
+
+/// IAM's expiry (`2026-11-24T06:02:11.000000Z`, RFC 3339); `None` before 1970.
+fn parse_iam_time(text: &str) -> Option<SystemTime> {
+    let at = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    let seconds = u64::try_from(at.unix_timestamp()).ok()?;
+    UNIX_EPOCH.checked_add(Duration::new(seconds, at.nanosecond()))
+}
+
+// ---- the request body ----------------------------------------------------------
+
+#[derive(Serialize)]
+struct AuthBody<'a> {
+    auth: Auth<'a>,
+}
+
+#[derive(Serialize)]
+struct Auth<'a> {
+    identity: Identity<'a>,
+    scope: Scope<'a>,
+}
+
+#[derive(Serialize)]
+struct Identity<'a> {
+    methods: [&'static str; 1],
+    password: PasswordMethod<'a>,
+}
+
+#[derive(Serialize)]
+struct PasswordMethod<'a> {
+    user: User<'a>,
+}
+
+#[derive(Serialize)]
+struct User<'a> {
+    name: &'a str,
+    password: &'a str,
+    domain: Domain<'a>,
+}
+
+#[derive(Serialize)]
+struct Domain<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Scope<'a> {
+    project: Project<'a>,
+}
+
+#[derive(Serialize)]
+struct Project<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+}
+
+// ---- the response --------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct TokenBody<'a> {
+    #[serde(borrow)]
+    token: TokenFields<'a>,
+}
+
+#[derive(Deserialize)]
+struct TokenFields<'a> {
+    #[serde(borrow)]
+    expires_at: std::borrow::Cow<'a, str>,
+}
+
+/// A non-2xx answer, in the crate's shared error shapes: 401 unauthorized
+/// (IAM's answer to a wrong password), 429 throttled, 1xx malformed, anything
+/// else a service error. Code and message come from IAM's nested
+/// `{"error": {"code", "message"}}` (Keystone sends the code as a number) or
+/// the gateway's `{"error_code", "error_msg"}`; a body that is neither gives
+/// its bounded text as the message.
+fn failure(response: &Response<&[u8]>) -> ApiError {
+    let status = response.status();
+    if status.is_informational() {
+        return malformed(response, "unexpected informational status");
+    }
+    let headers = response.headers();
+    let body = serde_json::from_slice::<serde_json::Value>(response.body()).ok();
+    let field = |names: [&str; 2]| -> Option<String> {
+        let top = body.as_ref()?;
+        let nested = top.get("error");
+        let text = |value: &serde_json::Value| match value {
+            serde_json::Value::String(text) => Some(snippet(text.as_bytes())),
+            serde_json::Value::Number(number) => Some(number.to_string()),
+            _ => None,
+        };
+        top.get(names[0])
+            .and_then(text)
+            .or_else(|| nested?.get(names[1]).and_then(text))
+            .filter(|text| !text.trim().is_empty())
+    };
+    let message = if status.is_redirection() {
+        // Drivers follow no redirects (credentials would go along).
+        match header_text(headers, &LOCATION) {
+            Some(location) => format!("unexpected redirect to {location}"),
+            None => "unexpected redirect without a location".to_owned(),
+        }
+    } else {
+        field(["error_msg", "message"])
+            .unwrap_or_else(|| snippet(response.body()).trim().to_owned())
+    };
+    let request_id =
+        header_text(headers, &X_REQUEST_ID).or_else(|| field(["request_id", "request_id"]));
+    let retry_after = retry_after(headers);
+    if status.as_u16() == 429 {
+        return ApiError::Throttled(Throttled {
+            message,
+            retry_after,
+            request_id,
+        });
+    }
+    let error = ServiceError {
+        status,
+        error_code: field(["error_code", "code"]),
+        message,
+        request_id,
+        error_type: None,
+        retry_after,
+    };
+    if status.as_u16() == 401 {
+        ApiError::Unauthorized(error)
+    } else {
+        ApiError::Service(error)
+    }
+}
+
+fn malformed(response: &Response<&[u8]>, reason: impl Into<String>) -> ApiError {
+    ApiError::Malformed(Malformed {
+        status: response.status(),
+        reason: reason.into(),
+        snippet: snippet(response.body()),
+        request_id: header_text(response.headers(), &X_REQUEST_ID),
+    })
+}
+
+fn header_text(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    let text = snippet(headers.get(name)?.as_bytes());
+    let trimmed = text.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+/// `Retry-After` in seconds or as an HTTP-date.
+fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
+    let raw = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+        // Only overflow can fail here: a delay beyond u64 seconds is "never".
+        let seconds = raw.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(RetryAfter::Delay(Duration::from_secs(seconds)));
+    }
+    httpdate::parse_http_date(raw).ok().map(RetryAfter::At)
+}
+
+/// Non-empty, no control characters. Errors never repeat the value.
+fn check_text(field: &'static str, value: &str) -> Result<(), InvalidInput> {
+    let refuse = |reason| Err(InvalidInput { field, reason });
+    if value.is_empty() {
+        return refuse(InvalidReason::Empty);
+    }
+    if value.chars().any(char::is_control) {
+        return refuse(InvalidReason::ControlCharacter);
+    }
+    Ok(())
+}
