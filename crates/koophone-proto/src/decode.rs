@@ -2,7 +2,10 @@
 //!
 //! Success bodies are read into borrowed structs: strings stay in the body,
 //! unknown fields are skipped without being stored, so decoding a ShowProgress
-//! success allocates nothing. Only error paths build owned strings.
+//! success allocates nothing. Only error paths build owned strings. (Two
+//! exceptions, both rare: a string with escapes is unescaped into an owned
+//! copy, and serde_json keeps one scratch buffer to skip an unknown value
+//! nested two or more levels deep.)
 //!
 //! Every status maps to one outcome: 2xx is decoded by the operation, 1xx is
 //! malformed, 3xx is a service error naming the redirect, 401 unauthorized,
