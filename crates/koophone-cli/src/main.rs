@@ -1,3 +1,64 @@
-//! The `koophone` command (lands with the CLI issue).
+//! The `koophone` command: ask Huawei Cloud whether a KooPhone cloud phone or
+//! a CloudDC instance is ready, and wait until it is. Its flags, environment
+//! variables, JSON documents and exit codes are a contract scripts rely on
+//! (DESIGN.md, "The `koophone` command line"); it is a thin shell over
+//! `koophone-ureq` and `koophone-sim`, not a library.
 
-fn main() {}
+#![forbid(unsafe_code)]
+
+mod args;
+mod credentials;
+mod exit;
+mod interrupt;
+mod live;
+mod output;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use crate::args::{Cli, OutputFormat};
+use crate::exit::{Failure, INTERRUPTED};
+
+fn main() -> ExitCode {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => return usage_error(&e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    let format = cli.global.output;
+    let (printed, code) = match run::run(&cli, &matches) {
+        Ok(Some(report)) => (output::print_report(format, &report), 0),
+        Ok(None) => (true, 0),
+        Err(failure) => (output::print_failure(format, &failure), failure.exit_code()),
+    };
+    // Not printed: the Ctrl-C handler printed the interruption first.
+    ExitCode::from(if printed { code } else { INTERRUPTED })
+}
+
+/// clap's own message on stderr (help and version on stdout) with its exit
+/// code, 2 for usage errors; with `--output json` the error document too.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() && json_requested() {
+        let rendered = e.render().to_string();
+        let first = rendered.lines().next().unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        output::print_failure(OutputFormat::Json, &Failure::invalid_input(message));
+    }
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+}
+
+/// Whether `--output json` was asked for on a command line clap refused.
+fn json_requested() -> bool {
+    Cli::command()
+        .ignore_errors(true)
+        .try_get_matches()
+        .ok()
+        .and_then(|m| m.get_one::<OutputFormat>("output").copied())
+        == Some(OutputFormat::Json)
+}

@@ -1,0 +1,223 @@
+//! The command line, as the contract in DESIGN.md writes it: scripts depend on
+//! these names, defaults and environment variables, so change nothing here
+//! without changing the contract.
+//!
+//! No type here derives `Debug`: [`Global`] holds the token.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
+
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  koophone --simulate wait --user-id 1008600000104285462 --instance-id iRJEVP9
+  KOOPHONE_ENDPOINT=https://koophone.example.com KOOPHONE_TOKEN=... \\
+    koophone --output json progress --user-id 1008600000104285462 --instance-id iRJEVP9
+
+Exit codes: 0 done; 2 usage or invalid input (nothing was sent); 3 the wait
+deadline passed; 4 the service answered with an error (after retries);
+5 transport failure or malformed response; 6 the instance reached a failure
+state while waiting; 130 interrupted (Ctrl-C).";
+
+/// Ask Huawei Cloud whether a KooPhone or CloudDC instance is ready, and wait until it is.
+#[derive(Parser)]
+#[command(name = "koophone", version, after_help = MAIN_EXAMPLES)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The global options of the contract, accepted before or after the command.
+#[derive(Args)]
+pub struct Global {
+    /// Base URL of the service; https required except for loopback hosts, unless --allow-http
+    #[arg(long, env = "KOOPHONE_ENDPOINT", value_name = "URL", global = true)]
+    pub endpoint: Option<String>,
+
+    /// IAM token, sent as X-Auth-Token (never printed)
+    #[arg(
+        long,
+        env = "KOOPHONE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        global = true
+    )]
+    pub token: Option<String>,
+
+    /// Read the token from this file (trailing newlines are trimmed)
+    #[arg(long, value_name = "PATH", global = true)]
+    pub token_file: Option<PathBuf>,
+
+    /// Start the embedded simulator on 127.0.0.1 and use it (no endpoint or token needed)
+    #[arg(long, global = true)]
+    pub simulate: bool,
+
+    /// How results and errors are printed
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human, global = true)]
+    pub output: OutputFormat,
+
+    /// Per-request timeout in seconds
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub timeout: u64,
+
+    /// Extra attempts for retryable failures (5xx, 429, connect errors, timeouts)
+    #[arg(long, value_name = "N", default_value_t = 2, global = true)]
+    pub retries: u32,
+
+    /// Permit plain http to non-loopback hosts (the token then travels in clear text)
+    #[arg(long, global = true)]
+    pub allow_http: bool,
+}
+
+/// `--output`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+pub enum OutputFormat {
+    /// One readable line per result; a live progress line on a terminal.
+    Human,
+    /// Exactly one JSON document on stdout.
+    Json,
+}
+
+/// The commands.
+#[derive(Subcommand)]
+pub enum Command {
+    /// One ShowProgress call: how far the preparation of a cloud phone has got
+    #[command(after_help = "Example:\n  \
+        koophone --simulate progress --user-id 1008600000104285462 --instance-id iRJEVP9")]
+    Progress(ProgressArgs),
+
+    /// Poll ShowProgress until the cloud phone is normal
+    #[command(after_help = "Example:\n  \
+        koophone --simulate wait --user-id 1008600000104285462 --instance-id iRJEVP9")]
+    Wait(WaitArgs),
+
+    /// One ShowInstanceStatus call: the state of a CloudDC instance
+    #[command(after_help = "Example:\n  \
+        koophone --simulate status --project-id sim-project --instance-id sim-instance")]
+    Status(StatusArgs),
+
+    /// Poll ShowInstanceStatus until the instance reaches a state
+    #[command(after_help = "Example:\n  \
+        koophone --simulate wait-state --project-id sim-project --instance-id sim-starting --state running\n\n\
+        Reaching error, failed or terminated (other than the state waited for) ends the wait with exit code 6.")]
+    WaitState(WaitStateArgs),
+
+    /// Serve the simulator over HTTP until interrupted
+    #[command(after_help = "Example:\n  \
+        koophone sim --listen 127.0.0.1:8080 --seed 7\n\n\
+        The first line on stdout is `listening on http://ADDR` (use port 0 to let the OS choose).\n\
+        A token given with --token, --token-file or KOOPHONE_TOKEN replaces the scenario's tokens.")]
+    Sim(SimArgs),
+
+    /// Print a shell completion script
+    #[command(after_help = "Example:\n  \
+        koophone completions bash > /etc/bash_completion.d/koophone")]
+    Completions(CompletionsArgs),
+}
+
+/// The ids of a KooPhone cloud phone.
+#[derive(Args)]
+pub struct ProgressArgs {
+    /// KooPhone user id (at most 32 characters)
+    #[arg(long, value_name = "ID")]
+    pub user_id: String,
+    /// Cloud phone instance id (at most 32 characters)
+    #[arg(long, value_name = "ID")]
+    pub instance_id: String,
+}
+
+/// The ids of a CloudDC instance.
+#[derive(Args)]
+pub struct StatusArgs {
+    /// CloudDC project id
+    #[arg(long, value_name = "ID")]
+    pub project_id: String,
+    /// CloudDC instance id
+    #[arg(long, value_name = "ID")]
+    pub instance_id: String,
+}
+
+/// `wait`.
+#[derive(Args)]
+pub struct WaitArgs {
+    /// Which phone.
+    #[command(flatten)]
+    pub ids: ProgressArgs,
+    /// How to poll.
+    #[command(flatten)]
+    pub poll: PollArgs,
+}
+
+/// `wait-state`.
+#[derive(Args)]
+pub struct WaitStateArgs {
+    /// Which instance.
+    #[command(flatten)]
+    pub ids: StatusArgs,
+    /// The state to wait for (pending, running, stopping, stopped, reinstalling,
+    /// shutting-down, terminated, error, failed, or any other string as the service sends it)
+    #[arg(long, value_name = "STATE")]
+    pub state: String,
+    /// How to poll.
+    #[command(flatten)]
+    pub poll: PollArgs,
+}
+
+/// The polling options of both waits.
+#[derive(Args)]
+pub struct PollArgs {
+    /// Give up after this many seconds (exit code 3)
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub max_wait: u64,
+    /// Shortest pause between polls, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub min_interval: u64,
+    /// Longest pause between polls, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = 15000)]
+    pub max_interval: u64,
+}
+
+/// `sim`.
+#[derive(Args)]
+pub struct SimArgs {
+    /// Address to listen on (port 0 lets the OS choose)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Scenario file (JSON); the built-in default scenario when absent
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Seed of fault injection and request ids
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// `completions`.
+#[derive(Args)]
+pub struct CompletionsArgs {
+    /// The shell to print the script for
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
