@@ -228,8 +228,8 @@ mod tests {
 
         let transport = with_fault(slow).with_timeout(Duration::from_millis(500));
         assert_eq!(
-            transport.send(&status_request()),
-            Err(MemoryError::Timeout(Duration::from_millis(500)))
+            transport.send(&status_request()).unwrap_err(),
+            MemoryError::Timeout(Duration::from_millis(500))
         );
         assert_eq!(transport.elapsed(), Duration::from_millis(500));
         // The rule fired once; the next answer is on time.
@@ -241,8 +241,8 @@ mod tests {
     fn connection_faults_are_errors_not_responses() {
         let dropped = with_fault(Fault::DropConnection {});
         assert_eq!(
-            dropped.send(&status_request()),
-            Err(MemoryError::ConnectionClosed)
+            dropped.send(&status_request()).unwrap_err(),
+            MemoryError::ConnectionClosed
         );
         let truncated = with_fault(Fault::TruncatedBody {});
         match truncated.send(&status_request()) {
@@ -264,11 +264,11 @@ mod tests {
         assert!(limited.send(&status_request()).is_ok());
         let tight = transport.with_body_limit(len - 1);
         assert_eq!(
-            tight.send(&status_request()),
-            Err(MemoryError::BodyTooLarge {
+            tight.send(&status_request()).unwrap_err(),
+            MemoryError::BodyTooLarge {
                 len,
                 limit: len - 1
-            })
+            }
         );
     }
 
