@@ -62,12 +62,12 @@ pub struct Global {
     #[arg(long, value_enum, default_value_t = OutputFormat::Human, global = true)]
     pub output: OutputFormat,
 
-    /// Per-request timeout in seconds
+    /// Per-request timeout in seconds (1 to 86400)
     #[arg(
         long,
         value_name = "SECS",
         default_value_t = 30,
-        value_parser = clap::value_parser!(u64).range(1..),
+        value_parser = clap::value_parser!(u64).range(1..=86_400),
         global = true
     )]
     pub timeout: u64,

@@ -98,6 +98,22 @@ fn wait_policy(poll: &PollArgs, retries: u32) -> Result<WaitPolicy, Failure> {
     Ok(policy)
 }
 
+/// `--retries` extra attempts. A call's overall budget (which also cuts a
+/// request short) leaves every attempt its full `--timeout` plus the pauses
+/// between attempts, so a long `--timeout` is honoured.
+fn retry_policy(timeout: Duration, retries: u32) -> RetryPolicy {
+    let default = RetryPolicy::default();
+    let attempts = retries.saturating_add(1);
+    let budget = timeout
+        .saturating_mul(attempts)
+        .saturating_add(default.max_backoff.saturating_mul(retries));
+    RetryPolicy {
+        retries,
+        max_elapsed: budget.clamp(default.max_elapsed, WaitPolicy::MAX_WAIT_LIMIT),
+        ..default
+    }
+}
+
 /// A client, and the simulator it talks to with `--simulate` (kept running
 /// until the command ends).
 struct Connection {
@@ -109,13 +125,10 @@ struct Connection {
 /// build a client that stops on Ctrl-C.
 fn connect(global: &Global, matches: &ArgMatches) -> Result<Connection, Failure> {
     let credentials = credentials::resolve(global, matches)?;
-    let retry = RetryPolicy {
-        retries: global.retries,
-        ..RetryPolicy::default()
-    };
+    let timeout = Duration::from_secs(global.timeout);
     let builder = Client::builder()
-        .timeout(Duration::from_secs(global.timeout))
-        .retry_policy(retry);
+        .timeout(timeout)
+        .retry_policy(retry_policy(timeout, global.retries));
     let (builder, simulator) = if global.simulate {
         // The simulator accepts the token given, so any token works with it.
         let credentials = match credentials {
@@ -237,6 +250,18 @@ mod tests {
             ..poll
         };
         assert_eq!(wait_policy(&zero, 2).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn retry_budget_leaves_every_attempt_its_timeout() {
+        let default = retry_policy(Duration::from_secs(30), 2);
+        assert_eq!(default.retries, 2);
+        assert_eq!(default.max_elapsed, Duration::from_secs(100));
+        let short = retry_policy(Duration::from_secs(1), 0);
+        assert_eq!(short.max_elapsed, RetryPolicy::default().max_elapsed);
+        let huge = retry_policy(Duration::from_secs(86_400), u32::MAX);
+        assert_eq!(huge.max_elapsed, WaitPolicy::MAX_WAIT_LIMIT);
+        assert!(huge.to_wait_policy().validate().is_ok());
     }
 
     #[test]

@@ -1044,6 +1044,56 @@ fn sim_refuses_a_bad_scenario_file() {
     assert_error_doc(&run, "invalid_input", Value::Null, Value::Null);
 }
 
+// ---------------------------------------------------------------- on a terminal
+
+/// Run the binary on a pseudo-terminal through util-linux `script` (in
+/// Debian's essential `bsdutils`), which copies the terminal's output to its stdout.
+fn on_terminal(args: &str) -> Run {
+    let command = format!("{} {args}", env!("CARGO_BIN_EXE_koophone"));
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_clear()
+        .env("TERM", "xterm")
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script(1)");
+    let run = Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
+    run
+}
+
+#[test]
+fn on_a_terminal_waits_draw_a_live_line_and_end_with_one_clear_line() {
+    let run = on_terminal(&format!(
+        "--simulate --token {SECRET} wait-state --project-id sim-project \
+         --instance-id sim-starting --state running --min-interval 200 --max-interval 400"
+    ));
+    run.assert_code(0);
+    let screen = &run.stdout;
+    assert!(
+        screen.contains("sim-starting: pending, operation state install-processing; 1 poll"),
+        "{screen:?}"
+    );
+    assert!(
+        screen.contains(" polls ("),
+        "elapsed time shown: {screen:?}"
+    );
+    assert!(
+        screen.contains("\u{1b}[2K"),
+        "the line is erased: {screen:?}"
+    );
+    let last = screen.rsplit('\u{1b}').next().unwrap_or_default();
+    assert!(
+        last.starts_with("[2Kreached running, operation state install-succeed after "),
+        "{last:?}"
+    );
+}
+
 // ---------------------------------------------------------------- Ctrl-C
 
 /// Spawn a wait, let it reach its first long pause, send SIGINT: it must
