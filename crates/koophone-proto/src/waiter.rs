@@ -25,7 +25,8 @@ pub mod script;
 /// `..WaitPolicy::default()`; call [`WaitPolicy::validate`] on values a user
 /// typed. [`Waiter`] itself accepts any policy and stays total: a growth that
 /// is not a finite number of at least 1 counts as 1, a `max_interval` below
-/// `min_interval` counts as `min_interval`, and `max_wait` is capped at
+/// `min_interval` counts as `min_interval`, a `max_pause_fraction` that is not
+/// a finite number above 0 counts as `None`, and `max_wait` is capped at
 /// [`WaitPolicy::MAX_WAIT_LIMIT`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WaitPolicy {
@@ -45,11 +46,19 @@ pub struct WaitPolicy {
     /// Retryable failures (HTTP or transport) tolerated in a row; one more ends
     /// the wait with that failure. 0 means no retries.
     pub max_consecutive_errors: u32,
+    /// Caps each pause after a pending answer at this fraction of the time
+    /// waited so far (never below `min_interval`), jitter and hints included.
+    /// A change is then seen within `max(min_interval, fraction * elapsed)`,
+    /// a bound on the detection lag relative to the wait, while the pauses
+    /// still grow geometrically, so long waits cost few requests. `None`
+    /// leaves the backoff uncapped.
+    pub max_pause_fraction: Option<f64>,
 }
 
 impl Default for WaitPolicy {
-    /// 1 s to 15 s growing by 1.5 with equal jitter, 10 minutes, 5 failures in
-    /// a row: a change is seen within seconds early in a wait, and a long wait
+    /// 1 s to 15 s growing by 1.5 with equal jitter, each pause at most a
+    /// tenth of the time waited so far, 10 minutes, 5 failures in a row: a
+    /// change is seen within `max(1 s, 10 % of the wait)`, and a long wait
     /// settles at one request every 8 to 15 s.
     fn default() -> Self {
         WaitPolicy {
@@ -59,6 +68,7 @@ impl Default for WaitPolicy {
             jitter: Jitter::Equal,
             max_wait: Duration::from_secs(600),
             max_consecutive_errors: 5,
+            max_pause_fraction: Some(0.1),
         }
     }
 }
@@ -84,6 +94,9 @@ pub enum PolicyError {
     /// A zero `max_wait` could not send a single request.
     #[error("max_wait must be greater than zero")]
     ZeroMaxWait,
+    /// `max_pause_fraction` is not a finite number above 0.
+    #[error("max_pause_fraction must be a finite number above 0, got {0}")]
+    PauseFraction(f64),
     /// `max_wait` is beyond [`WaitPolicy::MAX_WAIT_LIMIT`].
     #[error("max_wait must be at most {limit:?}, got {max_wait:?}")]
     MaxWaitTooLong {
@@ -114,6 +127,11 @@ impl WaitPolicy {
         if !(self.growth.is_finite() && self.growth >= 1.0) {
             return Err(PolicyError::Growth(self.growth));
         }
+        if let Some(fraction) = self.max_pause_fraction
+            && !(fraction.is_finite() && fraction > 0.0)
+        {
+            return Err(PolicyError::PauseFraction(fraction));
+        }
         if self.max_wait.is_zero() {
             return Err(PolicyError::ZeroMaxWait);
         }
@@ -136,6 +154,21 @@ impl WaitPolicy {
 
     fn ceiling(&self) -> Duration {
         self.max_interval.max(self.min_interval)
+    }
+
+    /// The longest pause after a pending answer `elapsed` into the wait:
+    /// `max_interval`, lowered to `max(min_interval, fraction * elapsed)`.
+    /// A fraction that is not a finite number above 0 counts as no cap.
+    fn pause_cap(&self, elapsed: Duration) -> Duration {
+        let ceiling = self.ceiling();
+        let Some(fraction) = self
+            .max_pause_fraction
+            .filter(|f| f.is_finite() && *f > 0.0)
+        else {
+            return ceiling;
+        };
+        Duration::try_from_secs_f64(elapsed.as_secs_f64() * fraction)
+            .map_or(ceiling, |cap| cap.clamp(self.min_interval, ceiling))
     }
 
     /// The un-jittered pause after the `n`-th pending answer or failure in a
@@ -235,9 +268,11 @@ pub trait Target<O> {
     /// Classify one output.
     fn check(&self, output: &O) -> Check;
 
-    /// A pause the output itself suggests (e.g. a queue about to drain); it
-    /// replaces the backoff step and is still clamped to the policy's interval
-    /// bounds. `None` keeps the backoff.
+    /// A pause the output itself suggests (e.g. a long queue). It can only
+    /// lengthen the pause: the waiter takes the larger of it and the backoff
+    /// step, still within `max_interval` and the pause cap, so a hint in a
+    /// wrong unit never makes the waiter ask more often, nor notice a change
+    /// later than the policy allows. `None` keeps the backoff.
     fn interval_hint(&self, _output: &O) -> Option<Duration> {
         None
     }
@@ -247,13 +282,11 @@ pub trait Target<O> {
 /// other status (including unknown ones) keeps waiting.
 ///
 /// While the phone is queuing, `waitingCount` is taken as seconds left (the API
-/// calls it "wait time" without a unit) and becomes the next pause, clamped to
-/// the policy: a count of 0 or 1 means "ask again soon", a large count lets the
-/// waiter skip requests that could only say "queuing". If the unit turns out
-/// to be longer than a second the waiter only asks more often than needed,
-/// never faster than `min_interval`. Other statuses carry no usable hint and
-/// use the backoff, which starts again from `min_interval` after a hinted
-/// answer: the end of the queue starts a new phase.
+/// calls it "wait time" without a unit) and offered as the next pause: a large
+/// count lets the waiter skip requests that could only say "queuing", within
+/// `max_interval` and the policy's pause cap. A hint only lengthens the pause
+/// (see [`Target::interval_hint`]), so a count in another unit, or a constant
+/// 0, costs no extra requests. Other statuses carry no hint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct UntilReady;
 
@@ -456,9 +489,10 @@ enum State<O> {
 ///
 /// The first request goes out at once. After a pending output the pause
 /// starts at `min_interval`, grows by `growth` per pending output in a row up
-/// to `max_interval`, is spread by the jitter within `[min_interval, pause]`,
-/// and may be replaced by the target's [`Target::interval_hint`] (clamped to
-/// the same bounds). Retryable failures back off the same way on their own
+/// to `max_interval`, is raised to the target's [`Target::interval_hint`] if
+/// that is longer, is capped at `max_interval` and at
+/// `max(min_interval, max_pause_fraction * elapsed)`, and is then spread by
+/// the jitter within `[min_interval, pause]`. Retryable failures back off the same way on their own
 /// count, with `Retry-After` (a delay) as the minimum; `Retry-After` as an
 /// absolute date cannot be used without a wall clock and is ignored. Pauses
 /// are measured from the `now` of the `handle_*` call.
@@ -660,17 +694,18 @@ where
             Check::Ready => self.state = State::Done(Ok(output)),
             Check::Failed => self.state = State::Done(Err(WaitError::FailedState(output))),
             Check::Pending => {
-                let (min, max) = (self.policy.min_interval, self.policy.ceiling());
+                let min = self.policy.min_interval;
+                let cap = self
+                    .policy
+                    .pause_cap(now.saturating_duration_since(self.start));
+                self.pending_streak = self.pending_streak.saturating_add(1);
+                let step = self.policy.step(self.pending_streak);
                 let pause = match self.target.interval_hint(&output) {
-                    Some(hint) => {
-                        self.pending_streak = 0;
-                        hint.clamp(min, max)
-                    }
-                    None => {
-                        self.pending_streak = self.pending_streak.saturating_add(1);
-                        self.policy.step(self.pending_streak)
-                    }
-                };
+                    Some(hint) => step.max(hint),
+                    None => step,
+                }
+                .clamp(min, cap);
+                // Jitter spreads within [min, pause]: it never exceeds the cap.
                 let pause = self.policy.jitter.apply(min, pause, &mut self.rng);
                 self.schedule(now, pause, min);
             }
@@ -791,6 +826,7 @@ mod tests {
             jitter: Jitter::None,
             max_wait: Duration::from_millis(max_wait_ms),
             max_consecutive_errors: 2,
+            max_pause_fraction: None,
         }
     }
 
@@ -925,8 +961,35 @@ mod tests {
         assert_eq!(w.polls(), 6);
     }
 
+    /// Pauses after each answer in `bodies`, answered the moment each request
+    /// is asked for.
+    fn pauses<T: Target<Phase>>(
+        target: T,
+        policy: WaitPolicy,
+        bodies: &[&'static [u8]],
+    ) -> Vec<Duration> {
+        let t0 = Instant::now();
+        let mut w = Waiter::new(Fake, target, policy, t0);
+        let mut now = t0;
+        let mut pauses = Vec::new();
+        for body in bodies {
+            assert_eq!(w.poll(now), Action::Send);
+            w.handle_response(reply(200, body), now);
+            let Action::WakeAt(at) = w.poll(now) else {
+                panic!("expected a wake-up")
+            };
+            pauses.push(at - now);
+            now = at;
+        }
+        pauses
+    }
+
+    fn millis(pauses: Vec<Duration>) -> Vec<u128> {
+        pauses.iter().map(Duration::as_millis).collect()
+    }
+
     #[test]
-    fn hints_replace_the_backoff_and_restart_it() {
+    fn hints_only_lengthen_the_backoff() {
         #[derive(Debug)]
         struct Hinted;
         impl Target<Phase> for Hinted {
@@ -937,28 +1000,140 @@ mod tests {
                 }
             }
             fn interval_hint(&self, output: &Phase) -> Option<Duration> {
-                (*output == Phase::Broken).then_some(Duration::from_secs(3600))
+                // Busy says "ask again at once", Broken "in an hour".
+                Some(match output {
+                    Phase::Broken => Duration::from_secs(3600),
+                    _ => Duration::from_millis(1),
+                })
             }
         }
-        let t0 = Instant::now();
         let policy = WaitPolicy {
             max_interval: ms(1000),
             growth: 2.0,
             ..fixed(100, 100_000)
         };
-        let mut w = Waiter::new(Fake, Hinted, policy, t0);
-        let mut now = t0;
-        let mut pauses = Vec::new();
-        for body in [b"busy" as &[u8], b"busy", b"busy", b"broken", b"busy"] {
-            assert_eq!(w.poll(now), Action::Send);
-            w.handle_response(reply(200, body), now);
-            let Action::WakeAt(at) = w.poll(now) else {
-                panic!("expected a wake-up")
-            };
-            pauses.push((at - now).as_millis());
-            now = at;
+        let bodies: [&[u8]; 5] = [b"busy", b"busy", b"broken", b"busy", b"busy"];
+        // A short hint changes nothing, a long one is capped at max_interval,
+        // and the backoff keeps growing through both.
+        assert_eq!(
+            millis(pauses(Hinted, policy, &bodies)),
+            [100, 200, 1000, 800, 1000]
+        );
+        let plain = pauses(Fake, policy, &[b"busy" as &[u8]; 5]);
+        assert_eq!(millis(plain), [100, 200, 400, 800, 1000]);
+    }
+
+    #[test]
+    fn pauses_are_capped_at_a_fraction_of_the_time_waited() {
+        let policy = WaitPolicy {
+            max_interval: ms(60_000),
+            growth: 10.0,
+            max_pause_fraction: Some(0.1),
+            ..fixed(100, 1_000_000)
+        };
+        // Before 1 s the cap is min_interval; after it, a tenth of the time
+        // waited, so each pause is 1.1 times the last.
+        let close = |a: Duration, b: Duration| a.abs_diff(b) <= Duration::from_micros(1);
+        let mut elapsed = Duration::ZERO;
+        for (i, pause) in pauses(Fake, policy, &[b"busy" as &[u8]; 60])
+            .into_iter()
+            .enumerate()
+        {
+            let expected = elapsed.mul_f64(0.1).max(ms(100));
+            assert!(
+                close(pause, expected),
+                "pause {i}: {pause:?}, expected {expected:?}"
+            );
+            elapsed += pause;
         }
-        assert_eq!(pauses, [100, 200, 400, 1000, 100]);
+        assert!(elapsed > Duration::from_secs(100), "{elapsed:?}");
+        // The cap also bounds hints and jitter.
+        #[derive(Debug)]
+        struct Long;
+        impl Target<Phase> for Long {
+            fn check(&self, output: &Phase) -> Check {
+                Fake.check(output)
+            }
+            fn interval_hint(&self, _: &Phase) -> Option<Duration> {
+                Some(Duration::from_secs(3600))
+            }
+        }
+        let full = WaitPolicy {
+            jitter: Jitter::Full,
+            ..policy
+        };
+        let mut elapsed = Duration::ZERO;
+        for pause in pauses(Long, full, &[b"busy" as &[u8]; 60]) {
+            let cap = elapsed.mul_f64(0.1).max(ms(100));
+            assert!(
+                pause <= cap + Duration::from_micros(1),
+                "{pause:?} at {elapsed:?}"
+            );
+            assert!(pause >= ms(100));
+            elapsed += pause;
+        }
+    }
+
+    #[test]
+    fn a_change_is_seen_within_the_cap_of_its_time() {
+        // The default policy, a target that turns ready at `ready_ms`: the
+        // lag is at most max(min_interval, 10 % of ready_ms), jitter and all.
+        for (seed, ready_ms) in [
+            300, 999, 1_000, 4_321, 9_999, 10_001, 37_000, 150_000, 599_000,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let t0 = Instant::now();
+            let policy = WaitPolicy {
+                max_wait: Duration::from_secs(3600),
+                ..WaitPolicy::default()
+            };
+            let mut w = Waiter::with_rng(Fake, Fake, policy, SeededRng::new(seed as u64), t0);
+            let mut now = t0;
+            let seen = loop {
+                match w.poll(now) {
+                    Action::Send => {
+                        let ready = now - t0 >= ms(ready_ms);
+                        w.handle_response(reply(200, if ready { b"done" } else { b"busy" }), now);
+                    }
+                    Action::WakeAt(at) => now = at,
+                    Action::Done(outcome) => {
+                        assert_eq!(outcome, Ok(Phase::Done));
+                        break now - t0;
+                    }
+                }
+            };
+            let lag = seen - ms(ready_ms);
+            let allowed = ms(ready_ms / 10).max(policy.min_interval);
+            assert!(lag <= allowed, "ready at {ready_ms} ms, seen {lag:?} later");
+        }
+    }
+
+    #[test]
+    fn an_unusable_pause_fraction_means_no_cap() {
+        let base = WaitPolicy {
+            max_interval: ms(800),
+            growth: 2.0,
+            ..fixed(100, 100_000)
+        };
+        let uncapped = pauses(Fake, base, &[b"busy" as &[u8]; 5]);
+        assert_eq!(millis(uncapped.clone()), [100, 200, 400, 800, 800]);
+        for fraction in [f64::NAN, f64::INFINITY, -1.0, 0.0] {
+            let policy = WaitPolicy {
+                max_pause_fraction: Some(fraction),
+                ..base
+            };
+            assert_eq!(
+                pauses(Fake, policy, &[b"busy" as &[u8]; 5]),
+                uncapped,
+                "{fraction}"
+            );
+            assert!(
+                matches!(policy.validate(), Err(PolicyError::PauseFraction(_))),
+                "{fraction}"
+            );
+        }
     }
 
     #[test]

@@ -205,14 +205,45 @@ fn queuing_then_restoring_then_normal() {
             "{pause:?}"
         );
     }
-    // Queuing with 3 left: the hint (3 s) is the pause, equal jitter keeps
-    // it in its upper half above min_interval.
-    assert!((secs(2)..=secs(3)).contains(&pauses[0]), "{pauses:?}");
-    // One left: ask again after min_interval.
-    assert_eq!(pauses[1], secs(1));
-    // Restoring carries no hint: the backoff starts again at min_interval and grows.
-    assert_eq!(pauses[2], secs(1));
-    assert!((Duration::from_millis(1250)..=Duration::from_millis(1500)).contains(&pauses[3]));
+    // The first ten seconds of a wait: the pause cap (a tenth of the time
+    // waited, at least min_interval) holds every pause at min_interval,
+    // whatever waitingCount suggests, so a phone ready early is seen early.
+    assert_eq!(pauses, [secs(1); 5]);
+}
+
+#[test]
+fn a_long_queue_hint_lengthens_the_pause_up_to_the_cap() {
+    let t0 = Instant::now();
+    let policy = WaitPolicy {
+        jitter: Jitter::None,
+        max_wait: secs(3600),
+        ..WaitPolicy::default()
+    };
+    // 100 s into the wait the cap is 10 s: "60 s left" waits 10 s, "1 s
+    // left" does not shorten the backoff.
+    let mut waiter = seeded(show_progress(), UntilReady, policy, t0);
+    let mut now = t0;
+    let mut pause_after = |waiter: &mut Waiter<ShowProgress, UntilReady>, body: &str, at| {
+        now = at;
+        assert_eq!(waiter.poll(now), Action::Send);
+        waiter.handle_response(Response::new(body.as_bytes()), now);
+        match waiter.poll(now) {
+            Action::WakeAt(next) => next - now,
+            other => panic!("expected a wake-up, got {other:?}"),
+        }
+    };
+    let queuing = |count| {
+        format!(
+            r#"{{"data":{{"status":1,"waitingCount":{count}}},"error_code":"0","error_msg":"OK"}}"#
+        )
+    };
+    assert_eq!(pause_after(&mut waiter, &queuing(60), t0), secs(1));
+    assert_eq!(
+        pause_after(&mut waiter, &queuing(60), t0 + secs(100)),
+        secs(10)
+    );
+    let backoff = pause_after(&mut waiter, &queuing(1), t0 + secs(110));
+    assert_eq!(backoff, Duration::from_secs_f64(2.25));
 }
 
 #[test]
@@ -266,7 +297,17 @@ fn deadline_ends_the_wait_with_the_last_output() {
     // The last request went out close to the deadline, so the timeout
     // reports a fresh state.
     assert!(run.deadline - last.sent <= policy.max_interval);
-    assert!(run.polls < 60 / 4, "{} polls in 60 s", run.polls);
+    // Pauses grow with the time waited (at most a tenth of it after the
+    // first 10 s), so a minute costs well under a 1 s poller's 60 requests.
+    assert!(run.polls < 40, "{} polls in 60 s", run.polls);
+    for exchange in run.exchanges.windows(2) {
+        let waited = exchange[0].handled - t0;
+        let pause = exchange[1].sent - exchange[0].handled;
+        assert!(
+            pause <= (waited / 10).max(secs(1)),
+            "{pause:?} after {waited:?}"
+        );
+    }
 }
 
 #[test]

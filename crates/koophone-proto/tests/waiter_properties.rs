@@ -19,9 +19,18 @@ fn policy() -> impl Strategy<Value = WaitPolicy> {
         prop_oneof![Just(Jitter::None), Just(Jitter::Full), Just(Jitter::Equal)],
         1u64..=300,
         0u32..=6,
+        prop_oneof![Just(None), (0.001f64..2.0).prop_map(Some)],
     )
         .prop_map(
-            |(min_ms, max_factor, growth, jitter, wait_factor, max_consecutive_errors)| {
+            |(
+                min_ms,
+                max_factor,
+                growth,
+                jitter,
+                wait_factor,
+                max_consecutive_errors,
+                max_pause_fraction,
+            )| {
                 WaitPolicy {
                     min_interval: Duration::from_millis(min_ms),
                     max_interval: Duration::from_millis(min_ms * max_factor),
@@ -29,6 +38,7 @@ fn policy() -> impl Strategy<Value = WaitPolicy> {
                     jitter,
                     max_wait: Duration::from_millis(min_ms * wait_factor),
                     max_consecutive_errors,
+                    max_pause_fraction,
                 }
             },
         )

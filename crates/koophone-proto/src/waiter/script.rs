@@ -11,6 +11,8 @@
 //! - no request is sent at or after the deadline, while another is in flight,
 //!   sooner than `min_interval` after a pending output or a retryable failure,
 //!   or sooner than a `Retry-After` delay;
+//! - after a pending output, the waiter asks to wake no later than
+//!   `max(min_interval, max_pause_fraction * elapsed)` after it;
 //! - every handled answer becomes the last observation (attempt, instant,
 //!   elapsed); stray answers change nothing;
 //! - ready, failed, non-retryable and over-budget answers end the wait with
@@ -125,10 +127,19 @@ impl Script {
         let min_ms = 1 + u64::from(input.u16() % 2000);
         let max_ms = min_ms * (1 + u64::from(input.u8() % 30));
         let growth = 1.0 + f64::from(input.u8()) / 64.0;
-        let jitter = match input.u8() % 3 {
+        // One byte picks the jitter and the pause fraction, so inputs
+        // written before the fraction existed still read the same steps.
+        let jitter_byte = input.u8();
+        let jitter = match jitter_byte % 3 {
             0 => super::Jitter::None,
             1 => super::Jitter::Full,
             _ => super::Jitter::Equal,
+        };
+        let max_pause_fraction = match jitter_byte / 3 % 4 {
+            0 => Some(0.1),
+            1 => None,
+            2 => Some(0.01),
+            _ => Some(1.5),
         };
         let max_wait_ms = min_ms * (1 + u64::from(input.u16() % 2000));
         let max_consecutive_errors = u32::from(input.u8() % 8);
@@ -139,6 +150,7 @@ impl Script {
             jitter,
             max_wait: Duration::from_millis(max_wait_ms),
             max_consecutive_errors,
+            max_pause_fraction,
         };
         let mut steps = Vec::new();
         while let Some(opcode) = input.next() {
@@ -289,6 +301,9 @@ struct Player<Op: Operation, T> {
     sends: u32,
     in_flight: Option<u32>,
     not_before: Option<Instant>,
+    /// After a pending output: the latest instant the next request may be
+    /// scheduled for (the pause cap).
+    not_after: Option<Instant>,
     wake: Option<Instant>,
     done: Option<Result<Op::Output, WaitError<Op::Output>>>,
     expect: Expect<Op::Output>,
@@ -309,6 +324,7 @@ where
             sends: 0,
             in_flight: None,
             not_before: None,
+            not_after: None,
             wake: None,
             done: None,
             expect: Expect::Free,
@@ -374,6 +390,12 @@ where
                 if *at <= now {
                     return Err(format!("asked to wake at {at:?}, not after now {now:?}"));
                 }
+                if let Some(not_after) = self.not_after
+                    && *at > not_after
+                {
+                    let late = *at - not_after;
+                    return Err(format!("scheduled {late:?} past the pause cap"));
+                }
                 if *at > deadline {
                     return Err("asked to wake after the deadline".to_owned());
                 }
@@ -398,6 +420,7 @@ where
                     ));
                 }
                 self.in_flight = Some(self.sends);
+                self.not_after = None;
                 self.wake = None;
             }
         }
@@ -424,6 +447,7 @@ where
             }
         };
         self.wake = None;
+        self.not_after = None;
         let observation = self
             .waiter
             .last_observation()
@@ -449,7 +473,10 @@ where
                         None,
                         Expect::Done(Err(WaitError::FailedState(output.clone()))),
                     ),
-                    Check::Pending => (after(min), Expect::Continue),
+                    Check::Pending => {
+                        self.not_after = pause_cap(policy, elapsed).and_then(after);
+                        (after(min), Expect::Continue)
+                    }
                 }
             }
             Observed::Error(error) => {
@@ -477,6 +504,14 @@ where
         self.expect = expect;
         Ok(())
     }
+}
+
+/// The longest pause after a pending output `elapsed` into the wait, from
+/// the policy's documented promise, or `None` when it makes none.
+fn pause_cap(policy: &WaitPolicy, elapsed: Duration) -> Option<Duration> {
+    let fraction = policy.max_pause_fraction?;
+    let cap = Duration::try_from_secs_f64(elapsed.as_secs_f64() * fraction).ok()?;
+    Some(cap.max(policy.min_interval))
 }
 
 fn transport_kind(byte: u8) -> TransportErrorKind {
