@@ -41,6 +41,8 @@ pub mod auth;
 mod decode;
 pub mod endpoint;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod operation;
 pub mod waiter;

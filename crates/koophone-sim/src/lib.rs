@@ -35,6 +35,8 @@
 #![deny(missing_docs)]
 
 mod fault;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod memory;
 mod model;
 mod rate_limit;

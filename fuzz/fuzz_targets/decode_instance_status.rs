@@ -1,0 +1,11 @@
+//! ShowInstanceStatus response decoding: any status, headers and body.
+#![no_main]
+
+use koophone_fuzz::{Input, ResponseInput};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|input: Input<ResponseInput>| {
+    let (status, headers, body) = input.0.parts();
+    let response = koophone_proto::fuzzing::response(status, &headers, body);
+    let _ = koophone_proto::fuzzing::decode_instance_status(&response);
+});

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Run every fuzz target for SECONDS each (default 60), one after another, on
+# one core; exit non-zero if any target crashed. Installs cargo-fuzz if
+# missing and (re)writes the seed corpora first. Logs: fuzz/logs/<target>.log;
+# crash inputs: fuzz/artifacts/<target>/.
+#
+#   fuzz/run.sh [SECONDS] [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")"
+
+seconds=${1:-60}
+shift || true
+# A rustc_info cache written by another toolchain breaks the nightly build.
+export CARGO_CACHE_RUSTC_INFO=0
+
+# cargo-fuzz needs nightly's -Z flags: use the nightly toolchain when rustup
+# has one, else let the installed compiler accept them.
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    toolchain=(+nightly)
+else
+    toolchain=()
+    export RUSTC_BOOTSTRAP=1
+fi
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked
+fi
+
+mkdir -p logs corpus artifacts
+cargo run --quiet --features seeds --bin seeds -- corpus
+cargo "${toolchain[@]}" fuzz build
+
+if [ $# -gt 0 ]; then
+    targets=("$@")
+else
+    mapfile -t targets < <(cargo "${toolchain[@]}" fuzz list)
+fi
+
+failed=()
+for target in "${targets[@]}"; do
+    case "$target" in
+        decode_*) dict=dict/responses.dict ;;
+        *) dict=dict/$target.dict ;;
+    esac
+    echo "== $target: ${seconds}s"
+    if cargo "${toolchain[@]}" fuzz run "$target" "corpus/$target" -- \
+        -max_total_time="$seconds" -dict="$dict" -max_len=8192 -timeout=10 \
+        -rss_limit_mb=2048 -print_final_stats=1 >"logs/$target.log" 2>&1; then
+        result=ok
+    else
+        result=CRASH
+        failed+=("$target")
+    fi
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$target.log" | grep -o '[0-9]*$' || echo '?')
+    cov=$(grep -E '^#[0-9]+' "logs/$target.log" | tail -1 | grep -o 'cov: [0-9]*' | grep -o '[0-9]*' || echo '?')
+    echo "   $result: $execs executions, cov $cov edges (log: fuzz/logs/$target.log)"
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "crashed: ${failed[*]} (inputs in fuzz/artifacts/; minimize with cargo fuzz tmin)" >&2
+    exit 1
+fi
+echo "no crash"
