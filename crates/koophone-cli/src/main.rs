@@ -18,8 +18,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use crate::args::{Cli, OutputFormat};
+use crate::args::{Cli, Command, OutputFormat};
 use crate::exit::{Failure, INTERRUPTED};
+use crate::interrupt::Interrupt;
 
 fn main() -> ExitCode {
     let matches = match Cli::command().try_get_matches() {
@@ -31,7 +32,11 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&e),
     };
     let format = cli.global.output;
-    let (printed, code) = match run::run(&cli, &matches) {
+    // `sim` ends cleanly on a signal; the other commands that send requests
+    // end with 130, by themselves or after a grace period.
+    let exit_after_grace = !matches!(cli.command, Command::Sim(_) | Command::Completions(_));
+    let interrupt = Interrupt::install(format, exit_after_grace);
+    let (printed, code) = match run::run(&cli, &matches, &interrupt) {
         Ok(Some(report)) => (output::print_report(format, &report), 0),
         Ok(None) => (true, 0),
         Err(failure) => (output::print_failure(format, &failure), failure.exit_code()),

@@ -13,22 +13,27 @@ use koophone_ureq::{
 };
 
 use crate::args::{Cli, Command, CompletionsArgs, Global, PollArgs, SimArgs};
+use crate::credentials;
 use crate::exit::{Failure, Kind};
+use crate::interrupt::Interrupt;
 use crate::live::LiveLine;
 use crate::output::{self, Report};
-use crate::{credentials, interrupt};
 
 /// The token the embedded simulator accepts when `--simulate` is given no token.
 const SIMULATOR_TOKEN: &str = "sim-token";
 
 /// Run the command; `Some` report to print, `None` when the command printed
 /// its own output (`sim`, `completions`).
-pub fn run(cli: &Cli, matches: &ArgMatches) -> Result<Option<Report>, Failure> {
+pub fn run(
+    cli: &Cli,
+    matches: &ArgMatches,
+    interrupt: &Interrupt,
+) -> Result<Option<Report>, Failure> {
     let global = &cli.global;
     match &cli.command {
         Command::Progress(ids) => {
             let op = ShowProgress::new(&ids.user_id, &ids.instance_id).map_err(invalid)?;
-            let conn = connect(global, matches)?;
+            let conn = connect(global, matches, interrupt)?;
             let progress = conn.client.show_progress(&op).map_err(failure)?;
             Ok(Some(output::progress(&progress)))
         }
@@ -36,7 +41,7 @@ pub fn run(cli: &Cli, matches: &ArgMatches) -> Result<Option<Report>, Failure> {
             let op =
                 ShowProgress::new(&args.ids.user_id, &args.ids.instance_id).map_err(invalid)?;
             let policy = wait_policy(&args.poll, global.retries)?;
-            let conn = connect(global, matches)?;
+            let conn = connect(global, matches, interrupt)?;
             let live = LiveLine::start(op.instance_id());
             let waited = conn.client.wait_until_ready(op, policy, |seen| {
                 live.observe(seen, output::describe_progress);
@@ -46,7 +51,7 @@ pub fn run(cli: &Cli, matches: &ArgMatches) -> Result<Option<Report>, Failure> {
         }
         Command::Status(ids) => {
             let op = ShowInstanceStatus::new(&ids.project_id, &ids.instance_id).map_err(invalid)?;
-            let conn = connect(global, matches)?;
+            let conn = connect(global, matches, interrupt)?;
             let status = conn.client.show_instance_status(&op).map_err(failure)?;
             Ok(Some(output::status(&status)))
         }
@@ -58,7 +63,7 @@ pub fn run(cli: &Cli, matches: &ArgMatches) -> Result<Option<Report>, Failure> {
             }
             let target = UntilState::new(InstanceState::parse(&args.state));
             let policy = wait_policy(&args.poll, global.retries)?;
-            let conn = connect(global, matches)?;
+            let conn = connect(global, matches, interrupt)?;
             let live = LiveLine::start(op.instance_id());
             let waited = conn.client.wait_for_state(op, target, policy, |seen| {
                 live.observe(seen, output::describe_status);
@@ -66,7 +71,7 @@ pub fn run(cli: &Cli, matches: &ArgMatches) -> Result<Option<Report>, Failure> {
             drop(live);
             Ok(Some(output::waited_status(&waited.map_err(failure)?)))
         }
-        Command::Sim(args) => serve(args, global, matches).map(|()| None),
+        Command::Sim(args) => serve(args, global, matches, interrupt).map(|()| None),
         Command::Completions(args) => {
             completions(args);
             Ok(None)
@@ -123,7 +128,11 @@ struct Connection {
 
 /// Check the endpoint and credentials, start the simulator if asked, and
 /// build a client that stops on Ctrl-C.
-fn connect(global: &Global, matches: &ArgMatches) -> Result<Connection, Failure> {
+fn connect(
+    global: &Global,
+    matches: &ArgMatches,
+    interrupt: &Interrupt,
+) -> Result<Connection, Failure> {
     let credentials = credentials::resolve(global, matches)?;
     let timeout = Duration::from_secs(global.timeout);
     let builder = Client::builder()
@@ -164,7 +173,7 @@ fn connect(global: &Global, matches: &ArgMatches) -> Result<Connection, Failure>
         (builder, None)
     };
     let client = builder
-        .cancel_token(interrupt::cancel_on_interrupt(global.output))
+        .cancel_token(interrupt.cancel_token())
         .build()
         .map_err(failure)?;
     Ok(Connection {
@@ -181,7 +190,12 @@ fn simulator_failure(e: SimError) -> Failure {
 }
 
 /// `sim`: serve until interrupted, announcing the address first.
-fn serve(args: &SimArgs, global: &Global, matches: &ArgMatches) -> Result<(), Failure> {
+fn serve(
+    args: &SimArgs,
+    global: &Global,
+    matches: &ArgMatches,
+    interrupt: &Interrupt,
+) -> Result<(), Failure> {
     let scenario = match &args.scenario {
         Some(path) => {
             Scenario::from_file(path).map_err(|e| Failure::invalid_input(e.to_string()))?
@@ -202,8 +216,12 @@ fn serve(args: &SimArgs, global: &Global, matches: &ArgMatches) -> Result<(), Fa
             .and_then(|()| stdout.flush())
             .map_err(|e| Failure::plain(Kind::Transport, format!("cannot write to stdout: {e}")))?;
     }
-    interrupt::wait_for_interrupt()
-        .map_err(|e| Failure::plain(Kind::Transport, format!("cannot wait for Ctrl-C: {e}")))?;
+    if !interrupt.wait() {
+        return Err(Failure::plain(
+            Kind::Transport,
+            "cannot install a Ctrl-C handler to serve until interrupted",
+        ));
+    }
     handle.shutdown();
     Ok(())
 }

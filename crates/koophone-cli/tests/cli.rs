@@ -1096,9 +1096,13 @@ fn on_a_terminal_waits_draw_a_live_line_and_end_with_one_clear_line() {
 
 // ---------------------------------------------------------------- Ctrl-C
 
-/// Spawn a wait, let it reach its first long pause, send SIGINT: it must
-/// end with 130 long before the pause would have (60 s).
-fn interrupted_wait(output: &str, extra: &[&str]) -> (ExitStatus, String, String) {
+/// Spawn a wait, let it get going (`ready`, or 1.5 s), send SIGINT: it must
+/// end with 130 long before its 60 s pause or 30 s request timeout would have.
+fn interrupted_wait(
+    output: &str,
+    extra: &[&str],
+    ready: &dyn Fn() -> bool,
+) -> (ExitStatus, String, String) {
     let mut args = vec![
         "--output",
         output,
@@ -1120,7 +1124,11 @@ fn interrupted_wait(output: &str, extra: &[&str]) -> (ExitStatus, String, String
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn wait");
+    let start = Instant::now();
     thread::sleep(Duration::from_millis(1500));
+    while !ready() && start.elapsed() < Duration::from_secs(20) {
+        thread::sleep(Duration::from_millis(20));
+    }
     interrupt(&child);
     let status = wait_at_most(&mut child, Duration::from_secs(20)).expect("stopped by Ctrl-C");
     let stdout = read_all(child.stdout.take().unwrap());
@@ -1131,12 +1139,12 @@ fn interrupted_wait(output: &str, extra: &[&str]) -> (ExitStatus, String, String
 
 #[test]
 fn ctrl_c_stops_a_wait_with_exit_code_130() {
-    let (status, stdout, stderr) = interrupted_wait("human", &["--simulate"]);
+    let (status, stdout, stderr) = interrupted_wait("human", &["--simulate"], &|| true);
     assert_eq!(status.code(), Some(130), "{stderr:?}");
     assert!(stdout.is_empty(), "{stdout:?}");
     assert_eq!(stderr, "koophone: interrupted\n");
 
-    let (status, stdout, _) = interrupted_wait("json", &["--simulate"]);
+    let (status, stdout, _) = interrupted_wait("json", &["--simulate"], &|| true);
     assert_eq!(status.code(), Some(130));
     let doc: Value = serde_json::from_str(stdout.trim_end()).expect("one document");
     assert_eq!(doc["error"]["kind"], "cancelled");
@@ -1146,7 +1154,9 @@ fn ctrl_c_stops_a_wait_with_exit_code_130() {
 fn ctrl_c_stops_a_request_that_hangs() {
     let server = Scripted::start(vec![Reply::Hang]);
     let url = server.url();
-    let (status, _, stderr) = interrupted_wait("human", &["--endpoint", &url]);
+    let (status, _, stderr) = interrupted_wait("human", &["--endpoint", &url], &|| {
+        !server.requests().is_empty()
+    });
     assert_eq!(status.code(), Some(130), "{stderr:?}");
     assert_eq!(stderr, "koophone: interrupted\n");
     assert_eq!(server.requests().len(), 1);
