@@ -1,0 +1,157 @@
+//! Where the shared conformance vectors (`tests/vectors/requests.json`,
+//! format in `tests/vectors/README.md`) overlap with the service's rules,
+//! the simulator must agree with them: every request the client is pinned
+//! to build is one the service accepts and resolves to the same ids, and
+//! every ShowProgress input the client refuses for length or emptiness the
+//! service refuses too.
+
+use std::time::Duration;
+
+use http::Request;
+use koophone_sim::{
+    CloudDcInstance, CloudDcPhase, CloudDcProject, CloudDcSpec, KooPhoneInstance, KooPhonePhase,
+    KooPhoneSpec, KooPhoneStatus, KooPhoneUser, Scenario, Simulator, TokenSpec,
+};
+use serde_json::Value;
+
+const REQUESTS: &str = include_str!("../../../tests/vectors/requests.json");
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("vector field {key} is not a string: {v}"))
+}
+
+/// A world holding exactly the case's instance, ready at once.
+fn scenario_for(case: &Value, token: &str) -> Scenario {
+    let params = &case["params"];
+    let mut scenario = Scenario {
+        tokens: vec![TokenSpec::new(token)],
+        ..Scenario::empty()
+    };
+    match text(case, "operation") {
+        "ShowProgress" => {
+            scenario.koophone = KooPhoneSpec {
+                users: vec![KooPhoneUser {
+                    user_id: text(params, "user_id").to_owned(),
+                    instances: vec![KooPhoneInstance {
+                        instance_id: text(params, "instance_id").to_owned(),
+                        phases: vec![KooPhonePhase {
+                            status: KooPhoneStatus::Normal,
+                            for_ms: None,
+                            waiting_count: None,
+                            waiting_count_from: None,
+                        }],
+                    }],
+                }],
+            }
+        }
+        "ShowInstanceStatus" => {
+            scenario.clouddc = CloudDcSpec {
+                projects: vec![CloudDcProject {
+                    project_id: text(params, "project_id").to_owned(),
+                    instances: vec![CloudDcInstance {
+                        instance_id: text(params, "instance_id").to_owned(),
+                        phases: vec![CloudDcPhase {
+                            state: "stopped".to_owned(),
+                            for_ms: None,
+                            error: None,
+                            operation_state: None,
+                        }],
+                    }],
+                }],
+            }
+        }
+        other => panic!("unknown operation {other}"),
+    }
+    scenario
+}
+
+#[test]
+fn requests_the_client_builds_are_accepted_and_name_the_same_instance() {
+    let doc: Value = serde_json::from_str(REQUESTS).expect("requests.json is JSON");
+    let mut checked = 0;
+    for case in doc["cases"].as_array().expect("cases") {
+        let Some(expect) = case.get("expect") else {
+            continue;
+        };
+        let name = text(case, "name");
+        let path = text(expect, "path");
+        // The simulator serves at the root; endpoint path prefixes belong to
+        // gateways in front of the service.
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        let headers = expect["headers"].as_array().expect("headers");
+        let token = headers
+            .iter()
+            .find(|h| h[0] == "x-auth-token")
+            .map(|h| text_at(h, 1))
+            .expect("a token header");
+        let mut sim = Simulator::new(scenario_for(case, token), 0)
+            .unwrap_or_else(|e| panic!("{name}: scenario: {e}"));
+        let mut request = Request::builder().method(text(expect, "method")).uri(path);
+        for h in headers {
+            request = request.header(text_at(h, 0), text_at(h, 1));
+        }
+        let body = expect["body"]
+            .as_str()
+            .unwrap_or_default()
+            .as_bytes()
+            .to_vec();
+        let request = request.body(body).expect("valid request");
+        let answer = sim.handle(&request, Duration::ZERO);
+        let response = answer.response;
+        assert_eq!(
+            response.status(),
+            200,
+            "{name}: {}",
+            String::from_utf8_lossy(response.body())
+        );
+        let got: Value = serde_json::from_slice(response.body()).expect("JSON");
+        match text(case, "operation") {
+            "ShowProgress" => assert_eq!(got["data"]["status"], 0, "{name}"),
+            _ => assert_eq!(got["state"], "stopped", "{name}"),
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} request vectors overlap");
+}
+
+fn text_at(pair: &Value, i: usize) -> &str {
+    pair[i]
+        .as_str()
+        .unwrap_or_else(|| panic!("header pair {pair} is not two strings"))
+}
+
+#[test]
+fn progress_ids_the_client_refuses_for_length_the_service_refuses_too() {
+    let doc: Value = serde_json::from_str(REQUESTS).expect("requests.json is JSON");
+    let mut sim = Simulator::new(Scenario::default(), 0).unwrap();
+    let mut checked = 0;
+    for case in doc["cases"].as_array().expect("cases") {
+        let Some(invalid) = case.get("expect_invalid") else {
+            continue;
+        };
+        let field = text(invalid, "field");
+        let reason = text(invalid, "reason");
+        if text(case, "operation") != "ShowProgress"
+            || !matches!(field, "user_id" | "instance_id")
+            || !matches!(reason, "empty" | "too_long")
+        {
+            continue;
+        }
+        let name = text(case, "name");
+        let body = serde_json::to_vec(&case["params"]).unwrap();
+        let request = Request::post("/v1/instances/prepare-progress")
+            .header("x-auth-token", "sim-token")
+            .body(body)
+            .unwrap();
+        let response = sim.handle(&request, Duration::ZERO).response;
+        assert_eq!(response.status(), 400, "{name}");
+        let got: Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(got["error_code"], "KOOPHONE.API.1000", "{name}");
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} refusal vectors overlap");
+}
