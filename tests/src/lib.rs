@@ -1,1 +1,8 @@
-//! Cross-crate test support: loading the conformance vectors in `tests/vectors/`.
+//! Cross-crate test support.
+//!
+//! [`driver_cases`]: the shared table of scenarios and expected outcomes in
+//! `tests/scenarios/drivers.json` that `tests/drivers.rs` runs through every
+//! driver, and the in-memory driver loop over koophone-sim's
+//! [`MemoryTransport`](koophone_sim::memory::MemoryTransport).
+
+pub mod driver_cases;

@@ -7,8 +7,9 @@
 //! the wait's deadline; minreq counts whole seconds, so it is rounded up),
 //! a body limit, no redirects (`X-Auth-Token` must not follow a `Location`
 //! to another host: the 3xx goes to the core, which reports it as an error),
-//! and telling a truncated body from a short one (minreq returns what
-//! arrived before the connection closed, so the `Content-Length` is checked).
+//! and telling a broken connection from an answer (minreq returns what
+//! arrived before the connection closed, so the `Content-Length` is checked,
+//! and reports a connection closed before the status line as a 503 of its own).
 //! minreq is built without TLS here: plain http to the loopback simulator is
 //! all the example needs (an `https` endpoint fails as `Tls`; turn on
 //! minreq's `https-rustls` feature for real use).
@@ -41,6 +42,10 @@ use http::{Method, Request, Response};
 use koophone_proto::{
     Action, InvalidInput, Operation, RequestContext, Target, TransportErrorKind, WaitError, Waiter,
 };
+
+/// What minreq reports, as a made-up 503, when the connection closed before
+/// a status line arrived: a reset, not an answer from the service.
+const NO_STATUS_LINE: &str = "Server did not provide a status line";
 
 /// One HTTP exchange at a time over minreq (a new connection per request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +99,9 @@ impl MinreqTransport {
             out = out.with_header(name.as_str(), value);
         }
         let mut answer = out.send_lazy().map_err(|e| classify(&e))?;
+        if answer.headers.is_empty() && answer.reason_phrase == NO_STATUS_LINE {
+            return Err(TransportErrorKind::Reset);
+        }
         let declared = answer
             .headers
             .iter()
