@@ -27,8 +27,10 @@ use crate::simulator::{ConnectionFault, LoggedRequest, SimResponse, Simulator};
 
 /// How long shutdown waits for requests in flight before closing anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// Slow clients may not hold a connection open without sending a head.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client may not hold a connection forever without sending a head; long
+/// enough that an idle keep-alive connection of a waiter polling every
+/// 15 s or so is never cut (hyper may count idle time against it).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
