@@ -130,6 +130,10 @@ impl Failure {
         {
             error_code = instance_error.error_code.clone();
             error_msg = instance_error.error_msg.clone();
+            if let Some(msg) = &error_msg {
+                line.push_str(": ");
+                line.push_str(msg);
+            }
         }
         for (label, value) in [
             ("error code", error_code.as_deref()),

@@ -488,7 +488,7 @@ fn wait_for_a_failing_phone_exits_6() {
 
 #[test]
 fn wait_state_reaching_error_exits_6_with_the_instance_error() {
-    let run = run(&mut koophone(&[
+    let json = run(&mut koophone(&[
         "--simulate",
         "--output",
         "json",
@@ -504,11 +504,31 @@ fn wait_state_reaching_error_exits_6_with_the_instance_error() {
         "--max-interval",
         "400",
     ]));
-    run.assert_code(6);
-    let doc = assert_error_doc(&run, "failed_state", Value::Null, json!("CLOUDDC.5001"));
+    json.assert_code(6);
+    let doc = assert_error_doc(&json, "failed_state", Value::Null, json!("CLOUDDC.5001"));
     assert_eq!(
         doc["error"]["error_msg"],
         "the instance failed to be created"
+    );
+    let human = run(&mut koophone(&[
+        "--simulate",
+        "wait-state",
+        "--project-id",
+        "sim-project",
+        "--instance-id",
+        "sim-broken",
+        "--state",
+        "running",
+        "--min-interval",
+        "200",
+        "--max-interval",
+        "400",
+    ]));
+    human.assert_code(6);
+    assert_eq!(
+        human.stderr,
+        "koophone: the instance reached a failure state: error (create_instance_error): \
+         the instance failed to be created (error code CLOUDDC.5001)\n"
     );
 }
 
@@ -822,6 +842,22 @@ fn plain_http_is_refused_for_a_remote_host() {
             assert!(run.stderr.contains("plain http"), "{:?}", run.stderr);
         }
     }
+}
+
+#[test]
+fn allow_http_permits_plain_http_to_a_host_that_is_not_loopback() {
+    // Linux delivers a connection to 0.0.0.0 locally, but the name is not a
+    // loopback host: plain http to it needs --allow-http.
+    let server = Scripted::start(vec![progress_reply(0, 0)]);
+    let url = format!("http://0.0.0.0:{}", server.addr.port());
+    let mut args = vec!["--endpoint", &url, "--token", SECRET, "--output", "json"];
+    args.extend(progress_args());
+    run(&mut koophone(&args)).assert_code(2);
+    assert!(server.requests().is_empty());
+    args.insert(0, "--allow-http");
+    let doc = run(&mut koophone(&args)).assert_code(0).json();
+    assert_eq!(doc["status"], "normal");
+    assert_eq!(server.requests().len(), 1);
 }
 
 #[test]
