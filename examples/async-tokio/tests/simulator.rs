@@ -90,9 +90,12 @@ fn with_faults(faults: impl IntoIterator<Item = (Fault, u32)>) -> SimHandle {
 async fn a_call_decodes_the_answer_and_a_wait_reaches_ready() {
     let sim = Sim::start(quick_scenario()).unwrap();
     let client = client_for(sim.base_url(), quick());
+    let status = ShowInstanceStatus::new("sim-project", "sim-instance").unwrap();
+    assert_eq!(
+        client.call(status).await.unwrap().state,
+        InstanceState::Stopped
+    );
     let op = ShowProgress::new(USER, "iRJEVP9").unwrap();
-    let first = client.call(op.clone()).await.unwrap();
-    assert_eq!(first.status, PrepareStatus::Queuing);
 
     let mut seen = 0;
     let ready = client
@@ -103,7 +106,6 @@ async fn a_call_decodes_the_answer_and_a_wait_reaches_ready() {
         .unwrap();
     assert_eq!(ready.output.status, PrepareStatus::Normal);
     assert_eq!(seen, ready.polls);
-    assert!(ready.polls >= 2, "queued first, so at least two polls");
     // Every request carried the token and the core's user agent.
     let log = sim.request_log();
     assert!(
@@ -276,15 +278,14 @@ async fn dropping_the_future_cancels_the_wait() {
     assert!(cut.is_err(), "the wait was still running when dropped");
     let sent = sim.request_log().len();
     assert!(sent >= 1);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        sim.request_log().len(),
-        sent,
-        "nothing is sent after the drop"
-    );
+    // Polling every 20 to 60 ms, a live wait would send several more; at
+    // most the request in flight at the drop may still reach the server.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let after = sim.request_log().len();
+    assert!(after <= sent + 1, "{sent} before the drop, {after} after");
 
     // A request in flight is abandoned too, and the client stays usable.
-    let slow = with_faults([(Fault::Slow { delay_ms: 5_000 }, 1)]);
+    let slow = with_faults([(Fault::Slow { delay_ms: 1_500 }, 1)]);
     let client = client_for(slow.base_url(), quick());
     let op = ShowInstanceStatus::new("sim-project", "sim-instance").unwrap();
     let call = client.call(op.clone());
