@@ -150,6 +150,24 @@ enum Matched {
     NotFound,
 }
 
+impl Target {
+    fn route(&self) -> Route {
+        match self {
+            Target::Progress => Route::ShowProgress,
+            Target::Status { .. } => Route::ShowInstanceStatus,
+        }
+    }
+}
+
+impl Matched {
+    fn route(&self) -> Option<Route> {
+        match self {
+            Matched::Route(target) => Some(target.route()),
+            Matched::MethodNotAllowed(_) | Matched::NotFound => None,
+        }
+    }
+}
+
 fn match_route(method: &Method, path: &str) -> Matched {
     if path == SHOW_PROGRESS_PATH {
         return if method == Method::POST {
@@ -304,11 +322,7 @@ impl Simulator {
         let path = request.uri().path();
         let request_id = self.next_request_id();
         let matched = match_route(method, path);
-        let route = match &matched {
-            Matched::Route(Target::Progress) => Some(Route::ShowProgress),
-            Matched::Route(Target::Status { .. }) => Some(Route::ShowInstanceStatus),
-            _ => None,
-        };
+        let route = matched.route();
         let mut fired = None;
         let answer = if body.len() > self.scenario.max_body_bytes {
             plain_answer(too_large(&request_id))
@@ -333,7 +347,7 @@ impl Simulator {
                     plain_answer(response)
                 }
                 Matched::Route(target) => {
-                    let route = route.unwrap_or(Route::ShowProgress);
+                    let route = target.route();
                     let fault = self.faults.pick(route, at);
                     fired = fault.as_ref().map(Fault::name);
                     self.faulty_or_normal(
@@ -380,11 +394,7 @@ impl Simulator {
         let request_id = self.next_request_id();
         let mut response = too_large(&request_id);
         finish_headers(&mut response, &request_id);
-        let route = match match_route(&head.method, head.uri.path()) {
-            Matched::Route(Target::Progress) => Some(Route::ShowProgress),
-            Matched::Route(Target::Status { .. }) => Some(Route::ShowInstanceStatus),
-            _ => None,
-        };
+        let route = match_route(&head.method, head.uri.path()).route();
         self.record(LogInput {
             method: &head.method,
             uri: &head.uri,
