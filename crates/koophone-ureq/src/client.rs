@@ -34,7 +34,8 @@ pub struct RetryPolicy {
     pub min_backoff: Duration,
     /// The longest pause the backoff grows to (a longer `Retry-After` still wins).
     pub max_backoff: Duration,
-    /// The time budget of one call, retries and pauses included.
+    /// The time budget of one call, retries and pauses included; a request
+    /// running when it ends is cut short, so keep it above the request timeout.
     pub max_elapsed: Duration,
     /// How pauses are spread between clients.
     pub jitter: Jitter,

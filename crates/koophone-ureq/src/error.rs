@@ -92,7 +92,8 @@ impl Error {
         }
     }
 
-    /// The service's message (or, for a malformed answer, what was wrong with it).
+    /// The service's message (or, for a malformed answer, what was wrong with
+    /// it); `None` when no answer was received: use `Display` then.
     pub fn message(&self) -> Option<&str> {
         match self.api_error()? {
             ApiErrorRef::Service(e) | ApiErrorRef::Unauthorized(e) => Some(&e.message),

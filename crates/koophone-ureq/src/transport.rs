@@ -3,10 +3,13 @@
 //! onto the core's [`TransportErrorKind`].
 
 use std::io::{self, Read};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use http::{Request, Response};
+use http::{Request, Response, Uri};
 use koophone_proto::TransportErrorKind;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use crate::error::TransportError;
 
@@ -68,7 +71,11 @@ impl Transport {
             );
         }
         Transport {
-            agent: builder.build().new_agent(),
+            agent: ureq::Agent::with_parts(
+                builder.build(),
+                DefaultConnector::new(),
+                LiteralFirstResolver::default(),
+            ),
             body_limit: config.body_limit,
         }
     }
@@ -110,6 +117,48 @@ impl Transport {
     }
 }
 
+/// ureq resolves the host before every request, pooled connection or not,
+/// and with a request timeout set it does so on a new thread (so the lookup
+/// can be abandoned). An IP address needs no lookup: it is answered here,
+/// which keeps a thread spawn off every request to such an endpoint (the
+/// simulator, a loopback benchmark). Names still go to ureq's resolver.
+#[derive(Debug, Default)]
+struct LiteralFirstResolver(DefaultResolver);
+
+impl Resolver for LiteralFirstResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        match ip_literal(uri) {
+            Some(addr) => {
+                let mut addrs = self.empty();
+                addrs.push(addr);
+                Ok(addrs)
+            }
+            None => self.0.resolve(uri, config, timeout),
+        }
+    }
+}
+
+/// The socket address of a URI whose host is an IP address (`127.0.0.1`, `[::1]`).
+fn ip_literal(uri: &Uri) -> Option<SocketAddr> {
+    let host = uri.host()?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let ip: IpAddr = host.parse().ok()?;
+    let port = uri.port_u16().or(match uri.scheme_str()? {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
+    })?;
+    Some(SocketAddr::new(ip, port))
+}
+
 /// Classify a ureq error. Anything ureq reports about a connection that was
 /// set up but then broke (EOF, reset, broken pipe, a garbled response) is
 /// `Reset`; failures before a connection existed are `Connect`.
@@ -149,6 +198,22 @@ fn classify_io(error: &io::Error) -> TransportErrorKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_literals_resolve_without_a_lookup() {
+        let addr = |u: &str| ip_literal(&u.parse().unwrap());
+        assert_eq!(
+            addr("http://127.0.0.1:8080/v1"),
+            Some("127.0.0.1:8080".parse().unwrap())
+        );
+        assert_eq!(
+            addr("https://10.1.2.3/"),
+            Some("10.1.2.3:443".parse().unwrap())
+        );
+        assert_eq!(addr("http://[::1]/x"), Some("[::1]:80".parse().unwrap()));
+        assert_eq!(addr("https://koophone.example.com/"), None);
+        assert_eq!(addr("http://localhost:80/"), None);
+    }
 
     #[test]
     fn io_errors_map_to_the_kinds_the_waiter_retries() {

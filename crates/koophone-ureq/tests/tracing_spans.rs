@@ -1,6 +1,6 @@
 //! With the `tracing` feature: a span per call and per attempt, carrying the
 //! operation, the attempt number and the HTTP status, and never the token.
-#![cfg(feature = "tracing")]
+//! (Built only with the feature: `required-features` in Cargo.toml.)
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
