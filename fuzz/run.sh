@@ -36,6 +36,13 @@ else
     mapfile -t targets < <(cargo "${toolchain[@]}" fuzz list)
 fi
 
+# FUZZ_KEEP_GOING=1: run each target for its whole time, saving every crash
+# (libFuzzer's fork mode with one job) instead of stopping at the first.
+keep_going=()
+if [ "${FUZZ_KEEP_GOING:-0}" = 1 ]; then
+    keep_going=(-fork=1 -ignore_crashes=1)
+fi
+
 failed=()
 for target in "${targets[@]}"; do
     case "$target" in
@@ -43,17 +50,26 @@ for target in "${targets[@]}"; do
         *) dict=dict/$target.dict ;;
     esac
     echo "== $target: ${seconds}s"
-    if cargo "${toolchain[@]}" fuzz run "$target" "corpus/$target" -- \
+    mkdir -p "artifacts/$target"
+    before=$(find "artifacts/$target" -type f | wc -l)
+    status=0
+    cargo "${toolchain[@]}" fuzz run "$target" "corpus/$target" -- \
         -max_total_time="$seconds" -dict="$dict" -max_len=8192 -timeout=10 \
-        -rss_limit_mb=2048 -print_final_stats=1 >"logs/$target.log" 2>&1; then
-        result=ok
-    else
-        result=CRASH
+        -rss_limit_mb=2048 -print_final_stats=1 "${keep_going[@]}" \
+        >"logs/$target.log" 2>&1 || status=$?
+    crashes=$(( $(find "artifacts/$target" -type f | wc -l) - before ))
+    if [ "$status" -ne 0 ] || [ "$crashes" -gt 0 ]; then
+        result="CRASH ($crashes new input(s) in fuzz/artifacts/$target/)"
         failed+=("$target")
+    else
+        result=ok
     fi
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$target.log" | grep -o '[0-9]*$' || echo '?')
-    cov=$(grep -E '^#[0-9]+' "logs/$target.log" | tail -1 | grep -o 'cov: [0-9]*' | grep -o '[0-9]*' || echo '?')
-    echo "   $result: $execs executions, cov $cov edges (log: fuzz/logs/$target.log)"
+    # The last status line: "#N ... cov: C" (or "#N: cov: C" in fork mode).
+    last=$(grep -E '^#[0-9]+:? ' "logs/$target.log" | tail -1)
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$target.log" | tail -1 | grep -o '[0-9]*$' ||
+        sed -E 's/^#([0-9]+).*/\1/' <<<"$last")
+    cov=$(grep -o 'cov: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo '?')
+    echo "   $result: ${execs:-?} executions, cov ${cov:-?} edges (log: fuzz/logs/$target.log)"
 done
 
 if [ ${#failed[@]} -gt 0 ]; then

@@ -558,7 +558,8 @@ pub struct PolicyInput {
     pub max_factor: u8,
     /// `growth` is `1 + growth / 64`.
     pub growth: u8,
-    /// `jitter`: none, full, equal (modulo 3).
+    /// `jitter`: none, full, equal (modulo 3); `max_pause_fraction`: 0.1,
+    /// none, 0.01, 1.5 (`jitter / 3` modulo 4).
     pub jitter: u8,
     /// `max_wait` is `min_interval * (1 + wait_factor % 2000)`.
     pub wait_factor: u16,
@@ -582,6 +583,12 @@ impl PolicyInput {
         };
         policy.max_wait = Duration::from_millis(min_ms * (1 + u64::from(self.wait_factor % 2000)));
         policy.max_consecutive_errors = u32::from(self.max_errors % 8);
+        policy.max_pause_fraction = match self.jitter / 3 % 4 {
+            0 => Some(0.1),
+            1 => None,
+            2 => Some(0.01),
+            _ => Some(1.5),
+        };
         policy
     }
 }

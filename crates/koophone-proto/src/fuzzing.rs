@@ -44,9 +44,11 @@ pub fn response<'b>(
     response
 }
 
-/// The body as a JSON object, when it is one.
+/// The body as a JSON object, when it is one. Invalid UTF-8 is read as
+/// U+FFFD first: serde_json does not check it inside strings it skips, so
+/// the decoders accept it in fields they ignore (the decoded values are valid).
 fn json_object(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
-    match serde_json::from_slice(body) {
+    match serde_json::from_str(&String::from_utf8_lossy(body)) {
         Ok(Value::Object(map)) => Some(map),
         _ => None,
     }

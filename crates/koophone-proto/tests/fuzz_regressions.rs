@@ -153,7 +153,7 @@ fn endpoint() -> impl Strategy<Value = String> {
         prop::bool::ANY,
         host,
         prop::option::of(any::<u16>()),
-        prop::collection::vec("[a-zA-Z0-9.%_~/?#-]{0,6}", 0..3),
+        prop::collection::vec(prop_oneof!["[a-zA-Z0-9.%_~/?#-]{0,6}", "[!-~]{0,4}"], 0..3),
     )
         .prop_map(|(https, host, port, prefix)| {
             let mut url = format!("{}://{host}", if https { "https" } else { "http" });
@@ -211,23 +211,31 @@ proptest! {
     }
 }
 
-// Fields added to the policy later keep their defaults.
-#[allow(clippy::needless_update)]
 fn policy() -> impl Strategy<Value = WaitPolicy> {
-    (0u16..2000, 0u8..30, any::<u8>(), 0u8..3, 0u16..2000, 0u8..8).prop_map(
-        |(min, max_factor, growth, jitter, wait_factor, errors)| {
-            let min_ms = 1 + u64::from(min);
-            WaitPolicy {
-                min_interval: Duration::from_millis(min_ms),
-                max_interval: Duration::from_millis(min_ms * (1 + u64::from(max_factor))),
-                growth: 1.0 + f64::from(growth) / 64.0,
-                jitter: [Jitter::None, Jitter::Full, Jitter::Equal][usize::from(jitter)],
-                max_wait: Duration::from_millis(min_ms * (1 + u64::from(wait_factor))),
-                max_consecutive_errors: u32::from(errors),
-                ..WaitPolicy::default()
-            }
-        },
+    (
+        0u16..2000,
+        0u8..30,
+        any::<u8>(),
+        0u8..3,
+        0u16..2000,
+        0u8..8,
+        0u8..4,
     )
+        .prop_map(
+            |(min, max_factor, growth, jitter, wait_factor, errors, fraction)| {
+                let min_ms = 1 + u64::from(min);
+                WaitPolicy {
+                    min_interval: Duration::from_millis(min_ms),
+                    max_interval: Duration::from_millis(min_ms * (1 + u64::from(max_factor))),
+                    growth: 1.0 + f64::from(growth) / 64.0,
+                    jitter: [Jitter::None, Jitter::Full, Jitter::Equal][usize::from(jitter)],
+                    max_wait: Duration::from_millis(min_ms * (1 + u64::from(wait_factor))),
+                    max_consecutive_errors: u32::from(errors),
+                    max_pause_fraction: [Some(0.1), None, Some(0.01), Some(1.5)]
+                        [usize::from(fraction)],
+                }
+            },
+        )
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -402,3 +410,67 @@ fn check_error_catches_a_wrong_request_id() {
 //
 // Each test replays one minimized crash input through the property it broke.
 // (None so far: see fuzz/README.md for the runs.)
+
+/// Found by `build_request` (first 10-minute run): an endpoint whose path
+/// prefix holds an ASCII character outside RFC 3986 (here `}`) is accepted,
+/// and every request built from it has a request target that is not valid
+/// HTTP. The bug is in `crates/koophone-proto/src/endpoint.rs`:
+/// `check_prefix` accepts any ASCII that `http::Uri` parses. FAILS until the
+/// endpoint refuses (or percent-encodes) such characters.
+#[test]
+fn fuzz_crash_endpoint_prefix_with_a_non_uri_character() {
+    let refused_or_valid = |endpoint: &str| {
+        std::panic::catch_unwind(|| {
+            let _ = build_request(BuildInput {
+                endpoint,
+                allow_http: false,
+                token: "vector-token-not-a-secret",
+                user_agent: Some("koophone-vectors/1"),
+                fields: Fields::Status {
+                    project_id: "A-Z_a.z~0-9",
+                    instance_id: "...",
+                },
+            });
+        })
+        .is_ok()
+    };
+    let broken: String = (b'!'..=b'~')
+        .map(char::from)
+        .filter(|c| !refused_or_valid(&format!("https://h.example/a{c}b")))
+        .collect();
+    assert_eq!(
+        broken, "",
+        "prefix characters that make an invalid request target"
+    );
+    assert!(refused_or_valid("https://koophone/exa}ple.com"));
+}
+
+/// Found by `the_waiter_keeps_its_promises_whatever_happens` while the pause
+/// cap (`max_pause_fraction`) was being written: after a pending answer 1 ms
+/// into the wait, the next request was scheduled 15.6 µs past the cap of
+/// `max(min_interval, 0.1 * elapsed)`. Fixed in `waiter.rs` before it landed.
+#[test]
+fn fuzz_crash_pause_cap_after_an_early_pending_answer() {
+    let policy = WaitPolicy {
+        min_interval: Duration::from_millis(1),
+        max_interval: Duration::from_millis(2),
+        growth: 1.015625,
+        jitter: Jitter::None,
+        max_wait: Duration::from_millis(3),
+        max_consecutive_errors: 0,
+        max_pause_fraction: Some(0.1),
+    };
+    let steps = vec![Step::Respond(Reply {
+        status: 200,
+        headers: Vec::new(),
+        body: br#"{"state":"teminated"}"#.to_vec(),
+    })];
+    koophone_proto::fuzzing::wait(
+        &Script {
+            policy,
+            seed: 0,
+            steps,
+        },
+        WaitTarget::State(InstanceState::Running),
+    );
+}
