@@ -44,6 +44,12 @@
 //!
 //! With the `tracing` feature, each call, wait and attempt runs in a span
 //! carrying the operation name, attempt number and HTTP status (never the token).
+//!
+//! ureq-proto dumps each request's raw bytes, token included, to the `log`
+//! crate at TRACE level. The default feature `no-trace-wire-dump` caps `log`
+//! at DEBUG for the whole program so that no logger setting can print a
+//! token; a program that needs TRACE logs may turn default features off and
+//! must then keep TRACE off for `ureq_proto`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
