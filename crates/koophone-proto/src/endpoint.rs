@@ -252,6 +252,14 @@ fn check_prefix(path: &str) -> Result<&str, InvalidInput> {
         ));
     }
     let bytes = prefix.as_bytes();
+    // `http::Uri` accepts characters such as `{` or `|` that RFC 3986 does not
+    // allow in a path; requests built on such a prefix would not be valid HTTP.
+    let is_path_char = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b);
+    if !bytes.iter().all(|b| is_path_char(*b)) {
+        return Err(endpoint_error(
+            "path may only hold characters valid in a url path (percent-encode others)",
+        ));
+    }
     for (i, b) in bytes.iter().enumerate() {
         if *b == b'%'
             && !bytes

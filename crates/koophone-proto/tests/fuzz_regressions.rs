@@ -415,8 +415,8 @@ fn check_error_catches_a_wrong_request_id() {
 /// prefix holds an ASCII character outside RFC 3986 (here `}`) is accepted,
 /// and every request built from it has a request target that is not valid
 /// HTTP. The bug is in `crates/koophone-proto/src/endpoint.rs`:
-/// `check_prefix` accepts any ASCII that `http::Uri` parses. FAILS until the
-/// endpoint refuses (or percent-encodes) such characters.
+/// `check_prefix` accepted any ASCII that `http::Uri` parses; it now refuses
+/// characters outside RFC 3986's path characters.
 #[test]
 fn fuzz_crash_endpoint_prefix_with_a_non_uri_character() {
     let refused_or_valid = |endpoint: &str| {
