@@ -519,9 +519,8 @@ fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
 
 /// A header as bounded lossy text, `None` when absent or blank.
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
-    let text = snippet(headers.get(name)?.as_bytes());
-    let trimmed = text.trim();
-    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+    let text = snippet_message(headers.get(name)?.as_bytes());
+    (!text.is_empty()).then_some(text)
 }
 
 /// The message of an error whose body had none: the body itself, bounded and trimmed.
@@ -538,13 +537,18 @@ fn snippet_message(body: &[u8]) -> String {
 /// At most [`SNIPPET_MAX_BYTES`] bytes of `bytes` as lossy UTF-8: invalid
 /// sequences become U+FFFD and the cut never splits a character.
 pub(crate) fn snippet(bytes: &[u8]) -> String {
-    let mut out = String::new();
+    // One allocation for the usual, valid and short, text.
+    let mut out = String::with_capacity(bytes.len().min(SNIPPET_MAX_BYTES));
     for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if out.len() + c.len_utf8() > SNIPPET_MAX_BYTES {
-                return out;
+        if out.len() + chunk.valid().len() <= SNIPPET_MAX_BYTES {
+            out.push_str(chunk.valid());
+        } else {
+            for c in chunk.valid().chars() {
+                if out.len() + c.len_utf8() > SNIPPET_MAX_BYTES {
+                    return out;
+                }
+                out.push(c);
             }
-            out.push(c);
         }
         if !chunk.invalid().is_empty() {
             if out.len() + char::REPLACEMENT_CHARACTER.len_utf8() > SNIPPET_MAX_BYTES {

@@ -1,0 +1,90 @@
+//! Request building and response decoding, each decoder next to a baseline
+//! that reads the same bytes through `serde_json::Value` (see `samples`).
+//!
+//! `cargo bench -p koophone-proto --bench codec -- --warm-up-time 1 --measurement-time 3`
+//! Compare the two lines of one group: ratios within one run are what counts
+//! on a noisy machine. Both sides get their input from the untimed setup of
+//! `iter_batched` (the decoder takes the response by value) and drop their
+//! output outside the timing, so only decoding is measured.
+
+// The decoders return `ApiError` by value (see the crate root); the baseline
+// returns the same type so both sides build the same outcome.
+#![allow(clippy::result_large_err)]
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use koophone_proto::Operation;
+
+mod samples;
+use samples::*;
+
+fn build(c: &mut Criterion) {
+    let ctx = context();
+    let progress = show_progress();
+    let status = show_instance_status();
+    let mut group = c.benchmark_group("build");
+    group.bench_function("show_progress", |b| {
+        b.iter(|| black_box(&progress).build_request(black_box(&ctx)))
+    });
+    group.bench_function("show_instance_status", |b| {
+        b.iter(|| black_box(&status).build_request(black_box(&ctx)))
+    });
+    group.finish();
+}
+
+fn decode_progress(c: &mut Criterion) {
+    let op = show_progress();
+    let cases = [
+        ("documented", ok(PROGRESS_DOCUMENTED)),
+        ("queuing", ok(PROGRESS_QUEUING)),
+        ("error_400", bad_request()),
+    ];
+    for (name, response) in cases {
+        let mut group = c.benchmark_group(format!("decode_show_progress/{name}"));
+        group.bench_function("koophone", |b| {
+            b.iter_batched(
+                || response.clone(),
+                |r| op.decode_response(black_box(r)),
+                BatchSize::SmallInput,
+            )
+        });
+        group.bench_function("value_baseline", |b| {
+            b.iter_batched(
+                || &response,
+                |r| baseline_progress(black_box(r)),
+                BatchSize::SmallInput,
+            )
+        });
+        group.finish();
+    }
+}
+
+fn decode_instance_status(c: &mut Criterion) {
+    let op = show_instance_status();
+    let cases = [
+        ("documented", ok(STATUS_DOCUMENTED)),
+        ("error_400", bad_request()),
+    ];
+    for (name, response) in cases {
+        let mut group = c.benchmark_group(format!("decode_show_instance_status/{name}"));
+        group.bench_function("koophone", |b| {
+            b.iter_batched(
+                || response.clone(),
+                |r| op.decode_response(black_box(r)),
+                BatchSize::SmallInput,
+            )
+        });
+        group.bench_function("value_baseline", |b| {
+            b.iter_batched(
+                || &response,
+                |r| baseline_instance_status(black_box(r)),
+                BatchSize::SmallInput,
+            )
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, build, decode_progress, decode_instance_status);
+criterion_main!(benches);
