@@ -320,6 +320,51 @@ fn garbage_never_kills_the_server() {
 }
 
 #[test]
+fn random_bytes_methods_and_paths_never_kill_the_server() {
+    use rand::rngs::ChaCha8Rng;
+    use rand::{Rng, SeedableRng};
+    let sim = Sim::start(Scenario::default()).unwrap();
+    // A fixed seed keeps the run reproducible.
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for i in 0..150 {
+        let len = (rng.next_u32() % 600) as usize;
+        let mut noise = vec![0u8; len];
+        rng.fill_bytes(&mut noise);
+        let request = match i % 3 {
+            0 => noise,
+            1 => {
+                let method: String = (0..1 + rng.next_u32() % 8)
+                    .map(|_| char::from(b'A' + (rng.next_u32() % 26) as u8))
+                    .collect();
+                let path: String = (0..rng.next_u32() % 40)
+                    .map(|_| char::from(b"/%v1abcdefXYZ09.-_~?=&"[(rng.next_u32() % 22) as usize]))
+                    .collect();
+                let mut r = format!(
+                    "{method} /{path} HTTP/1.1\r\nHost: x\r\ncontent-length: {len}\r\n\r\n"
+                )
+                .into_bytes();
+                r.extend_from_slice(&noise);
+                r
+            }
+            _ => {
+                let mut r = format!(
+                    "POST /v1/instances/prepare-progress HTTP/1.1\r\nHost: x\r\nx-auth-token: sim-token\r\ncontent-length: {len}\r\n\r\n"
+                )
+                .into_bytes();
+                r.extend_from_slice(&noise);
+                r
+            }
+        };
+        let got = raw_exchange_then(sim.addr(), &request, true);
+        if let Some((status, _, _)) = parse_head(&got) {
+            assert!((200..600).contains(&status));
+        }
+    }
+    let got = raw_exchange(sim.addr(), &progress_request(true));
+    assert_eq!(parse_head(&got).unwrap().0, 200, "still serving");
+}
+
+#[test]
 fn shutdown_finishes_requests_in_flight_then_refuses_connections() {
     let sim = with_faults(
         r#"[{"route": "show_instance_status", "fault": {"kind": "slow", "delay_ms": 400}}]"#,
