@@ -1,13 +1,17 @@
-//! Where requests go and what they carry: the endpoint, the token, the user agent.
+//! Where requests go and what they carry: the endpoint, the credentials
+//! (a token or AK/SK), the user agent.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
+use std::time::SystemTime;
 
-use http::HeaderValue;
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+use http::{HeaderValue, Request};
 
+use crate::auth::signing::{AkSkCredentials, SignError};
 use crate::error::{InvalidInput, InvalidReason};
+use crate::operation::X_AUTH_TOKEN;
 
 /// A validated base URL: http(s) only, no user-info, query or fragment, and plain
 /// `http` only for loopback hosts unless insecure transport was explicitly allowed.
@@ -364,22 +368,71 @@ impl fmt::Debug for Token {
 /// The user agent sent when none is configured.
 pub const DEFAULT_USER_AGENT: &str = concat!("koophone/", env!("CARGO_PKG_VERSION"));
 
+/// How requests prove who sends them.
+///
+/// `Debug` names the kind and, for AK/SK, the access key; secrets print redacted.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Auth {
+    /// An IAM token, sent as `x-auth-token`.
+    Token(Token),
+    /// AK/SK credentials: every request is signed (`SDK-HMAC-SHA256`) as of
+    /// the time it is sent, and carries no `x-auth-token`.
+    AkSk(AkSkCredentials),
+}
+
 /// Everything request building needs besides the operation itself.
 ///
-/// `Debug` shows the endpoint and user agent; the token prints as `<redacted>`.
+/// `Debug` shows the endpoint, the kind of credentials and the user agent;
+/// tokens and secret keys print as `<redacted>`.
+///
+/// With AK/SK credentials a request is only complete once signed, which needs
+/// the wall-clock time: drivers build every attempt with
+/// [`Operation::build_authorized_request`](crate::Operation::build_authorized_request)
+/// (or call [`RequestContext::authorize`] last), never plain `build_request`.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use koophone_proto::auth::{AkSkCredentials, SecretKey, signing};
+/// use koophone_proto::{Endpoint, Operation, RequestContext, ShowInstanceStatus};
+///
+/// let sk = SecretKey::new("my-secret-key")?;
+/// let creds = AkSkCredentials::new("MYACCESSKEY", sk.clone())?;
+/// let ctx = RequestContext::with_aksk(Endpoint::parse("https://clouddc.example.com")?, creds);
+/// let op = ShowInstanceStatus::new("my-project", "my-instance")?;
+///
+/// let now = SystemTime::now();
+/// let request = op.build_authorized_request(&ctx, now)?;
+/// assert!(request.headers().get("x-auth-token").is_none());
+/// assert!(request.headers()["authorization"].to_str()?.starts_with("SDK-HMAC-SHA256 Access=MYACCESSKEY,"));
+/// signing::verify(&request, &sk, now, Duration::from_secs(900))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     endpoint: Endpoint,
-    token: Token,
+    auth: Auth,
     user_agent: HeaderValue,
 }
 
 impl RequestContext {
-    /// A context with the default user agent (`koophone/<version>`).
+    /// A context that sends `token` as `x-auth-token`, with the default user
+    /// agent (`koophone/<version>`).
     pub fn new(endpoint: Endpoint, token: Token) -> RequestContext {
+        RequestContext::with_auth(endpoint, Auth::Token(token))
+    }
+
+    /// A context that signs every request with AK/SK credentials, with the
+    /// default user agent.
+    pub fn with_aksk(endpoint: Endpoint, credentials: AkSkCredentials) -> RequestContext {
+        RequestContext::with_auth(endpoint, Auth::AkSk(credentials))
+    }
+
+    /// A context with any kind of credentials and the default user agent.
+    pub fn with_auth(endpoint: Endpoint, auth: Auth) -> RequestContext {
         RequestContext {
             endpoint,
-            token,
+            auth,
             user_agent: HeaderValue::from_static(DEFAULT_USER_AGENT),
         }
     }
@@ -395,14 +448,56 @@ impl RequestContext {
         &self.endpoint
     }
 
-    /// The credential requests carry.
-    pub fn token(&self) -> &Token {
-        &self.token
+    /// The credentials requests carry.
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// The token requests carry, when the credentials are a token.
+    pub fn token(&self) -> Option<&Token> {
+        match &self.auth {
+            Auth::Token(token) => Some(token),
+            Auth::AkSk(_) => None,
+        }
     }
 
     /// The `user-agent` header value.
     pub fn user_agent(&self) -> &HeaderValue {
         &self.user_agent
+    }
+
+    /// The last step of building a request: with a token, make sure it
+    /// carries `x-auth-token`; with AK/SK, drop any `x-auth-token` and sign
+    /// the request as it now stands, as of `now` (the wall clock; the
+    /// signature is only accepted for a few minutes around it). Call it again
+    /// for every attempt, after any change to the request.
+    pub fn authorize<B: AsRef<[u8]>>(
+        &self,
+        request: &mut Request<B>,
+        now: SystemTime,
+    ) -> Result<(), InvalidInput> {
+        match &self.auth {
+            Auth::Token(token) => {
+                request
+                    .headers_mut()
+                    .insert(X_AUTH_TOKEN, token.header_value().clone());
+                Ok(())
+            }
+            Auth::AkSk(credentials) => {
+                request.headers_mut().remove(X_AUTH_TOKEN);
+                credentials.sign(request, now).map_err(|e| {
+                    let field = match e {
+                        SignError::TimeOutOfRange => "signing_time",
+                        SignError::MissingHost => "endpoint",
+                        _ => "request",
+                    };
+                    InvalidInput {
+                        field,
+                        reason: InvalidReason::Unencodable,
+                    }
+                })
+            }
+        }
     }
 }
 

@@ -51,7 +51,7 @@ pub mod waiter;
 /// drivers use the same version.
 pub use http;
 
-pub use endpoint::{Endpoint, RequestContext, Token};
+pub use endpoint::{Auth, Endpoint, RequestContext, Token};
 pub use error::{
     ApiError, ErrorCode, InvalidInput, InvalidReason, Malformed, RetryAfter, ServiceError,
     Throttled, TransportErrorKind,

@@ -1,12 +1,14 @@
 //! The two operations and the trait that lets drivers and the waiter treat them alike.
 
+use std::time::SystemTime;
+
 use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 
 use crate::decode;
-use crate::endpoint::RequestContext;
+use crate::endpoint::{Auth, RequestContext};
 use crate::error::{ApiError, InvalidInput, InvalidReason};
 use crate::model::{InstanceStatus, Progress};
 
@@ -18,8 +20,23 @@ pub trait Operation {
     /// The API's name for the call (`ShowProgress`), for logs and spans.
     const NAME: &'static str;
 
-    /// Build the request, with credentials and user agent from `ctx`.
+    /// Build the request, with the user agent and, for a token, the
+    /// credentials from `ctx`. With AK/SK credentials the request is not
+    /// signed yet: drivers call [`Operation::build_authorized_request`].
     fn build_request(&self, ctx: &RequestContext) -> Result<Request<Vec<u8>>, InvalidInput>;
+
+    /// What a driver sends for each attempt: [`Operation::build_request`],
+    /// then [`RequestContext::authorize`] as of `now` (the wall clock), so an
+    /// AK/SK signature covers the finished request and is fresh every attempt.
+    fn build_authorized_request(
+        &self,
+        ctx: &RequestContext,
+        now: SystemTime,
+    ) -> Result<Request<Vec<u8>>, InvalidInput> {
+        let mut request = self.build_request(ctx)?;
+        ctx.authorize(&mut request, now)?;
+        Ok(request)
+    }
 
     /// Decode a response; total: every status and every body maps to one outcome.
     fn decode_response(&self, response: Response<&[u8]>) -> Result<Self::Output, ApiError>;
@@ -80,10 +97,18 @@ fn check_path_parameter(field: &'static str, value: &str) -> Result<(), InvalidI
 }
 
 /// The request headers; `HeaderValue` clones share their buffer, so this
-/// allocates only the map itself.
+/// allocates only the map itself. AK/SK headers come with the signature.
 fn request_headers(ctx: &RequestContext, content_type: Option<HeaderValue>) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(3);
-    headers.insert(X_AUTH_TOKEN, ctx.token().header_value().clone());
+    let mut headers = match ctx.auth() {
+        Auth::Token(token) => {
+            let mut headers = HeaderMap::with_capacity(3);
+            headers.insert(X_AUTH_TOKEN, token.header_value().clone());
+            headers
+        }
+        // Room for the signature's host, x-sdk-date, authorization and
+        // optional x-project-id and x-security-token.
+        _ => HeaderMap::with_capacity(8),
+    };
     if let Some(content_type) = content_type {
         headers.insert(CONTENT_TYPE, content_type);
     }
@@ -372,6 +397,190 @@ mod tests {
             "/p/v1/a%2Fb%3Fc%23d%25e/instances/x%20y%2F..%2F%C3%BC.~-_/status"
         );
         assert_eq!(req.uri().query(), None);
+    }
+
+    mod aksk {
+        use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+        use super::*;
+        use crate::auth::signing::{self, SignedAuthorization, VerifyError};
+        use crate::auth::{AkSkCredentials, SecretKey, SecurityToken};
+
+        const SK: &str = "sk-very-secret-0123456789";
+        const SESSION: &str = "session-token-secret-xyz";
+
+        fn secret() -> SecretKey {
+            SecretKey::new(SK).unwrap()
+        }
+
+        fn aksk_ctx(credentials: AkSkCredentials) -> RequestContext {
+            RequestContext::with_aksk(
+                Endpoint::parse("https://kp.example.com/gw").unwrap(),
+                credentials,
+            )
+            .with_user_agent("ua/1")
+            .unwrap()
+        }
+
+        fn at(seconds: u64) -> SystemTime {
+            UNIX_EPOCH + Duration::from_secs(seconds)
+        }
+
+        const MAX_SKEW: Duration = signing::DEFAULT_MAX_CLOCK_SKEW;
+
+        #[test]
+        fn signed_progress_request_verifies_and_carries_no_token() {
+            let ctx = aksk_ctx(AkSkCredentials::new("AK1", secret()).unwrap());
+            let op = ShowProgress::new("1008600000104285462", "iRJEVP9").unwrap();
+            let now = at(1_750_000_000);
+            let req = op.build_authorized_request(&ctx, now).unwrap();
+            assert!(req.headers().get(X_AUTH_TOKEN).is_none());
+            assert_eq!(req.headers()["x-sdk-date"], "20250615T150640Z");
+            assert_eq!(req.headers()["host"], "kp.example.com");
+            assert!(req.headers()["authorization"].is_sensitive());
+            let auth = signing::verify(&req, &secret(), now, MAX_SKEW).unwrap();
+            assert_eq!(auth.access_key, "AK1");
+            let signed: Vec<_> = auth.signed_headers.iter().map(|h| h.as_str()).collect();
+            assert_eq!(signed, ["content-type", "host", "user-agent", "x-sdk-date"]);
+            assert_eq!(
+                req.body(),
+                br#"{"user_id":"1008600000104285462","instance_id":"iRJEVP9"}"#
+            );
+        }
+
+        #[test]
+        fn the_signature_covers_body_path_and_time() {
+            let ctx = aksk_ctx(AkSkCredentials::new("AK1", secret()).unwrap());
+            let now = at(1_750_000_000);
+            let op = ShowProgress::new("u", "i").unwrap();
+            let mut req = op.build_authorized_request(&ctx, now).unwrap();
+            *req.body_mut() = br#"{"user_id":"u","instance_id":"j"}"#.to_vec();
+            assert_eq!(
+                signing::verify(&req, &secret(), now, MAX_SKEW),
+                Err(VerifyError::SignatureMismatch)
+            );
+
+            let status = ShowInstanceStatus::new("p", "i-1").unwrap();
+            let mut req = status.build_authorized_request(&ctx, now).unwrap();
+            *req.uri_mut() = "https://kp.example.com/gw/v1/p/instances/i-2/status"
+                .parse()
+                .unwrap();
+            assert_eq!(
+                signing::verify(&req, &secret(), now, MAX_SKEW),
+                Err(VerifyError::SignatureMismatch)
+            );
+
+            let req = status.build_authorized_request(&ctx, now).unwrap();
+            let wrong = SecretKey::new("another-secret").unwrap();
+            assert_eq!(
+                signing::verify(&req, &wrong, now, MAX_SKEW),
+                Err(VerifyError::SignatureMismatch)
+            );
+            let late = now + MAX_SKEW + Duration::from_secs(1);
+            assert!(matches!(
+                signing::verify(&req, &secret(), late, MAX_SKEW),
+                Err(VerifyError::ClockSkew { .. })
+            ));
+        }
+
+        #[test]
+        fn every_attempt_is_signed_afresh() {
+            let ctx = aksk_ctx(AkSkCredentials::new("AK1", secret()).unwrap());
+            let op = ShowInstanceStatus::new("p", "i").unwrap();
+            let first = op
+                .build_authorized_request(&ctx, at(1_750_000_000))
+                .unwrap();
+            let later = at(1_750_000_000 + 3600);
+            let second = op.build_authorized_request(&ctx, later).unwrap();
+            assert_ne!(
+                first.headers()["x-sdk-date"],
+                second.headers()["x-sdk-date"]
+            );
+            assert_ne!(
+                first.headers()["authorization"],
+                second.headers()["authorization"]
+            );
+            signing::verify(&second, &secret(), later, MAX_SKEW).unwrap();
+        }
+
+        #[test]
+        fn project_id_and_security_token_are_sent_and_signed() {
+            let credentials = AkSkCredentials::new("AK1", secret())
+                .unwrap()
+                .with_project_id("proj-1")
+                .unwrap()
+                .with_security_token(SecurityToken::new(SESSION).unwrap());
+            let ctx = aksk_ctx(credentials);
+            let op = ShowInstanceStatus::new("proj-1", "i").unwrap();
+            let now = at(1_750_000_000);
+            let req = op.build_authorized_request(&ctx, now).unwrap();
+            assert_eq!(req.headers()["x-project-id"], "proj-1");
+            assert_eq!(req.headers()["x-security-token"], SESSION);
+            assert!(req.headers()["x-security-token"].is_sensitive());
+            let auth = SignedAuthorization::from_request(&req).unwrap();
+            for name in ["x-project-id", "x-security-token"] {
+                assert!(auth.signed_headers.iter().any(|h| h == name), "{name}");
+            }
+            signing::verify(&req, &secret(), now, MAX_SKEW).unwrap();
+        }
+
+        #[test]
+        fn plain_build_request_leaves_an_aksk_request_unsigned() {
+            let ctx = aksk_ctx(AkSkCredentials::new("AK1", secret()).unwrap());
+            let req = ShowInstanceStatus::new("p", "i")
+                .unwrap()
+                .build_request(&ctx)
+                .unwrap();
+            let names: Vec<_> = req.headers().keys().map(|k| k.as_str()).collect();
+            assert_eq!(names, ["user-agent"]);
+            assert!(ctx.token().is_none());
+        }
+
+        #[test]
+        fn a_token_context_authorizes_with_its_token_only() {
+            let op = ShowProgress::new("u", "i").unwrap();
+            let ctx = ctx("https://h.example");
+            let plain = op.build_request(&ctx).unwrap();
+            let authorized = op.build_authorized_request(&ctx, at(0)).unwrap();
+            assert_eq!(plain.headers(), authorized.headers());
+            assert_eq!(authorized.headers()[&X_AUTH_TOKEN], "tok-123");
+            assert_eq!(ctx.token().map(Token::expose_secret), Some("tok-123"));
+
+            // A request re-authorized with AK/SK loses the token header.
+            let aksk = aksk_ctx(AkSkCredentials::new("AK1", secret()).unwrap());
+            let mut req = plain;
+            aksk.authorize(&mut req, at(1_750_000_000)).unwrap();
+            assert!(req.headers().get(X_AUTH_TOKEN).is_none());
+        }
+
+        #[test]
+        fn a_time_out_of_range_is_refused_not_panicked_on() {
+            let ctx = aksk_ctx(AkSkCredentials::new("AK1", secret()).unwrap());
+            let op = ShowProgress::new("u", "i").unwrap();
+            let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+            let err = op.build_authorized_request(&ctx, far).unwrap_err();
+            assert_eq!(err.field, "signing_time");
+        }
+
+        #[test]
+        fn debug_never_shows_secrets() {
+            let credentials = AkSkCredentials::new("AK1", secret())
+                .unwrap()
+                .with_security_token(SecurityToken::new(SESSION).unwrap());
+            let ctx = aksk_ctx(credentials);
+            let shown = format!("{ctx:?}");
+            assert!(shown.contains("AK1"), "{shown}");
+            for secret in [SK, SESSION] {
+                assert!(!shown.contains(secret), "{shown}");
+            }
+            let req = ShowProgress::new("u", "i")
+                .unwrap()
+                .build_authorized_request(&ctx, at(1_750_000_000))
+                .unwrap();
+            let shown = format!("{req:?}");
+            assert!(!shown.contains(SESSION), "{shown}");
+            assert!(!shown.contains(SK), "{shown}");
+        }
     }
 
     #[test]
