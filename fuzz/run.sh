@@ -65,10 +65,12 @@ for target in "${targets[@]}"; do
         result=ok
     fi
     # The last status line: "#N ... cov: C" (or "#N: cov: C" in fork mode).
-    last=$(grep -E '^#[0-9]+:? ' "logs/$target.log" | tail -1)
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$target.log" | tail -1 | grep -o '[0-9]*$' ||
-        sed -E 's/^#([0-9]+).*/\1/' <<<"$last")
-    cov=$(grep -o 'cov: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo '?')
+    last=$(grep -E '^#[0-9]+:? ' "logs/$target.log" | tail -1 || true)
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$target.log" | tail -1 | grep -o '[0-9]*$' || true)
+    if [ -z "$execs" ]; then
+        execs=$(sed -nE 's/^#([0-9]+).*/\1/p' <<<"$last")
+    fi
+    cov=$(grep -o 'cov: [0-9]*' <<<"$last" | grep -o '[0-9]*' || true)
     echo "   $result: ${execs:-?} executions, cov ${cov:-?} edges (log: fuzz/logs/$target.log)"
 done
 
