@@ -493,3 +493,40 @@ fn fuzz_crash_token_letter_in_the_header_name_is_no_leak() {
     });
     assert!(request.is_ok());
 }
+
+/// Found by `decode_progress`, `decode_instance_status` and `decode_error`
+/// (first runs): bodies with invalid UTF-8 inside string values of fields
+/// the decoders skip. serde_json does not check UTF-8 in strings it ignores,
+/// so these bodies decode although they are not strictly JSON; the decoded
+/// values are valid, and the property now reads such bodies lossily. This
+/// pins the behaviour: a decoder that starts refusing them must say so here.
+#[test]
+fn fuzz_crash_invalid_utf8_in_skipped_strings() {
+    let progress = response(
+        200,
+        &[],
+        b"{\"data\":{\"status\":2,\"waitingCount\":3},\"error_code\":\"0\",\"error_msg\":\"\xaa\xb4\"}",
+    );
+    let decoded = decode_progress(&progress).unwrap();
+    assert_eq!((decoded.status.code(), decoded.waiting_count), (2, Some(3)));
+    assert!(decode_error(&progress).is_none());
+
+    let with_header = response(
+        200,
+        &[("content-type".to_owned(), b"application/json".to_vec())],
+        b"{\"data\":{\"status\":0,\"waiCntgiount\":0},\"error_codj\":\"0U\xe7\xd1AP I.4006666OK\"}",
+    );
+    assert_eq!(decode_progress(&with_header).unwrap().waiting_count, None);
+
+    let status = response(
+        200,
+        &[],
+        b"{\"error\":{\"error_codThu, 01 Jan 1970 00:00:00 GMTe\":\"CLOUDDC.\x8e\x8e\x8e\x8e\x8e\x8ez\x8e\x8e\x8e\x8e\x8e4390\",\"error_msg\":\"create erverror\"},\"state\":\"failed\"}",
+    );
+    let decoded = decode_instance_status(&status).unwrap();
+    assert_eq!(decoded.state, InstanceState::Failed);
+    assert_eq!(
+        decoded.error.unwrap().error_msg.as_deref(),
+        Some("create erverror")
+    );
+}
