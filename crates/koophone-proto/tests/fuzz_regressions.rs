@@ -409,7 +409,7 @@ fn check_error_catches_a_wrong_request_id() {
 // ---- crashes found by fuzzing ------------------------------------------------
 //
 // Each test replays one minimized crash input through the property it broke.
-// (None so far: see fuzz/README.md for the runs.)
+// The runs that found them are listed in fuzz/README.md.
 
 /// Found by `build_request` (first 10-minute run): an endpoint whose path
 /// prefix holds an ASCII character outside RFC 3986 (here `}`) is accepted,

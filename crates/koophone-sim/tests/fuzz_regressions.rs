@@ -127,4 +127,4 @@ fn the_documented_request_is_answered_in_every_scenario() {
 // ---- crashes found by fuzzing ------------------------------------------------
 //
 // Each test replays one minimized crash input through the property it broke.
-// (None so far: see fuzz/README.md for the runs.)
+// None so far; the runs are listed in fuzz/README.md.
