@@ -12,9 +12,14 @@
 #![allow(clippy::result_large_err)]
 
 use std::hint::black_box;
+use std::time::Instant;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use koophone_proto::Operation;
+use http::{Request, Response};
+use koophone_proto::{
+    Action, ApiError, InvalidInput, Once, Operation, Progress, RequestContext, ShowProgress,
+    WaitPolicy, Waiter,
+};
 
 mod samples;
 use samples::*;
@@ -86,5 +91,46 @@ fn decode_instance_status(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, build, decode_progress, decode_instance_status);
+/// Lets the waiter hold a borrowed operation, as a driver's single call does.
+struct Borrowed<'a>(&'a ShowProgress);
+
+impl Operation for Borrowed<'_> {
+    type Output = Progress;
+    const NAME: &'static str = ShowProgress::NAME;
+
+    fn build_request(&self, ctx: &RequestContext) -> Result<Request<Vec<u8>>, InvalidInput> {
+        self.0.build_request(ctx)
+    }
+
+    fn decode_response(&self, response: Response<&[u8]>) -> Result<Progress, ApiError> {
+        self.0.decode_response(response)
+    }
+}
+
+/// Everything the core does for one call, no I/O: start a waiter, build the
+/// request, decode the answer, finish: the least any driver adds per call.
+fn one_call(c: &mut Criterion) {
+    let ctx = context();
+    let op = show_progress();
+    let policy = WaitPolicy::default();
+    let t0 = Instant::now();
+    c.bench_function("one_call_core/show_progress", |b| {
+        b.iter(|| {
+            let mut waiter = Waiter::new(Borrowed(&op), Once, policy, t0);
+            assert_eq!(waiter.poll(t0), Action::Send);
+            let request = waiter.operation().build_request(black_box(&ctx));
+            black_box(request.is_ok());
+            waiter.handle_response(ok(black_box(PROGRESS_QUEUING)), t0);
+            waiter.poll(t0)
+        })
+    });
+}
+
+criterion_group!(
+    benches,
+    build,
+    decode_progress,
+    decode_instance_status,
+    one_call
+);
 criterion_main!(benches);

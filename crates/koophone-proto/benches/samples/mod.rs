@@ -2,6 +2,9 @@
 //! are compared with: the same answers decoded through `serde_json::Value`,
 //! fields picked by hand, as a caller without this crate would write it.
 
+// Each bench binary includes this module and uses a different part of it.
+#![allow(dead_code)]
+
 use http::{Response, StatusCode};
 use koophone_proto::{
     ApiError, Endpoint, InstanceState, InstanceStatus, PrepareStatus, Progress, RequestContext,
