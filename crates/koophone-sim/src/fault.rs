@@ -9,19 +9,21 @@ use rand::{Rng, SeedableRng};
 
 use crate::scenario::{Fault, FaultRoute, FaultRule};
 
-/// The two operations, as fault rules and the request log name them.
+/// The operations, as fault rules and the request log name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Route {
     /// `POST /v1/instances/prepare-progress`.
     ShowProgress,
     /// `GET /v1/{project_id}/instances/{id}/status`.
     ShowInstanceStatus,
+    /// `POST /v3/auth/tokens` (IAM; fault rules never apply to it).
+    IssueToken,
 }
 
 impl FaultRoute {
     fn matches(self, route: Route) -> bool {
         match self {
-            FaultRoute::Any => true,
+            FaultRoute::Any => route != Route::IssueToken,
             FaultRoute::ShowProgress => route == Route::ShowProgress,
             FaultRoute::ShowInstanceStatus => route == Route::ShowInstanceStatus,
         }

@@ -37,19 +37,24 @@
 mod fault;
 #[doc(hidden)]
 pub mod fuzzing;
+mod iam;
 pub mod memory;
 mod model;
 mod rate_limit;
 pub mod scenario;
 mod server;
 mod shared;
+pub mod signature;
 mod simulator;
 
 pub use fault::Route;
+pub use iam::{IAM_TOKENS_PATH, SUBJECT_TOKEN_HEADER};
 pub use scenario::{
-    CloudDcInstance, CloudDcPhase, CloudDcProject, CloudDcSpec, Fault, FaultRoute, FaultRule,
-    InstanceError, KooPhoneInstance, KooPhonePhase, KooPhoneSpec, KooPhoneStatus, KooPhoneUser,
-    RateLimit, Scenario, ScenarioError, TokenSpec,
+    AccessKeySpec, CloudDcInstance, CloudDcPhase, CloudDcProject, CloudDcSpec,
+    DEFAULT_TOKEN_LIFETIME_MS, DEFAULT_WALL_CLOCK_ORIGIN_UNIX_SECS, Fault, FaultRoute, FaultRule,
+    IamDomain, IamProject, IamSpec, IamUser, InstanceError, KooPhoneInstance, KooPhonePhase,
+    KooPhoneSpec, KooPhoneStatus, KooPhoneUser, RateLimit, Scenario, ScenarioError, TokenSpec,
+    default_wall_clock_origin,
 };
 pub use server::{Sim, SimBuilder, SimError, SimHandle};
 pub use shared::{SharedSimulator, VirtualClock};

@@ -14,7 +14,7 @@
 //! It works on plain `http` types and does not depend on any koophone client
 //! crate, so the simulator stays an independent reference.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::{Request, Response};
 
@@ -168,6 +168,12 @@ impl MemoryTransport {
     /// Virtual time since the clock's origin (the simulator's time).
     pub fn elapsed(&self) -> Duration {
         self.clock.elapsed()
+    }
+
+    /// The simulator's wall-clock time now: the time to sign requests with
+    /// (`X-Sdk-Date`) and the one IAM's `expires_at` is measured against.
+    pub fn wall_clock(&self) -> SystemTime {
+        self.simulator.lock().wall_clock(self.clock.elapsed())
     }
 
     /// Moves the clock forward by `by`.

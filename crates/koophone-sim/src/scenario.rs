@@ -7,14 +7,17 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 /// The longest `user_id` / `instance_id` KooPhone accepts, in characters.
 pub const KOOPHONE_ID_MAX_CHARS: usize = 32;
 
 const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 const DEFAULT_REQUEST_LOG_CAPACITY: usize = 1024;
+/// IAM's own token lifetime: 24 hours.
+pub const DEFAULT_TOKEN_LIFETIME_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Why a scenario was refused.
 #[derive(Debug, thiserror::Error)]
@@ -81,10 +84,70 @@ pub struct Scenario {
     /// Fault rules, tried in order; the first that fires wins.
     #[serde(default)]
     pub faults: Vec<FaultRule>,
+    /// Access key pairs whose SDK-HMAC-SHA256 signatures the gateway
+    /// accepts in place of a token.
+    #[serde(default = "default_access_keys")]
+    pub access_keys: Vec<AccessKeySpec>,
+    /// The IAM endpoint (`POST /v3/auth/tokens`): its users and projects
+    /// and the lifetime of the tokens it issues.
+    #[serde(default)]
+    pub iam: IamSpec,
+    /// The wall-clock time the simulator's start maps to (RFC 3339 in
+    /// JSON, e.g. `"2026-11-24T06:00:00Z"`): token expiry times and the
+    /// `X-Sdk-Date` check are measured from it. When absent, the server
+    /// adapter uses the real time it starts at and an in-process
+    /// [`Simulator`](crate::Simulator) uses [`default_wall_clock_origin`].
+    #[serde(default, deserialize_with = "rfc3339")]
+    pub wall_clock_origin: Option<SystemTime>,
+}
+
+/// The wall-clock origin of an in-process simulator whose scenario names
+/// none, in seconds since the Unix epoch: 2026-01-01T00:00:00Z, fixed so
+/// in-process runs are reproducible.
+pub const DEFAULT_WALL_CLOCK_ORIGIN_UNIX_SECS: u64 = 1_767_225_600;
+
+/// [`DEFAULT_WALL_CLOCK_ORIGIN_UNIX_SECS`] as a `SystemTime`.
+pub fn default_wall_clock_origin() -> SystemTime {
+    SystemTime::UNIX_EPOCH
+        .checked_add(Duration::from_secs(DEFAULT_WALL_CLOCK_ORIGIN_UNIX_SECS))
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+fn rfc3339<'de, D: Deserializer<'de>>(de: D) -> Result<Option<SystemTime>, D::Error> {
+    use serde::de::Error;
+    let Some(text) = Option::<String>::deserialize(de)? else {
+        return Ok(None);
+    };
+    let parsed = time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| D::Error::custom("expected an RFC 3339 time such as 2026-11-24T06:00:00Z"))?;
+    let nanos = parsed.unix_timestamp_nanos();
+    // Years are within ±9999, so the seconds fit in a u64.
+    let abs = nanos.unsigned_abs();
+    let magnitude = Duration::new(
+        u64::try_from(abs / 1_000_000_000).unwrap_or(u64::MAX),
+        (abs % 1_000_000_000) as u32,
+    );
+    let time = if nanos >= 0 {
+        SystemTime::UNIX_EPOCH.checked_add(magnitude)
+    } else {
+        SystemTime::UNIX_EPOCH.checked_sub(magnitude)
+    };
+    time.map(Some)
+        .ok_or_else(|| D::Error::custom("the time is out of this system's range"))
+}
+
+/// A secret as a string; a value of another type is refused without being
+/// repeated in the error (serde's messages quote the value).
+fn secret<'de, D: Deserializer<'de>>(de: D) -> Result<String, D::Error> {
+    use serde::de::Error;
+    String::deserialize(de).map_err(|_| D::Error::custom("expected a string"))
 }
 
 fn default_tokens() -> Vec<TokenSpec> {
     vec![TokenSpec::new("sim-token")]
+}
+fn default_access_keys() -> Vec<AccessKeySpec> {
+    vec![AccessKeySpec::new("sim-ak", "sim-sk")]
 }
 fn default_max_body_bytes() -> usize {
     DEFAULT_MAX_BODY_BYTES
@@ -150,6 +213,134 @@ impl From<TokenSpecRepr> for TokenSpec {
                 expires_at_ms,
             },
         }
+    }
+}
+
+/// An access key pair (permanent, or temporary with a security token) whose
+/// SDK-HMAC-SHA256 signatures the gateway accepts. Like a token it may call
+/// every operation on every user and project of the scenario.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeySpec {
+    /// The AK, sent in clear as `Access=` of the `Authorization` header.
+    pub access_key: String,
+    /// The SK, the HMAC key (its UTF-8 bytes).
+    #[serde(deserialize_with = "secret")]
+    pub secret_key: String,
+    /// For a temporary key pair: the `X-Security-Token` every signed request
+    /// must carry, and sign. A permanent pair (none here) refuses requests
+    /// that carry one.
+    #[serde(default)]
+    pub security_token: Option<String>,
+}
+
+impl AccessKeySpec {
+    /// A permanent key pair.
+    pub fn new(access_key: impl Into<String>, secret_key: impl Into<String>) -> Self {
+        Self {
+            access_key: access_key.into(),
+            secret_key: secret_key.into(),
+            security_token: None,
+        }
+    }
+}
+
+/// The SK and the security token are credentials: Debug never shows them.
+impl fmt::Debug for AccessKeySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessKeySpec")
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .field(
+                "security_token",
+                &self.security_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// The simulated IAM: who may get a token, for which projects, for how long.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamSpec {
+    /// How long an issued token is accepted, in ms (IAM's own: 24 h). Short
+    /// lifetimes let tests see tokens expire.
+    #[serde(default = "default_token_lifetime_ms")]
+    pub token_lifetime_ms: u64,
+    /// Accounts (IAM domains) with their projects and users.
+    #[serde(default = "default_iam_domains")]
+    pub domains: Vec<IamDomain>,
+}
+
+impl Default for IamSpec {
+    fn default() -> Self {
+        Self {
+            token_lifetime_ms: DEFAULT_TOKEN_LIFETIME_MS,
+            domains: default_iam_domains(),
+        }
+    }
+}
+
+fn default_token_lifetime_ms() -> u64 {
+    DEFAULT_TOKEN_LIFETIME_MS
+}
+
+fn default_iam_domains() -> Vec<IamDomain> {
+    vec![IamDomain {
+        name: "sim-domain".to_owned(),
+        projects: vec![IamProject {
+            id: "sim-project".to_owned(),
+            name: "sim-project".to_owned(),
+        }],
+        users: vec![IamUser {
+            name: "sim-user".to_owned(),
+            password: "sim-password".to_owned(),
+        }],
+    }]
+}
+
+/// An IAM domain (a Huawei Cloud account).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamDomain {
+    /// The domain name of `auth.identity.password.user.domain.name`.
+    pub name: String,
+    /// Projects a token can be scoped to, by id or by name.
+    #[serde(default)]
+    pub projects: Vec<IamProject>,
+    /// Users who may get a token with their password.
+    #[serde(default)]
+    pub users: Vec<IamUser>,
+}
+
+/// An IAM project; `id` is what CloudDC paths name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamProject {
+    /// The project id (`scope.project.id`, `token.project.id`).
+    pub id: String,
+    /// The project name (`scope.project.name`), e.g. a region name.
+    pub name: String,
+}
+
+/// An IAM user of a domain.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamUser {
+    /// The user name.
+    pub name: String,
+    /// The password, compared byte for byte.
+    #[serde(deserialize_with = "secret")]
+    pub password: String,
+}
+
+/// A password is a credential: Debug never shows it.
+impl fmt::Debug for IamUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IamUser")
+            .field("name", &self.name)
+            .field("password", &"<redacted>")
+            .finish()
     }
 }
 
@@ -508,8 +699,8 @@ impl Scenario {
         Self::from_json(&text)
     }
 
-    /// A scenario with the given tokens and nothing else: a blank slate for
-    /// tests that build their own world.
+    /// A scenario with the default credentials (token, key pair, IAM user)
+    /// and nothing else: a blank slate for tests that build their own world.
     pub fn empty() -> Self {
         Self {
             tokens: default_tokens(),
@@ -519,6 +710,9 @@ impl Scenario {
             koophone: KooPhoneSpec::default(),
             clouddc: CloudDcSpec::default(),
             faults: Vec::new(),
+            access_keys: default_access_keys(),
+            iam: IamSpec::default(),
+            wall_clock_origin: None,
         }
     }
 
@@ -555,10 +749,115 @@ impl Scenario {
                 "must be at least 1",
             ));
         }
+        self.validate_access_keys()?;
+        self.validate_iam()?;
         self.validate_koophone()?;
         self.validate_clouddc()?;
         for (i, rule) in self.faults.iter().enumerate() {
             validate_fault_rule(&format!("faults[{i}]"), rule)?;
+        }
+        Ok(())
+    }
+
+    fn validate_access_keys(&self) -> Result<(), ScenarioError> {
+        let mut seen = HashSet::new();
+        for (i, key) in self.access_keys.iter().enumerate() {
+            let base = format!("access_keys[{i}]");
+            if !is_visible_ascii(&key.access_key) {
+                return Err(ScenarioError::invalid(
+                    format!("{base}.access_key"),
+                    "an access key must be non-empty visible ASCII without spaces or commas",
+                ));
+            }
+            if !seen.insert(key.access_key.as_str()) {
+                return Err(ScenarioError::invalid(
+                    format!("{base}.access_key"),
+                    format!("duplicate access key `{}`", key.access_key),
+                ));
+            }
+            if key.secret_key.is_empty() {
+                return Err(ScenarioError::invalid(
+                    format!("{base}.secret_key"),
+                    "must not be empty",
+                ));
+            }
+            if let Some(token) = &key.security_token
+                && !is_visible_ascii(token)
+            {
+                return Err(ScenarioError::invalid(
+                    format!("{base}.security_token"),
+                    "a security token must be non-empty visible ASCII without spaces",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_iam(&self) -> Result<(), ScenarioError> {
+        if self.iam.token_lifetime_ms == 0 {
+            return Err(ScenarioError::invalid(
+                "iam.token_lifetime_ms",
+                "must be at least 1",
+            ));
+        }
+        let mut domains = HashSet::new();
+        for (d, domain) in self.iam.domains.iter().enumerate() {
+            let base = format!("iam.domains[{d}]");
+            if domain.name.is_empty() {
+                return Err(ScenarioError::invalid(
+                    format!("{base}.name"),
+                    "must not be empty",
+                ));
+            }
+            if !domains.insert(domain.name.as_str()) {
+                return Err(ScenarioError::invalid(
+                    format!("{base}.name"),
+                    format!("duplicate domain `{}`", domain.name),
+                ));
+            }
+            let (mut ids, mut names) = (HashSet::new(), HashSet::new());
+            for (p, project) in domain.projects.iter().enumerate() {
+                let base = format!("{base}.projects[{p}]");
+                for (field, value, seen) in [
+                    ("id", &project.id, &mut ids),
+                    ("name", &project.name, &mut names),
+                ] {
+                    if value.is_empty() {
+                        return Err(ScenarioError::invalid(
+                            format!("{base}.{field}"),
+                            "must not be empty",
+                        ));
+                    }
+                    if !seen.insert(value.as_str()) {
+                        return Err(ScenarioError::invalid(
+                            format!("{base}.{field}"),
+                            format!("duplicate project {field} `{value}` in this domain"),
+                        ));
+                    }
+                }
+            }
+            let mut users = HashSet::new();
+            for (u, user) in domain.users.iter().enumerate() {
+                let base = format!("{base}.users[{u}]");
+                if user.name.is_empty() {
+                    return Err(ScenarioError::invalid(
+                        format!("{base}.name"),
+                        "must not be empty",
+                    ));
+                }
+                if !users.insert(user.name.as_str()) {
+                    return Err(ScenarioError::invalid(
+                        format!("{base}.name"),
+                        format!("duplicate user `{}` in this domain", user.name),
+                    ));
+                }
+                if user.password.is_empty() {
+                    return Err(ScenarioError::invalid(
+                        format!("{base}.password"),
+                        "must not be empty",
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -667,6 +966,12 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// Credentials that travel in headers: non-empty visible ASCII, and no
+/// comma (which would split an `Authorization` parameter).
+fn is_visible_ascii(value: &str) -> bool {
+    !value.is_empty() && value.bytes().all(|b| b.is_ascii_graphic() && b != b',')
 }
 
 fn validate_koophone_id(field: &str, id: &str) -> Result<(), ScenarioError> {

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, HeaderValue};
@@ -70,6 +70,7 @@ impl Sim {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             tokens: Vec::new(),
             worker_threads: 2,
+            wall_clock_origin: None,
         }
     }
 }
@@ -82,6 +83,7 @@ pub struct SimBuilder {
     listen: SocketAddr,
     tokens: Vec<TokenSpec>,
     worker_threads: usize,
+    wall_clock_origin: Option<SystemTime>,
 }
 
 impl SimBuilder {
@@ -110,6 +112,14 @@ impl SimBuilder {
         self
     }
 
+    /// The wall-clock time the server's start maps to (default: the
+    /// scenario's `wall_clock_origin`, else the real time at start). Token
+    /// expiry times and the `X-Sdk-Date` check follow it.
+    pub fn wall_clock_origin(mut self, origin: SystemTime) -> Self {
+        self.wall_clock_origin = Some(origin);
+        self
+    }
+
     /// Runtime worker threads (default 2, at least 1).
     pub fn worker_threads(mut self, n: usize) -> Self {
         self.worker_threads = n.max(1);
@@ -123,6 +133,11 @@ impl SimBuilder {
         if !self.tokens.is_empty() {
             scenario.tokens = self.tokens;
         }
+        let wall_clock_origin = self
+            .wall_clock_origin
+            .or(scenario.wall_clock_origin)
+            .unwrap_or_else(SystemTime::now);
+        scenario.wall_clock_origin = Some(wall_clock_origin);
         let simulator = Simulator::new(scenario, self.seed)?;
         let max_body = simulator.max_body_bytes();
         let shared = SharedSimulator::new(simulator);
@@ -220,6 +235,18 @@ impl SimHandle {
     /// Time since the server started: the simulator's clock.
     pub fn elapsed(&self) -> Duration {
         self.origin.elapsed()
+    }
+
+    /// The wall-clock time the server's start maps to.
+    pub fn wall_clock_origin(&self) -> SystemTime {
+        self.shared.lock().wall_clock_origin()
+    }
+
+    /// The server's wall-clock time now: what IAM's `expires_at` and the
+    /// `X-Sdk-Date` check are measured against.
+    pub fn wall_clock(&self) -> SystemTime {
+        let at = self.elapsed();
+        self.shared.lock().wall_clock(at)
     }
 
     /// Stops accepting, lets requests in flight finish (at most 5 s), closes

@@ -3,9 +3,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::header::{ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use percent_encoding::percent_decode_str;
 use rand::rngs::ChaCha8Rng;
@@ -13,11 +13,14 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::fault::{FaultInjector, Route};
+use crate::iam::{IAM_TOKENS_PATH, Iam, Issued, wall_clock};
 use crate::model::{Model, ProgressLookup};
 use crate::rate_limit::RateLimiter;
 use crate::scenario::{
-    Fault, InstanceError, KOOPHONE_ID_MAX_CHARS, KooPhoneStatus, Scenario, ScenarioError,
+    AccessKeySpec, Fault, InstanceError, KOOPHONE_ID_MAX_CHARS, KooPhoneStatus, Scenario,
+    ScenarioError, default_wall_clock_origin,
 };
+use crate::signature;
 
 /// The ShowProgress path.
 pub const SHOW_PROGRESS_PATH: &str = "/v1/instances/prepare-progress";
@@ -142,6 +145,7 @@ enum Target {
         project_id: Option<String>,
         instance_id: Option<String>,
     },
+    IssueToken,
 }
 
 enum Matched {
@@ -155,6 +159,7 @@ impl Target {
         match self {
             Target::Progress => Route::ShowProgress,
             Target::Status { .. } => Route::ShowInstanceStatus,
+            Target::IssueToken => Route::IssueToken,
         }
     }
 }
@@ -169,11 +174,13 @@ impl Matched {
 }
 
 fn match_route(method: &Method, path: &str) -> Matched {
-    if path == SHOW_PROGRESS_PATH {
-        return if method == Method::POST {
-            Matched::Route(Target::Progress)
-        } else {
+    if path == SHOW_PROGRESS_PATH || path == IAM_TOKENS_PATH {
+        return if method != Method::POST {
             Matched::MethodNotAllowed("POST")
+        } else if path == IAM_TOKENS_PATH {
+            Matched::Route(Target::IssueToken)
+        } else {
+            Matched::Route(Target::Progress)
         };
     }
     let mut segments = path.split('/');
@@ -238,6 +245,9 @@ pub struct Simulator {
     scenario: Scenario,
     model: Model,
     tokens: HashMap<String, Option<u64>>,
+    access_keys: HashMap<String, AccessKeySpec>,
+    iam: Iam,
+    wall_clock_origin: SystemTime,
     rate_limiter: Option<RateLimiter>,
     faults: FaultInjector,
     request_ids: ChaCha8Rng,
@@ -246,8 +256,8 @@ pub struct Simulator {
 }
 
 impl Simulator {
-    /// A simulator of `scenario` (validated) whose faults and request ids
-    /// follow `seed`.
+    /// A simulator of `scenario` (validated) whose faults, request ids and
+    /// issued tokens follow `seed`.
     pub fn new(scenario: Scenario, seed: u64) -> Result<Self, ScenarioError> {
         scenario.validate()?;
         let tokens = scenario
@@ -258,9 +268,19 @@ impl Simulator {
         let mut request_ids = ChaCha8Rng::seed_from_u64(seed);
         // A separate stream, so request ids never shift the fault draws.
         request_ids.set_stream(1);
+        let access_keys = scenario
+            .access_keys
+            .iter()
+            .map(|k| (k.access_key.clone(), k.clone()))
+            .collect();
         Ok(Self {
             model: Model::new(&scenario),
             tokens,
+            access_keys,
+            iam: Iam::new(&scenario.iam, seed),
+            wall_clock_origin: scenario
+                .wall_clock_origin
+                .unwrap_or_else(default_wall_clock_origin),
             rate_limiter: scenario.rate_limit.map(RateLimiter::new),
             faults: FaultInjector::new(&scenario.faults, seed),
             request_ids,
@@ -281,6 +301,19 @@ impl Simulator {
     /// How many requests it has handled.
     pub fn requests_handled(&self) -> u64 {
         self.seq
+    }
+
+    /// The wall-clock time its start maps to: the scenario's
+    /// `wall_clock_origin`, else [`default_wall_clock_origin`].
+    pub fn wall_clock_origin(&self) -> SystemTime {
+        self.wall_clock_origin
+    }
+
+    /// The wall-clock time at `at` (time since start): what IAM's
+    /// `expires_at` and the `X-Sdk-Date` check are measured against, and so
+    /// the time a client should sign with.
+    pub fn wall_clock(&self, at: Duration) -> SystemTime {
+        wall_clock(self.wall_clock_origin, at)
     }
 
     /// When a KooPhone instance first reports `status` (ignoring faults), or
@@ -346,19 +379,14 @@ impl Simulator {
                         .insert(ALLOW, HeaderValue::from_static(allow));
                     plain_answer(response)
                 }
+                // IAM is another service: the scenario's faults and rate
+                // limit are the KooPhone/CloudDC gateway's, not its.
+                Matched::Route(Target::IssueToken) => plain_answer(self.issue_token(body, at)),
                 Matched::Route(target) => {
                     let route = target.route();
                     let fault = self.faults.pick(route, at);
                     fired = fault.as_ref().map(Fault::name);
-                    self.faulty_or_normal(
-                        fault,
-                        route,
-                        target,
-                        request.headers(),
-                        body,
-                        at,
-                        &request_id,
-                    )
+                    self.faulty_or_normal(fault, route, target, request, at, &request_id)
                 }
             }
         };
@@ -413,14 +441,12 @@ impl Simulator {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn faulty_or_normal(
+    fn faulty_or_normal<B: AsRef<[u8]>>(
         &mut self,
         fault: Option<Fault>,
         route: Route,
         target: Target,
-        headers: &HeaderMap,
-        body: &[u8],
+        request: &Request<B>,
         at: Duration,
         request_id: &str,
     ) -> SimResponse {
@@ -445,7 +471,7 @@ impl Simulator {
         if let Some(response) = replaced {
             return plain_answer(response);
         }
-        let normal = self.serve(target, headers, body, at, request_id);
+        let normal = self.serve(target, request, at, request_id);
         match fault {
             Some(Fault::Slow { delay_ms }) => SimResponse {
                 response: normal,
@@ -481,15 +507,15 @@ impl Simulator {
 
     /// The service's own behaviour: authentication, rate limit, validation,
     /// then the instance's state at `at`.
-    fn serve(
+    fn serve<B: AsRef<[u8]>>(
         &mut self,
         target: Target,
-        headers: &HeaderMap,
-        body: &[u8],
+        request: &Request<B>,
         at: Duration,
         request_id: &str,
     ) -> Response<Vec<u8>> {
-        let token = match self.authenticate(headers, at) {
+        let body = request.body().as_ref();
+        let token = match self.authenticate(request, at) {
             Ok(token) => token,
             Err((code, msg)) => {
                 return gateway_error(StatusCode::UNAUTHORIZED, code, msg, request_id);
@@ -506,21 +532,53 @@ impl Simulator {
                 project_id,
                 instance_id,
             } => self.show_instance_status(project_id.as_deref(), instance_id.as_deref(), at),
+            // Routed before authentication; never reaches here.
+            Target::IssueToken => self.issue_token(body, at),
         }
     }
 
-    /// The request's token if the gateway accepts it, else why not as
-    /// (APIGW code, message).
-    fn authenticate<'h>(
+    /// Issues an IAM token and makes the gateway accept it until it expires.
+    fn issue_token(&mut self, body: &[u8], at: Duration) -> Response<Vec<u8>> {
+        let origin = self.wall_clock_origin;
+        let (response, issued) = self.iam.issue(body, ms(at), |ms| {
+            wall_clock(origin, Duration::from_millis(ms))
+        });
+        if let Some(Issued {
+            token,
+            expires_at_ms,
+            evicted,
+        }) = issued
+        {
+            if let Some(old) = evicted {
+                self.tokens.remove(&old);
+            }
+            self.tokens.insert(token, Some(expires_at_ms));
+        }
+        response
+    }
+
+    /// The request's credential (token or AK) if the gateway accepts it,
+    /// else why not as (APIGW code, message). A token, when sent, decides;
+    /// otherwise an AK/SK signature.
+    fn authenticate<'r, B: AsRef<[u8]>>(
         &self,
-        headers: &'h HeaderMap,
+        request: &'r Request<B>,
         at: Duration,
-    ) -> Result<&'h str, (&'static str, &'static str)> {
+    ) -> Result<&'r str, (&'static str, &'static str)> {
         const BAD: (&str, &str) = (
             "APIGW.0301",
             "Incorrect IAM authentication information: decrypt token fail",
         );
+        let headers = request.headers();
         let Some(value) = headers.get(AUTH_TOKEN_HEADER) else {
+            if headers.contains_key(AUTHORIZATION) {
+                return signature::verify(
+                    request,
+                    |ak| self.access_keys.get(ak),
+                    self.wall_clock(at),
+                )
+                .map_err(|err| ("APIGW.0301", err.gateway_message()));
+            }
             return Err((
                 "APIGW.0301",
                 "Incorrect IAM authentication information: the X-Auth-Token header is missing",
@@ -627,7 +685,7 @@ impl Simulator {
             Route::ShowProgress => {
                 br#"{"data":{"status":"normal","waitingCount":"soon"},"error_code":"0","error_msg":"OK"}"#
             }
-            Route::ShowInstanceStatus => br#"{"state":42,"error":"none"}"#,
+            Route::ShowInstanceStatus | Route::IssueToken => br#"{"state":42,"error":"none"}"#,
         };
         let variants: [&[u8]; 6] = [
             b"not json at all",
@@ -691,6 +749,10 @@ struct LogInput<'a> {
     at: Duration,
 }
 
+fn ms(at: Duration) -> u64 {
+    u64::try_from(at.as_millis()).unwrap_or(u64::MAX)
+}
+
 fn plain_answer(response: Response<Vec<u8>>) -> SimResponse {
     SimResponse {
         response,
@@ -702,6 +764,7 @@ fn internal_error_code(route: Route) -> &'static str {
     match route {
         Route::ShowProgress => "KOOPHONE.API.9999",
         Route::ShowInstanceStatus => "CLOUDDC.9999",
+        Route::IssueToken => "IAM.9999",
     }
 }
 

@@ -67,15 +67,15 @@ fn minimal_document_gets_defaults() {
 #[test]
 fn tokens_as_strings_or_objects_and_debug_hides_them() {
     let s = Scenario::from_json(
-        r#"{"tokens": ["plain-secret", {"token": "expiring-secret", "expires_at_ms": 5000}]}"#,
+        r#"{"tokens": ["plain-hidden", {"token": "expiring-hidden", "expires_at_ms": 5000}]}"#,
     )
     .expect("valid");
-    assert_eq!(s.tokens[0].token, "plain-secret");
+    assert_eq!(s.tokens[0].token, "plain-hidden");
     assert_eq!(s.tokens[0].expires_at_ms, None);
-    assert_eq!(s.tokens[1].token, "expiring-secret");
+    assert_eq!(s.tokens[1].token, "expiring-hidden");
     assert_eq!(s.tokens[1].expires_at_ms, Some(5000));
     let debug = format!("{s:?}");
-    assert!(!debug.contains("secret"), "{debug}");
+    assert!(!debug.contains("-hidden"), "{debug}");
 }
 
 #[test]
