@@ -368,6 +368,12 @@ impl fmt::Debug for Token {
 /// The user agent sent when none is configured.
 pub const DEFAULT_USER_AGENT: &str = concat!("koophone/", env!("CARGO_PKG_VERSION"));
 
+/// Check a user agent as [`RequestContext::with_user_agent`] does, for
+/// requests built without a context (the IAM token request).
+pub fn user_agent_header(user_agent: &str) -> Result<HeaderValue, InvalidInput> {
+    header_text("user_agent", user_agent)
+}
+
 /// How requests prove who sends them.
 ///
 /// `Debug` names the kind and, for AK/SK, the access key; secrets print redacted.
@@ -439,7 +445,7 @@ impl RequestContext {
 
     /// Replace the user agent (printable ASCII, non-empty, no surrounding whitespace).
     pub fn with_user_agent(self, user_agent: &str) -> Result<RequestContext, InvalidInput> {
-        let user_agent = header_text("user_agent", user_agent)?;
+        let user_agent = user_agent_header(user_agent)?;
         Ok(RequestContext { user_agent, ..self })
     }
 

@@ -4,9 +4,11 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response, StatusCode};
+use koophone_proto::auth::{AkSkCredentials, IssuedToken};
+use koophone_proto::endpoint::{DEFAULT_USER_AGENT, user_agent_header};
 use koophone_proto::{
     Action, ApiError, Endpoint, InstanceStatus, InvalidInput, InvalidReason, Jitter, Observation,
     Observed, Once, Operation, Progress, ShowInstanceStatus, ShowProgress, Target, Token,
@@ -14,8 +16,9 @@ use koophone_proto::{
 };
 
 use crate::cancel::CancelToken;
-use crate::credentials::{ContextSource, Credentials, TokenSource};
-use crate::error::{CredentialsError, Error, TransportError};
+use crate::credentials::{ContextSource, Credentials, PrepareIo, TokenSource};
+use crate::error::{CredentialsError, Error, IamError, TransportError};
+use crate::iam::IamPassword;
 use crate::transport::{Transport, TransportConfig};
 use crate::wait::{FailedState, Snapshot, WaitDeadline, Waited, snapshot_observation};
 
@@ -119,7 +122,23 @@ impl ClientBuilder {
         self.credentials(Credentials::TokenSource(TokenSource::new(source)))
     }
 
-    /// Authenticate with these credentials (required, or use `token`/`token_source`).
+    /// Sign every request with AK/SK credentials (`SDK-HMAC-SHA256`),
+    /// afresh for every attempt; no token is sent.
+    pub fn aksk(self, credentials: AkSkCredentials) -> Self {
+        self.credentials(Credentials::AkSk(credentials))
+    }
+
+    /// Authenticate with tokens IAM issues for a user's password: fetched on
+    /// first use, cached and shared by the client's threads, refreshed before
+    /// they expire by one thread while the others wait or keep the current
+    /// token; a 401 from the service gets one more try with a new token.
+    /// A failure to get a token ends the call with [`Error::Iam`] (not retried).
+    pub fn iam_password(self, iam: IamPassword) -> Self {
+        self.credentials(Credentials::IamPassword(iam))
+    }
+
+    /// Authenticate with these credentials (required, or use `token`,
+    /// `token_source`, `aksk` or `iam_password`).
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
         self
@@ -190,23 +209,18 @@ impl ClientBuilder {
             reason: InvalidReason::Empty,
         }))?;
         let credentials = self.credentials.ok_or(InvalidInput {
-            field: "token",
+            field: "credentials",
             reason: InvalidReason::Empty,
         })?;
-        for (field, value) in [
-            ("timeout", self.transport.request_timeout),
-            ("connect_timeout", self.transport.connect_timeout),
-        ] {
-            if value.is_zero() {
-                return Err(InvalidInput {
-                    field,
-                    reason: InvalidReason::Empty,
-                }
-                .into());
-            }
-        }
+        self.transport.validate()?;
         let retry = self.retry.to_wait_policy();
         retry.validate()?;
+        let iam_user_agent = iam_user_agent(self.user_agent.as_deref())?;
+        if let Credentials::IamPassword(iam) = &credentials {
+            // Refuse now what could only fail at the first refresh.
+            iam.request()
+                .build_request(iam.endpoint(), &iam_user_agent)?;
+        }
         let context = ContextSource::new(credentials, endpoint, self.user_agent)?;
         Ok(Client {
             inner: Arc::new(Inner {
@@ -214,11 +228,70 @@ impl ClientBuilder {
                 context,
                 retry,
                 request_timeout: self.transport.request_timeout,
+                iam_user_agent,
                 config: self.transport,
             }),
             cancel: self.cancel,
         })
     }
+
+    /// Issue one project-scoped token with the IAM password credentials
+    /// given to this builder, using its transport settings (timeouts, proxy,
+    /// user agent); no service endpoint is needed. Sent once, not retried.
+    /// This is how a program gets a token to hand on (`koophone token`); a
+    /// client built with the same credentials manages its tokens itself.
+    pub fn issue_token(self) -> Result<IssuedToken, Error> {
+        let Some(Credentials::IamPassword(iam)) = &self.credentials else {
+            return Err(InvalidInput {
+                field: "iam_password",
+                reason: InvalidReason::Empty,
+            }
+            .into());
+        };
+        self.transport.validate()?;
+        let user_agent = iam_user_agent(self.user_agent.as_deref())?;
+        let transport = Transport::new(&self.transport);
+        if self.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
+            return Err(Error::Cancelled);
+        }
+        issue(&transport, iam, &user_agent, None).map_err(|e| Error::Iam(Box::new(e)))
+    }
+}
+
+/// The user agent of IAM token requests: the client's own.
+fn iam_user_agent(user_agent: Option<&str>) -> Result<HeaderValue, InvalidInput> {
+    match user_agent {
+        Some(ua) => user_agent_header(ua),
+        None => Ok(HeaderValue::from_static(DEFAULT_USER_AGENT)),
+    }
+}
+
+/// One IAM token request: `timeout` shortens the transport's request timeout.
+fn issue(
+    transport: &Transport,
+    iam: &IamPassword,
+    user_agent: &HeaderValue,
+    timeout: Option<Duration>,
+) -> Result<IssuedToken, IamError> {
+    #[cfg(feature = "tracing")]
+    let span = tracing::debug_span!(
+        "koophone.iam",
+        operation = koophone_proto::auth::IssueProjectToken::NAME,
+        status = tracing::field::Empty,
+    )
+    .entered();
+    // The body holds the password: the request is never logged.
+    let request = iam
+        .request()
+        .build_request(iam.endpoint(), user_agent)
+        .map_err(IamError::InvalidInput)?;
+    let response = transport
+        .round_trip(request, timeout)
+        .map_err(IamError::Transport)?;
+    #[cfg(feature = "tracing")]
+    span.record("status", response.status().as_u16());
+    let decoded: Result<IssuedToken, ApiError> = iam.request().decode_owned(response);
+    decoded.map_err(|e| IamError::Refused(Box::new(e)))
 }
 
 /// A blocking client for ShowProgress and ShowInstanceStatus.
@@ -236,6 +309,8 @@ struct Inner {
     context: ContextSource,
     retry: WaitPolicy,
     request_timeout: Duration,
+    /// Sent with IAM token requests (the client's user agent).
+    iam_user_agent: HeaderValue,
     config: TransportConfig,
 }
 
@@ -272,6 +347,14 @@ impl<O: Operation> Operation for Borrowed<'_, O> {
         ctx: &koophone_proto::RequestContext,
     ) -> Result<Request<Vec<u8>>, InvalidInput> {
         self.0.build_request(ctx)
+    }
+
+    fn build_authorized_request(
+        &self,
+        ctx: &koophone_proto::RequestContext,
+        now: SystemTime,
+    ) -> Result<Request<Vec<u8>>, InvalidInput> {
+        self.0.build_authorized_request(ctx, now)
     }
 
     fn decode_response(&self, response: Response<&[u8]>) -> Result<Self::Output, ApiError> {
@@ -441,7 +524,7 @@ impl Client {
                 Action::Done(Err(e)) => return Err(Stop::Wait(e, last_transport)),
                 Action::WakeAt(at) => self.sleep_until(at).map_err(Stop::Driver)?,
                 Action::Send => {
-                    let outcome = self.attempt(waiter, now).map_err(Stop::Driver)?;
+                    let outcome = self.attempt(waiter).map_err(Stop::Driver)?;
                     let now = Instant::now();
                     match outcome {
                         Ok(response) => {
@@ -462,13 +545,14 @@ impl Client {
         }
     }
 
-    /// One request: fresh context (re-reading a token source), build, send,
-    /// read the body. The request may not outlive the waiter's deadline.
+    /// One request: fresh context (re-reading a token source, leasing an
+    /// IAM token), build and authorize (an AK/SK signature as of now), send,
+    /// read the body. A 401 to an IAM token is sent once more with a new
+    /// token. No request outlives the waiter's deadline.
     #[allow(clippy::type_complexity)]
     fn attempt<O, T>(
         &self,
         waiter: &Waiter<O, T>,
-        now: Instant,
     ) -> Result<Result<Response<Vec<u8>>, TransportError>, Error>
     where
         O: Operation,
@@ -482,19 +566,56 @@ impl Client {
             status = tracing::field::Empty,
         )
         .entered();
-        let context = self.inner.context.context()?;
-        let request = waiter.operation().build_request(&context)?;
-        let left = waiter.deadline().saturating_duration_since(now);
-        let timeout = (left < self.inner.request_timeout).then_some(left);
-        let outcome = self.inner.transport.round_trip(request, timeout);
-        #[cfg(feature = "tracing")]
-        match &outcome {
-            Ok(response) => {
-                span.record("status", response.status().as_u16());
+        let deadline = waiter.deadline();
+        let issue = |iam: &IamPassword| {
+            let timeout = self.timeout_until(deadline);
+            issue(
+                &self.inner.transport,
+                iam,
+                &self.inner.iam_user_agent,
+                timeout,
+            )
+        };
+        let cancelled = || self.check_cancelled().is_err();
+        let io = PrepareIo {
+            issue: &issue,
+            cancelled: &cancelled,
+        };
+        let mut retried = false;
+        loop {
+            let prepared = self.inner.context.prepare(&io)?;
+            let request = waiter
+                .operation()
+                .build_authorized_request(&prepared.context, SystemTime::now())?;
+            let outcome = self
+                .inner
+                .transport
+                .round_trip(request, self.timeout_until(deadline));
+            #[cfg(feature = "tracing")]
+            match &outcome {
+                Ok(response) => {
+                    span.record("status", response.status().as_u16());
+                }
+                Err(e) => tracing::debug!(error = %e, "attempt failed"),
             }
-            Err(e) => tracing::debug!(error = %e, "attempt failed"),
+            if let (Some(lease), Ok(response)) = (prepared.lease, &outcome) {
+                let refused = response.status() == StatusCode::UNAUTHORIZED;
+                let retry = self.inner.context.report(lease, refused);
+                if retry && !retried && Instant::now() < deadline {
+                    retried = true;
+                    self.check_cancelled()?;
+                    continue;
+                }
+            }
+            return Ok(outcome);
         }
-        Ok(outcome)
+    }
+
+    /// The request timeout to set so a request ends by `deadline`: `None`
+    /// (the client's own) when that is sooner anyway.
+    fn timeout_until(&self, deadline: Instant) -> Option<Duration> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        (left < self.inner.request_timeout).then_some(left)
     }
 
     fn check_cancelled(&self) -> Result<(), Error> {
@@ -579,7 +700,10 @@ mod tests {
             .unwrap_err();
         assert!(matches!(
             err,
-            Error::InvalidInput(InvalidInput { field: "token", .. })
+            Error::InvalidInput(InvalidInput {
+                field: "credentials",
+                ..
+            })
         ));
         let err = Client::builder()
             .endpoint_url("http://example.com")

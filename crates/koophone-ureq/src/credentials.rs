@@ -1,15 +1,20 @@
-//! Where the token comes from. All token plumbing lives here, so other kinds
-//! of credentials (AK/SK signing, IAM-issued tokens) slot in as new variants.
+//! Where the credentials of each attempt come from: a fixed token or AK/SK
+//! pair, a token source asked before every attempt, or IAM-issued tokens
+//! from a cache shared by the client's threads.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use koophone_proto::auth::{AkSkCredentials, IssuedToken, TokenId};
 use koophone_proto::{Endpoint, RequestContext, Token};
 
-use crate::error::{CredentialsError, Error};
+use crate::error::{CredentialsError, Error, IamError};
+use crate::iam::{IamPassword, IamSession};
 
 /// How the client authenticates.
+///
+/// `Debug` never shows a token, secret key or password.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Credentials {
@@ -18,6 +23,12 @@ pub enum Credentials {
     /// A callback asked for the token before every attempt, so a caller can
     /// refresh an expiring token without rebuilding the client.
     TokenSource(TokenSource),
+    /// AK/SK: every attempt is signed (`SDK-HMAC-SHA256`) as of the moment
+    /// it is sent; no token is involved.
+    AkSk(AkSkCredentials),
+    /// An IAM user's password: the client gets a project-scoped token from
+    /// IAM when it first needs one, caches it and refreshes it before it expires.
+    IamPassword(IamPassword),
 }
 
 type TokenFn = dyn Fn() -> Result<Token, CredentialsError> + Send + Sync;
@@ -60,9 +71,23 @@ impl From<TokenSource> for Credentials {
     }
 }
 
-/// The request context for each attempt: built once for a fixed token, per
-/// attempt for a token source.
+impl From<AkSkCredentials> for Credentials {
+    fn from(credentials: AkSkCredentials) -> Self {
+        Credentials::AkSk(credentials)
+    }
+}
+
+impl From<IamPassword> for Credentials {
+    fn from(iam: IamPassword) -> Self {
+        Credentials::IamPassword(iam)
+    }
+}
+
+/// The request context for each attempt: built once for a fixed token or
+/// AK/SK pair, per attempt for a token source or an IAM token.
 #[derive(Debug)]
+// One per client, inside its `Arc`: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum ContextSource {
     Fixed(RequestContext),
     Dynamic {
@@ -70,6 +95,25 @@ pub(crate) enum ContextSource {
         endpoint: Endpoint,
         user_agent: Option<String>,
     },
+    Iam {
+        session: IamSession,
+        endpoint: Endpoint,
+        user_agent: Option<String>,
+    },
+}
+
+/// The context of one attempt, and the IAM token it carries if any (to
+/// report back whether the service accepted it).
+pub(crate) struct Prepared<'a> {
+    pub(crate) context: Cow<'a, RequestContext>,
+    pub(crate) lease: Option<TokenId>,
+}
+
+/// What preparing an attempt may need from the client: a way to ask IAM
+/// for a token, and whether the call was cancelled.
+pub(crate) struct PrepareIo<'a> {
+    pub(crate) issue: &'a dyn Fn(&IamPassword) -> Result<IssuedToken, IamError>,
+    pub(crate) cancelled: &'a dyn Fn() -> bool,
 }
 
 impl ContextSource {
@@ -79,43 +123,72 @@ impl ContextSource {
         user_agent: Option<String>,
     ) -> Result<ContextSource, Error> {
         Ok(match credentials {
-            Credentials::Token(token) => {
-                ContextSource::Fixed(make_context(endpoint, token, user_agent.as_deref())?)
-            }
+            Credentials::Token(token) => ContextSource::Fixed(make_context(
+                RequestContext::new(endpoint, token),
+                user_agent.as_deref(),
+            )?),
+            Credentials::AkSk(credentials) => ContextSource::Fixed(make_context(
+                RequestContext::with_aksk(endpoint, credentials),
+                user_agent.as_deref(),
+            )?),
             Credentials::TokenSource(source) => ContextSource::Dynamic {
                 source,
+                endpoint,
+                user_agent,
+            },
+            Credentials::IamPassword(iam) => ContextSource::Iam {
+                session: IamSession::new(iam),
                 endpoint,
                 user_agent,
             },
         })
     }
 
-    /// The context the next attempt is built with; re-reads a token source.
-    pub(crate) fn context(&self) -> Result<Cow<'_, RequestContext>, Error> {
-        match self {
-            ContextSource::Fixed(ctx) => Ok(Cow::Borrowed(ctx)),
+    /// The context the next attempt is built with; re-reads a token source,
+    /// leases an IAM token (refreshing it when due).
+    pub(crate) fn prepare(&self, io: &PrepareIo<'_>) -> Result<Prepared<'_>, Error> {
+        let (context, lease) = match self {
+            ContextSource::Fixed(ctx) => (Cow::Borrowed(ctx), None),
             ContextSource::Dynamic {
                 source,
                 endpoint,
                 user_agent,
             } => {
-                let token = source.token()?;
-                Ok(Cow::Owned(make_context(
-                    endpoint.clone(),
-                    token,
-                    user_agent.as_deref(),
-                )?))
+                let ctx = RequestContext::new(endpoint.clone(), source.token()?);
+                (Cow::Owned(make_context(ctx, user_agent.as_deref())?), None)
             }
+            ContextSource::Iam {
+                session,
+                endpoint,
+                user_agent,
+            } => {
+                let (token, id) = session.lease(io.issue, io.cancelled)?;
+                let ctx = RequestContext::new(endpoint.clone(), token);
+                (
+                    Cow::Owned(make_context(ctx, user_agent.as_deref())?),
+                    Some(id),
+                )
+            }
+        };
+        Ok(Prepared { context, lease })
+    }
+
+    /// The service answered an attempt made with IAM token `lease`: true when
+    /// it refused the token and one more try with a new token is warranted.
+    pub(crate) fn report(&self, lease: TokenId, unauthorized: bool) -> bool {
+        let ContextSource::Iam { session, .. } = self else {
+            return false;
+        };
+        if unauthorized {
+            session.on_unauthorized(lease)
+        } else {
+            session.on_accepted(lease);
+            false
         }
     }
 }
 
-fn make_context(
-    endpoint: Endpoint,
-    token: Token,
-    user_agent: Option<&str>,
-) -> Result<RequestContext, Error> {
-    let ctx = RequestContext::new(endpoint, token);
+fn make_context(ctx: RequestContext, user_agent: Option<&str>) -> Result<RequestContext, Error> {
     Ok(match user_agent {
         Some(ua) => ctx.with_user_agent(ua)?,
         None => ctx,

@@ -36,6 +36,8 @@ pub enum Error {
     Transport(TransportError),
     /// The token source failed to produce a token.
     Credentials(CredentialsError),
+    /// IAM did not issue a token for the client's IAM password credentials.
+    Iam(Box<IamError>),
     /// A wait's deadline passed before the instance got where it was waited for.
     WaitDeadline(Box<WaitDeadline>),
     /// While waiting, the instance reached a failure state.
@@ -48,7 +50,9 @@ impl Error {
     /// A stable name for the kind of failure: `invalid_input` (bad input or
     /// policy: nothing was sent), `service`,
     /// `unauthorized`, `throttled`, `malformed`, `transport`, `credentials`,
-    /// `timeout` (a wait's deadline), `failed_state` or `cancelled`.
+    /// `timeout` (a wait's deadline), `failed_state` or `cancelled`. An IAM
+    /// failure takes the kind of IAM's answer (`unauthorized` for a wrong
+    /// password), or `transport`.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::InvalidInput(_) | Error::InvalidPolicy(_) => "invalid_input",
@@ -59,16 +63,26 @@ impl Error {
             Error::OtherApi(_) => "service",
             Error::Transport(_) => "transport",
             Error::Credentials(_) => "credentials",
+            Error::Iam(e) => match &**e {
+                IamError::Refused(api) => Error::from((**api).clone()).kind(),
+                IamError::Transport(_) => "transport",
+                IamError::InvalidInput(_) => "invalid_input",
+                IamError::AlreadyExpired => "credentials",
+            },
             Error::WaitDeadline(_) => "timeout",
             Error::FailedState(_) => "failed_state",
             Error::Cancelled => "cancelled",
         }
     }
 
-    /// The service's error behind this one: the error itself, or for a wait
-    /// deadline the error seen at the last poll.
+    /// The service's error behind this one: the error itself, for a wait
+    /// deadline the error seen at the last poll, for an IAM failure IAM's answer.
     pub fn api_error(&self) -> Option<ApiErrorRef<'_>> {
         match self {
+            Error::Iam(e) => match &**e {
+                IamError::Refused(api) => Some(ApiErrorRef::from(&**api)),
+                _ => None,
+            },
             Error::Service(e) => Some(ApiErrorRef::Service(e)),
             Error::Unauthorized(e) => Some(ApiErrorRef::Unauthorized(e)),
             Error::Throttled(t) => Some(ApiErrorRef::Throttled(t)),
@@ -118,6 +132,10 @@ impl Error {
     pub fn transport_kind(&self) -> Option<TransportErrorKind> {
         match self {
             Error::Transport(t) => Some(t.kind()),
+            Error::Iam(e) => match &**e {
+                IamError::Transport(t) => Some(t.kind()),
+                _ => None,
+            },
             Error::WaitDeadline(d) => d.last_transport_error(),
             _ => None,
         }
@@ -132,6 +150,11 @@ impl Error {
             | Error::Throttled(_)
             | Error::Malformed(_) => self.to_api_error().is_some_and(|e| e.is_retryable()),
             Error::Transport(t) => t.kind().is_retryable(),
+            Error::Iam(e) => match &**e {
+                IamError::Refused(api) => api.is_retryable(),
+                IamError::Transport(t) => t.kind().is_retryable(),
+                _ => false,
+            },
             _ => false,
         }
     }
@@ -252,6 +275,7 @@ impl fmt::Display for Error {
             Error::OtherApi(e) => write!(f, "{e}"),
             Error::Transport(t) => write!(f, "{t}"),
             Error::Credentials(c) => write!(f, "{c}"),
+            Error::Iam(e) => write!(f, "{e}"),
             Error::WaitDeadline(d) => write!(f, "{d}"),
             Error::FailedState(s) => write!(f, "{s}"),
             Error::Cancelled => f.write_str("cancelled"),
@@ -309,6 +333,7 @@ impl std::error::Error for Error {
         match self {
             Error::Transport(t) => t.source.as_ref().map(|e| e as _),
             Error::Credentials(c) => Some(&*c.source),
+            Error::Iam(e) => std::error::Error::source(&**e),
             Error::WaitDeadline(d) => d.last_error(),
             _ => None,
         }
@@ -363,6 +388,67 @@ pub(crate) fn transport_kind_text(kind: TransportErrorKind) -> &'static str {
 impl std::error::Error for TransportError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.source.as_ref().map(|e| e as _)
+    }
+}
+
+/// Why IAM issued no token. Never carries the password or a token.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum IamError {
+    /// IAM answered with an error: 401 when the user, domain or password is
+    /// wrong, 403 when the user may not access the project.
+    Refused(Box<ApiError>),
+    /// No usable answer from IAM.
+    Transport(TransportError),
+    /// The token request could not be built (validated credentials never
+    /// reach this; it exists so that nothing panics).
+    InvalidInput(InvalidInput),
+    /// IAM's token had already expired by this machine's clock: the two
+    /// clocks disagree by more than the token's lifetime.
+    AlreadyExpired,
+}
+
+impl IamError {
+    /// A copy for the threads that waited for the refresh that failed (a
+    /// transport error without ureq's error, which cannot be cloned).
+    pub(crate) fn shared_copy(&self) -> IamError {
+        match self {
+            IamError::Refused(e) => IamError::Refused(e.clone()),
+            IamError::Transport(t) => IamError::Transport(TransportError::new(t.kind())),
+            IamError::InvalidInput(e) => IamError::InvalidInput(e.clone()),
+            IamError::AlreadyExpired => IamError::AlreadyExpired,
+        }
+    }
+}
+
+impl fmt::Display for IamError {
+    /// `iam issued no token: ` and what happened, on one line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("iam issued no token: ")?;
+        match self {
+            IamError::Refused(e) => {
+                write!(f, "{}", Error::from((**e).clone()))?;
+                if let ApiError::Unauthorized(_) = **e {
+                    f.write_str(" (check the user, domain and password)")?;
+                }
+                Ok(())
+            }
+            IamError::Transport(t) => write!(f, "{t}"),
+            IamError::InvalidInput(e) => write!(f, "{e}"),
+            IamError::AlreadyExpired => {
+                f.write_str("the token had already expired (check this machine's clock)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for IamError {
+    /// ureq's error, for a transport failure.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            IamError::Transport(t) => t.source.as_ref().map(|e| e as _),
+            _ => None,
+        }
     }
 }
 

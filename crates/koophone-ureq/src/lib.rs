@@ -58,13 +58,15 @@ mod cancel;
 mod client;
 mod credentials;
 mod error;
+mod iam;
 mod transport;
 mod wait;
 
 pub use cancel::CancelToken;
 pub use client::{Client, ClientBuilder, RetryPolicy};
 pub use credentials::{Credentials, TokenSource};
-pub use error::{ApiErrorRef, CredentialsError, Error, TransportError};
+pub use error::{ApiErrorRef, CredentialsError, Error, IamError, TransportError};
+pub use iam::IamPassword;
 pub use wait::{FailedState, Snapshot, WaitDeadline, Waited};
 
 // The core's types a caller of this crate needs, so one dependency suffices.
@@ -73,4 +75,8 @@ pub use koophone_proto::{
     Jitter, Malformed, Observation, Observed, Operation, PrepareStatus, Progress, RequestContext,
     RetryAfter, ServiceError, ShowInstanceStatus, ShowProgress, Target, Throttled, Token,
     TransportErrorKind, UntilReady, UntilState, WaitPolicy,
+};
+pub use koophone_proto::auth::{
+    AkSkCredentials, IssueProjectToken, IssuedToken, Password, ProjectScope, RefreshPolicy,
+    SecretKey, SecurityToken,
 };

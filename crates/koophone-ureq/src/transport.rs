@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use http::{Request, Response, Uri};
-use koophone_proto::TransportErrorKind;
+use koophone_proto::{InvalidInput, InvalidReason, TransportErrorKind};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
@@ -34,6 +34,24 @@ impl Default for TransportConfig {
             max_idle_connections: 32,
             max_idle_connections_per_host: 16,
         }
+    }
+}
+
+impl TransportConfig {
+    /// Refuse zero timeouts, which ureq would treat as already expired.
+    pub(crate) fn validate(&self) -> Result<(), InvalidInput> {
+        for (field, value) in [
+            ("timeout", self.request_timeout),
+            ("connect_timeout", self.connect_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(InvalidInput {
+                    field,
+                    reason: InvalidReason::Empty,
+                });
+            }
+        }
+        Ok(())
     }
 }
 

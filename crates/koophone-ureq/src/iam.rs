@@ -1,0 +1,418 @@
+//! IAM password credentials: a project-scoped token issued by IAM on first
+//! use and shared by every thread of a client. The core's [`TokenCache`]
+//! decides when to refresh; this module adds the lock, the waiting and the
+//! I/O: one thread refreshes while the others keep using the current token,
+//! or, when there is none, wait for the new one and share its outcome.
+
+use std::fmt;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use koophone_proto::auth::{
+    IssueProjectToken, IssuedToken, RefreshPolicy, RefreshTicket, TokenCache, TokenId, TokenState,
+    UnauthorizedAction,
+};
+use koophone_proto::{Endpoint, Token};
+
+use crate::error::{Error, IamError};
+
+/// An IAM user's password credentials and the IAM endpoint that issues their
+/// tokens. A client holding them asks IAM for a token on first use, caches
+/// it in memory, refreshes it before it expires and, when the service
+/// refuses it with a 401, gets a new one and tries once more.
+///
+/// `Debug` shows the IAM endpoint, user, domain and project; the password
+/// prints redacted.
+///
+/// ```
+/// use koophone_ureq::{Endpoint, IamPassword, IssueProjectToken, Password, ProjectScope};
+///
+/// let iam = IamPassword::new(
+///     Endpoint::parse("https://iam.myhuaweicloud.com")?,
+///     IssueProjectToken::new(
+///         "my-user",
+///         "my-account",
+///         Password::new("my-password")?,
+///         ProjectScope::Name("cn-north-4".into()),
+///     )?,
+/// );
+/// assert!(!format!("{iam:?}").contains("my-password"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct IamPassword {
+    endpoint: Endpoint,
+    request: IssueProjectToken,
+    policy: RefreshPolicy,
+}
+
+impl IamPassword {
+    /// Tokens for `request` from the IAM at `endpoint`. The endpoint follows
+    /// the service endpoint's rules ([`Endpoint::parse`]: `https`, or plain
+    /// `http` to a loopback host unless allowed explicitly): the password
+    /// travels in the request body.
+    pub fn new(endpoint: Endpoint, request: IssueProjectToken) -> IamPassword {
+        IamPassword {
+            endpoint,
+            request,
+            policy: RefreshPolicy::default(),
+        }
+    }
+
+    /// When to refresh (default [`RefreshPolicy::default`]: well before expiry).
+    pub fn with_refresh_policy(self, policy: RefreshPolicy) -> IamPassword {
+        IamPassword { policy, ..self }
+    }
+
+    /// Where tokens are issued.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The token request: user, domain, password and project.
+    pub fn request(&self) -> &IssueProjectToken {
+        &self.request
+    }
+}
+
+/// How often a thread waiting for another's refresh looks at its cancel token.
+const WAIT_SLICE: Duration = Duration::from_millis(50);
+
+/// The token cache of one client, shared by its clones and threads.
+pub(crate) struct IamSession {
+    iam: IamPassword,
+    state: Mutex<State>,
+    refresh_ended: Condvar,
+}
+
+struct State {
+    cache: TokenCache,
+    /// How many refreshes have ended, so a waiting thread can tell that the
+    /// one it waited for is over.
+    ended: u64,
+    /// How the last refresh that ended failed, when it did: threads that
+    /// waited for it report that failure instead of asking IAM again.
+    last_failure: Option<IamError>,
+}
+
+impl fmt::Debug for IamSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IamSession")
+            .field("iam", &self.iam)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IamSession {
+    pub(crate) fn new(iam: IamPassword) -> IamSession {
+        IamSession {
+            state: Mutex::new(State {
+                cache: TokenCache::new(iam.policy),
+                ended: 0,
+                last_failure: None,
+            }),
+            iam,
+            refresh_ended: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A token to send now and its id for [`IamSession::on_unauthorized`] /
+    /// [`IamSession::on_accepted`]. Refreshes through `issue` when the cache
+    /// says so and no other thread is at it; without a usable token, waits
+    /// for the thread that is, and fails as it failed.
+    pub(crate) fn lease(
+        &self,
+        issue: &dyn Fn(&IamPassword) -> Result<IssuedToken, IamError>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(Token, TokenId), Error> {
+        let mut state = self.lock();
+        // The `ended` count when this thread started waiting for another's refresh.
+        let mut waited_since = None;
+        loop {
+            if cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let now = SystemTime::now();
+            match state.cache.state(now) {
+                TokenState::Fresh(lease) => return Ok((lease.token.clone(), lease.id)),
+                TokenState::RefreshDue(lease) => {
+                    let current = (lease.token.clone(), lease.id);
+                    let Some(ticket) = state.cache.begin_refresh(now) else {
+                        return Ok(current);
+                    };
+                    drop(state);
+                    // A failure keeps the current token, still valid, in use;
+                    // the cache asks again after its retry delay.
+                    let _ = self.refresh(ticket, issue);
+                    state = self.lock();
+                }
+                TokenState::RefreshRequired => {
+                    if let Some(since) = waited_since
+                        && state.ended != since
+                        && let Some(failure) = &state.last_failure
+                    {
+                        return Err(Error::Iam(Box::new(failure.shared_copy())));
+                    }
+                    match state.cache.begin_refresh(now) {
+                        Some(ticket) => {
+                            drop(state);
+                            self.refresh(ticket, issue)?;
+                            state = self.lock();
+                        }
+                        None => {
+                            waited_since.get_or_insert(state.ended);
+                            state = self
+                                .refresh_ended
+                                .wait_timeout(state, WAIT_SLICE)
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .0;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ask IAM (without holding the lock), store the outcome, wake the waiters.
+    fn refresh(
+        &self,
+        ticket: RefreshTicket,
+        issue: &dyn Fn(&IamPassword) -> Result<IssuedToken, IamError>,
+    ) -> Result<(), Error> {
+        let issued = issue(&self.iam);
+        let now = SystemTime::now();
+        let mut state = self.lock();
+        let outcome = match issued {
+            Ok(issued) => state
+                .cache
+                .complete_refresh(ticket, issued, now)
+                .map(drop)
+                .map_err(|_| IamError::AlreadyExpired),
+            Err(e) => {
+                state.cache.fail_refresh(ticket, now);
+                Err(e)
+            }
+        };
+        state.ended = state.ended.wrapping_add(1);
+        state.last_failure = outcome.as_ref().err().map(IamError::shared_copy);
+        drop(state);
+        self.refresh_ended.notify_all();
+        outcome.map_err(|e| Error::Iam(Box::new(e)))
+    }
+
+    /// The service refused token `id` with a 401: true when a new token is
+    /// worth one more try (the first refusal), false when a replacement was
+    /// refused too.
+    pub(crate) fn on_unauthorized(&self, id: TokenId) -> bool {
+        self.lock().cache.on_unauthorized(id) == UnauthorizedAction::RetryWithNewToken
+    }
+
+    /// The service accepted token `id` (any answer but 401).
+    pub(crate) fn on_accepted(&self, id: TokenId) {
+        self.lock().cache.on_accepted(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+    use std::time::Duration;
+
+    use koophone_proto::auth::{Password, ProjectScope};
+    use koophone_proto::{ApiError, ServiceError, TransportErrorKind};
+
+    use super::*;
+    use crate::error::TransportError;
+
+    fn session(policy: RefreshPolicy) -> IamSession {
+        let request = IssueProjectToken::new(
+            "user",
+            "domain",
+            Password::new("pw-secret").unwrap(),
+            ProjectScope::Name("cn-north-4".into()),
+        )
+        .unwrap();
+        let iam = IamPassword::new(Endpoint::parse("https://iam.example.com").unwrap(), request)
+            .with_refresh_policy(policy);
+        IamSession::new(iam)
+    }
+
+    fn issued(n: usize, lifetime: Duration) -> IssuedToken {
+        IssuedToken {
+            token: Token::new(format!("token-{n}")).unwrap(),
+            expires_at: SystemTime::now() + lifetime,
+        }
+    }
+
+    fn refused() -> IamError {
+        IamError::Refused(Box::new(ApiError::Unauthorized(ServiceError {
+            status: http::StatusCode::UNAUTHORIZED,
+            error_code: Some("1000".into()),
+            message: "wrong password".into(),
+            request_id: None,
+            error_type: None,
+            retry_after: None,
+        })))
+    }
+
+    const NEVER: &dyn Fn() -> bool = &|| false;
+
+    #[test]
+    fn the_first_lease_issues_and_later_ones_reuse() {
+        let session = session(RefreshPolicy::default());
+        let calls = AtomicUsize::new(0);
+        let issue = |_: &IamPassword| {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            Ok(issued(n, Duration::from_secs(24 * 3600)))
+        };
+        let (first, id) = session.lease(&issue, NEVER).unwrap();
+        let (again, same) = session.lease(&issue, NEVER).unwrap();
+        assert_eq!(first.expose_secret(), "token-0");
+        assert_eq!(again.expose_secret(), "token-0");
+        assert_eq!(id, same);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn threads_without_a_token_share_one_refresh() {
+        let session = Arc::new(session(RefreshPolicy::default()));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let start = Arc::new(Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (session, calls, start) = (session.clone(), calls.clone(), start.clone());
+                std::thread::spawn(move || {
+                    let issue = |_: &IamPassword| {
+                        let n = calls.fetch_add(1, Ordering::SeqCst);
+                        // Long enough for the other threads to find it in flight.
+                        std::thread::sleep(Duration::from_millis(200));
+                        Ok(issued(n, Duration::from_secs(3600)))
+                    };
+                    start.wait();
+                    session.lease(&issue, NEVER).unwrap().0
+                })
+            })
+            .collect();
+        for thread in threads {
+            assert_eq!(thread.join().unwrap().expose_secret(), "token-0");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn threads_waiting_for_a_failed_refresh_share_its_failure() {
+        let session = Arc::new(session(RefreshPolicy::default()));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let start = Arc::new(Barrier::new(4));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (session, calls, start) = (session.clone(), calls.clone(), start.clone());
+                std::thread::spawn(move || {
+                    let issue = |_: &IamPassword| {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(200));
+                        Err(refused())
+                    };
+                    start.wait();
+                    session.lease(&issue, NEVER).unwrap_err()
+                })
+            })
+            .collect();
+        for thread in threads {
+            let err = thread.join().unwrap();
+            assert_eq!(err.kind(), "unauthorized");
+            assert_eq!(err.http_status(), Some(401));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// A token of 1.2 s is due for refresh after 0.6 s (the margin is at
+    /// most half the lifetime); sleeping 0.7 s leaves it due and still valid.
+    const SHORT: Duration = Duration::from_millis(1200);
+    const UNTIL_DUE: Duration = Duration::from_millis(700);
+
+    #[test]
+    fn a_due_refresh_that_fails_keeps_the_valid_token() {
+        let session = session(RefreshPolicy::default());
+        let ok = |_: &IamPassword| Ok(issued(0, SHORT));
+        session.lease(&ok, NEVER).unwrap();
+        std::thread::sleep(UNTIL_DUE);
+        let calls = AtomicUsize::new(0);
+        let failing = |_: &IamPassword| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(IamError::Transport(TransportError::new(
+                TransportErrorKind::Connect,
+            )))
+        };
+        let (token, _) = session.lease(&failing, NEVER).unwrap();
+        assert_eq!(token.expose_secret(), "token-0");
+        // The failure pushed the next refresh back: no second IAM call.
+        session.lease(&failing, NEVER).unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_due_refresh_replaces_the_token() {
+        let session = session(RefreshPolicy::default());
+        let n = AtomicUsize::new(0);
+        let issue = |_: &IamPassword| Ok(issued(n.fetch_add(1, Ordering::SeqCst), SHORT));
+        assert_eq!(
+            session.lease(&issue, NEVER).unwrap().0.expose_secret(),
+            "token-0"
+        );
+        assert_eq!(
+            session.lease(&issue, NEVER).unwrap().0.expose_secret(),
+            "token-0"
+        );
+        std::thread::sleep(UNTIL_DUE);
+        assert_eq!(
+            session.lease(&issue, NEVER).unwrap().0.expose_secret(),
+            "token-1"
+        );
+        assert_eq!(n.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_refused_token_is_replaced_once() {
+        let session = session(RefreshPolicy::default());
+        let n = AtomicUsize::new(0);
+        let issue = |_: &IamPassword| {
+            Ok(issued(
+                n.fetch_add(1, Ordering::SeqCst),
+                Duration::from_secs(3600),
+            ))
+        };
+        let (_, first) = session.lease(&issue, NEVER).unwrap();
+        assert!(session.on_unauthorized(first));
+        let (token, second) = session.lease(&issue, NEVER).unwrap();
+        assert_eq!(token.expose_secret(), "token-1");
+        assert!(!session.on_unauthorized(second));
+    }
+
+    #[test]
+    fn an_expired_issue_is_an_error_and_cancelling_stops_a_wait() {
+        let session = session(RefreshPolicy::default());
+        let stale = |_: &IamPassword| {
+            Ok(IssuedToken {
+                token: Token::new("old").unwrap(),
+                expires_at: SystemTime::now() - Duration::from_secs(1),
+            })
+        };
+        let err = session.lease(&stale, NEVER).unwrap_err();
+        assert!(matches!(err, Error::Iam(ref e) if matches!(**e, IamError::AlreadyExpired)));
+        let err = session.lease(&stale, &|| true).unwrap_err();
+        assert!(matches!(err, Error::Cancelled));
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let shown = format!("{:?}", session(RefreshPolicy::default()));
+        assert!(!shown.contains("pw-secret"), "{shown}");
+        assert!(shown.contains("iam.example.com"), "{shown}");
+    }
+}
