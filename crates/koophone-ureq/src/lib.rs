@@ -70,13 +70,13 @@ pub use iam::IamPassword;
 pub use wait::{FailedState, Snapshot, WaitDeadline, Waited};
 
 // The core's types a caller of this crate needs, so one dependency suffices.
+pub use koophone_proto::auth::{
+    AkSkCredentials, IssueProjectToken, IssuedToken, Password, ProjectScope, RefreshPolicy,
+    SecretKey, SecurityToken,
+};
 pub use koophone_proto::{
     ApiError, Endpoint, ErrorCode, ErrorStatus, InstanceState, InstanceStatus, InvalidInput,
     Jitter, Malformed, Observation, Observed, Operation, PrepareStatus, Progress, RequestContext,
     RetryAfter, ServiceError, ShowInstanceStatus, ShowProgress, Target, Throttled, Token,
     TransportErrorKind, UntilReady, UntilState, WaitPolicy,
-};
-pub use koophone_proto::auth::{
-    AkSkCredentials, IssueProjectToken, IssuedToken, Password, ProjectScope, RefreshPolicy,
-    SecretKey, SecurityToken,
 };
