@@ -429,6 +429,28 @@ mod tests {
     }
 
     #[test]
+    fn repeated_headers_give_one_sorted_line_per_value_and_host_falls_back() {
+        let request = Request::get("http://sim.example:8080/v1?b=2&a=1")
+            .header("x-tag", " zeta ")
+            .header("x-tag", "alpha")
+            .header("x-sdk-date", "20260101T000000Z")
+            .body(Vec::<u8>::new())
+            .unwrap();
+        let canonical = canonical_request(&request, "host;x-sdk-date;x-tag").unwrap();
+        assert_eq!(
+            canonical,
+            format!(
+                "GET\n/v1/\na=1&b=2\nhost:sim.example:8080\nx-sdk-date:20260101T000000Z\n\
+                 x-tag:alpha\nx-tag:zeta\n\nhost;x-sdk-date;x-tag\n{EMPTY_HASH}"
+            )
+        );
+        assert_eq!(
+            canonical_request(&request, "host;x-absent"),
+            Err(SignatureError::MissingSignedHeader)
+        );
+    }
+
+    #[test]
     fn canonical_uri_and_query_follow_python_quote() {
         let mut out = String::new();
         canonical_uri("/v1/%7e%2Fa b/%FF", &mut out);

@@ -57,6 +57,74 @@ fn builtin_default_contains_both_documented_examples() {
 }
 
 #[test]
+fn builtin_default_has_the_documented_credentials() {
+    let s = Scenario::default();
+    assert_eq!(s.access_keys.len(), 1);
+    assert_eq!(
+        (
+            s.access_keys[0].access_key.as_str(),
+            s.access_keys[0].secret_key.as_str()
+        ),
+        ("sim-ak", "sim-sk")
+    );
+    assert_eq!(s.access_keys[0].security_token, None);
+    assert_eq!(s.iam.token_lifetime_ms, 24 * 3600 * 1000);
+    let domain = &s.iam.domains[0];
+    assert_eq!(domain.name, "sim-domain");
+    assert_eq!(
+        (
+            domain.users[0].name.as_str(),
+            domain.users[0].password.as_str()
+        ),
+        ("sim-user", "sim-password")
+    );
+    assert_eq!(
+        (
+            domain.projects[0].id.as_str(),
+            domain.projects[0].name.as_str()
+        ),
+        ("sim-project", "sim-project")
+    );
+    assert_eq!(s.wall_clock_origin, None);
+    // Secrets stay out of Debug.
+    let debug = format!("{s:?}");
+    assert!(
+        !debug.contains("sim-sk") && !debug.contains("sim-password"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn credentials_and_wall_clock_parse() {
+    let s = Scenario::from_json(
+        r#"{"access_keys": [{"access_key": "temp", "secret_key": "clé", "security_token": "tok"}],
+            "iam": {"token_lifetime_ms": 5000},
+            "wall_clock_origin": "2026-03-15T11:00:00.5+01:00"}"#,
+    )
+    .expect("valid");
+    assert_eq!(s.access_keys[0].security_token.as_deref(), Some("tok"));
+    assert_eq!(s.access_keys[0].secret_key, "clé");
+    // A lifetime alone keeps the default IAM user.
+    assert_eq!(s.iam.token_lifetime_ms, 5000);
+    assert_eq!(s.iam.domains, Scenario::default().iam.domains);
+    let origin = s.wall_clock_origin.expect("an origin");
+    let since_epoch = origin.duration_since(std::time::UNIX_EPOCH).unwrap();
+    assert_eq!(since_epoch.as_millis(), 1_773_568_800_500);
+    assert!(!format!("{:?}", s.access_keys).contains("tok\""));
+    // A secret of the wrong type is not repeated in the error.
+    for doc in [
+        r#"{"access_keys": [{"access_key": "a", "secret_key": 98765}]}"#,
+        r#"{"iam": {"domains": [{"name": "d", "users": [{"name": "u", "password": 98765}]}]}}"#,
+    ] {
+        let err = Scenario::from_json(doc).unwrap_err().to_string();
+        assert!(
+            !err.contains("98765") && err.contains("expected a string"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn minimal_document_gets_defaults() {
     let s = Scenario::from_json("{}").expect("empty object is a scenario");
     assert_eq!(s, Scenario::empty());
@@ -289,6 +357,71 @@ const BAD: &[(&str, &str, &str)] = &[
         r#"{"faults": [{"fault": {"kind": "internal_error", "error_code": "0"}}]}"#,
         "faults[0].fault.error_code",
         "not \"0\"",
+    ),
+    (
+        r#"{"access_keys": [{"access_key": "a b", "secret_key": "s"}]}"#,
+        "access_keys[0].access_key",
+        "visible ASCII",
+    ),
+    (
+        r#"{"access_keys": [{"access_key": "a", "secret_key": "s"}, {"access_key": "a", "secret_key": "t"}]}"#,
+        "access_keys[1].access_key",
+        "duplicate access key",
+    ),
+    (
+        r#"{"access_keys": [{"access_key": "a", "secret_key": ""}]}"#,
+        "access_keys[0].secret_key",
+        "must not be empty",
+    ),
+    (
+        r#"{"access_keys": [{"access_key": "a", "secret_key": 1234567}]}"#,
+        "access_keys[0].secret_key",
+        "expected a string",
+    ),
+    (
+        r#"{"access_keys": [{"access_key": "a", "secret_key": "s", "security_token": ""}]}"#,
+        "access_keys[0].security_token",
+        "visible ASCII",
+    ),
+    (
+        r#"{"iam": {"token_lifetime_ms": 0}}"#,
+        "iam.token_lifetime_ms",
+        "at least 1",
+    ),
+    (
+        r#"{"iam": {"lifetime": 5}}"#,
+        "iam.lifetime",
+        "unknown field `lifetime`",
+    ),
+    (
+        r#"{"iam": {"domains": [{"name": "d"}, {"name": "d"}]}}"#,
+        "iam.domains[1].name",
+        "duplicate domain",
+    ),
+    (
+        r#"{"iam": {"domains": [{"name": "d", "projects": [{"id": "p", "name": "a"}, {"id": "p", "name": "b"}]}]}}"#,
+        "iam.domains[0].projects[1].id",
+        "duplicate project id",
+    ),
+    (
+        r#"{"iam": {"domains": [{"name": "d", "projects": [{"id": "p", "name": ""}]}]}}"#,
+        "iam.domains[0].projects[0].name",
+        "must not be empty",
+    ),
+    (
+        r#"{"iam": {"domains": [{"name": "d", "users": [{"name": "u", "password": ""}]}]}}"#,
+        "iam.domains[0].users[0].password",
+        "must not be empty",
+    ),
+    (
+        r#"{"iam": {"domains": [{"name": "d", "users": [{"name": "u", "password": "p"}, {"name": "u", "password": "q"}]}]}}"#,
+        "iam.domains[0].users[1].name",
+        "duplicate user",
+    ),
+    (
+        r#"{"wall_clock_origin": "yesterday"}"#,
+        "wall_clock_origin",
+        "RFC 3339",
     ),
 ];
 
