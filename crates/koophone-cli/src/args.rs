@@ -2,7 +2,9 @@
 //! these names, defaults and environment variables, so change nothing here
 //! without changing the contract.
 //!
-//! No type here derives `Debug`: [`Global`] holds the token.
+//! No type here derives `Debug`: [`Global`] holds the token. The IAM password
+//! and the AK/SK secret key are no options at all: they are read from the
+//! environment only (`crate::credentials`), so clap never holds them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,6 +17,11 @@ Examples:
   koophone --simulate wait --user-id 1008600000104285462 --instance-id iRJEVP9
   KOOPHONE_ENDPOINT=https://koophone.example.com KOOPHONE_TOKEN=... \\
     koophone --output json progress --user-id 1008600000104285462 --instance-id iRJEVP9
+
+Credentials, the first one given wins: --token, --token-file, KOOPHONE_TOKEN;
+then HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK (AK/SK signing; optional
+HUAWEICLOUD_SDK_SECURITY_TOKEN and HUAWEICLOUD_SDK_PROJECT_ID); then
+--iam-user, --iam-domain, --iam-project with the password in KOOPHONE_IAM_PASSWORD.
 
 Exit codes: 0 done; 2 usage or invalid input (nothing was sent); 3 the wait
 deadline passed; 4 the service answered with an error (after retries);
@@ -79,7 +86,32 @@ pub struct Global {
     /// Permit plain http to non-loopback hosts (the token then travels in clear text)
     #[arg(long, global = true)]
     pub allow_http: bool,
+
+    /// IAM user whose token is used, issued by IAM for the password in KOOPHONE_IAM_PASSWORD
+    /// (used when no token and no HUAWEICLOUD_SDK_AK/HUAWEICLOUD_SDK_SK are given)
+    #[arg(long, value_name = "NAME", global = true, help_heading = IAM_HEADING)]
+    pub iam_user: Option<String>,
+
+    /// The IAM user's domain (account) name
+    #[arg(long, value_name = "NAME", global = true, help_heading = IAM_HEADING)]
+    pub iam_domain: Option<String>,
+
+    /// The project the IAM token is scoped to, by name (usually the region, e.g. cn-north-4)
+    #[arg(long, value_name = "NAME", global = true, help_heading = IAM_HEADING)]
+    pub iam_project: Option<String>,
+
+    /// IAM endpoint that issues the token [default: https://iam.myhuaweicloud.com; the simulator with --simulate]
+    #[arg(
+        long,
+        env = "HUAWEICLOUD_SDK_IAM_ENDPOINT",
+        value_name = "URL",
+        global = true,
+        help_heading = IAM_HEADING
+    )]
+    pub iam_endpoint: Option<String>,
 }
+
+const IAM_HEADING: &str = "IAM login (password from KOOPHONE_IAM_PASSWORD)";
 
 /// `--output`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
@@ -120,6 +152,13 @@ pub enum Command {
         The first line on stdout is `listening on http://ADDR` (use port 0 to let the OS choose).\n\
         A token given with --token, --token-file or KOOPHONE_TOKEN replaces the scenario's tokens.")]
     Sim(SimArgs),
+
+    /// Issue a project-scoped IAM token and print it (the one command that prints a credential)
+    #[command(after_help = "Example:\n  \
+        KOOPHONE_IAM_PASSWORD=... koophone token --iam-user NAME --iam-domain NAME --iam-project cn-north-4\n\n\
+        Prints the token alone on stdout; with --output json {\"token\":...,\"expires_at\":\"RFC 3339 time\"}.\n\
+        With --simulate and no --iam-* flags, the simulator's default IAM user is used.")]
+    Token,
 
     /// Print a shell completion script
     #[command(after_help = "Example:\n  \

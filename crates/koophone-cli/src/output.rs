@@ -5,23 +5,40 @@
 //! JSON mode (scripts read one document from one place). The final output is
 //! written at most once per process, even when Ctrl-C races the command.
 
+use std::fmt;
 use std::io::Write;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use koophone_ureq::{InstanceStatus, Progress, Waited};
+use koophone_ureq::{InstanceStatus, IssuedToken, Progress, Waited};
 use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::args::OutputFormat;
 use crate::exit::{Failure, one_line};
 
 /// A result in both forms; the output mode picks one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` shows neither: the report of `koophone token` is a credential.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Report {
     /// The line for a person.
     pub human: String,
     /// The JSON document, on one line.
     pub json: String,
+}
+
+impl fmt::Debug for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Report(..)")
+    }
+}
+
+#[derive(Serialize)]
+struct TokenDoc<'a> {
+    token: &'a str,
+    expires_at: String,
 }
 
 #[derive(Serialize)]
@@ -179,6 +196,32 @@ pub fn waited_status(w: &Waited<InstanceStatus>) -> Report {
     }
 }
 
+/// `token`: the token alone on a line (for `$(koophone token ...)`), or
+/// `{"token":"...","expires_at":"2026-01-02T03:04:05Z"}` (RFC 3339, UTC).
+pub fn issued_token(issued: &IssuedToken) -> Report {
+    let token = issued.token.expose_secret();
+    Report {
+        human: token.to_owned(),
+        json: to_json(&TokenDoc {
+            token,
+            expires_at: rfc3339(issued.expires_at),
+        }),
+    }
+}
+
+/// A wall-clock time in RFC 3339, UTC; times this program cannot hold in a
+/// date (before 1970, past year 9999) clamp to those ends.
+fn rfc3339(at: SystemTime) -> String {
+    let seconds = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let latest = 253_402_300_799; // 9999-12-31T23:59:59Z
+    OffsetDateTime::from_unix_timestamp(seconds.min(latest))
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| String::from("1970-01-01T00:00:00Z"))
+}
+
 /// The JSON error document.
 pub fn failure_json(f: &Failure) -> String {
     to_json(&FailureDoc {
@@ -323,6 +366,28 @@ mod tests {
             status(&s).human,
             "teminated [2J, operation state install-failed, error CLOUDDC.5001 create_instance_error"
         );
+    }
+
+    #[test]
+    fn token_report_is_the_token_or_its_document() {
+        use koophone_ureq::Token;
+        let issued = IssuedToken {
+            token: Token::new("MIIE-token").unwrap(),
+            expires_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000),
+        };
+        let report = issued_token(&issued);
+        assert_eq!(report.human, "MIIE-token");
+        assert_eq!(
+            report.json,
+            r#"{"token":"MIIE-token","expires_at":"2026-05-28T20:26:40Z"}"#
+        );
+        assert!(!format!("{report:?}").contains("MIIE"));
+        assert_eq!(
+            rfc3339(SystemTime::UNIX_EPOCH - Duration::from_secs(5)),
+            "1970-01-01T00:00:00Z"
+        );
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(rfc3339(far), "9999-12-31T23:59:59Z");
     }
 
     #[test]

@@ -6,14 +6,17 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::{ArgMatches, CommandFactory};
-use koophone_sim::{Scenario, Sim, SimError, SimHandle};
+use koophone_sim::{
+    IamDomain, IamProject, IamUser, Scenario, Sim, SimBuilder, SimError, SimHandle,
+};
 use koophone_ureq::{
-    Client, Credentials, Endpoint, Error, InstanceState, InvalidInput, RetryPolicy,
-    ShowInstanceStatus, ShowProgress, Token, UntilState, WaitPolicy,
+    Client, ClientBuilder, Credentials, Endpoint, Error, IamPassword, InstanceState, InvalidInput,
+    Password, ProjectScope, RetryPolicy, ShowInstanceStatus, ShowProgress, Token, UntilState,
+    WaitPolicy,
 };
 
 use crate::args::{Cli, Command, CompletionsArgs, Global, PollArgs, SimArgs};
-use crate::credentials;
+use crate::credentials::{self, DEFAULT_IAM_ENDPOINT, DefaultIamUser, Given, IamLogin};
 use crate::exit::{Failure, Kind};
 use crate::interrupt::Interrupt;
 use crate::live::LiveLine;
@@ -71,6 +74,7 @@ pub fn run(
             drop(live);
             Ok(Some(output::waited_status(&waited.map_err(failure)?)))
         }
+        Command::Token => issue_token(global, interrupt).map(Some),
         Command::Sim(args) => serve(args, global, matches, interrupt).map(|()| None),
         Command::Completions(args) => {
             completions(args);
@@ -133,23 +137,24 @@ fn connect(
     matches: &ArgMatches,
     interrupt: &Interrupt,
 ) -> Result<Connection, Failure> {
-    let credentials = credentials::resolve(global, matches)?;
+    let given = credentials::resolve(global, matches, &credentials::process_env)?;
     let timeout = Duration::from_secs(global.timeout);
     let builder = Client::builder()
         .timeout(timeout)
         .retry_policy(retry_policy(timeout, global.retries));
     let (builder, simulator) = if global.simulate {
-        // The simulator accepts the token given, so any token works with it.
-        let credentials = match credentials {
-            Some(credentials) => credentials,
-            None => Credentials::Token(Token::new(SIMULATOR_TOKEN).map_err(invalid)?),
-        };
         let mut sim = Sim::builder();
-        if let Credentials::Token(token) = &credentials {
-            sim = sim.token(token.expose_secret());
+        if let Some(given) = &given {
+            let mut scenario = Scenario::default();
+            sim = accept(sim, &mut scenario, given);
+            sim = sim.scenario(scenario);
         }
         let handle = sim.start().map_err(simulator_failure)?;
         let endpoint = Endpoint::parse(handle.base_url()).map_err(invalid)?;
+        let credentials = match given {
+            Some(given) => to_credentials(given, Some(handle.base_url()), false)?,
+            None => Credentials::Token(Token::new(SIMULATOR_TOKEN).map_err(invalid)?),
+        };
         let builder = builder
             .endpoint(endpoint)
             .credentials(credentials)
@@ -162,9 +167,14 @@ fn connect(
             )
         })?;
         let endpoint = Endpoint::parse_with(url, global.allow_http).map_err(invalid)?;
-        let credentials = credentials.ok_or_else(|| {
-            Failure::invalid_input("no token: give --token, --token-file or KOOPHONE_TOKEN")
+        let given = given.ok_or_else(|| {
+            Failure::invalid_input(
+                "no token or other credentials: give --token, --token-file or KOOPHONE_TOKEN; \
+                 or HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK; \
+                 or --iam-user, --iam-domain and --iam-project with KOOPHONE_IAM_PASSWORD",
+            )
         })?;
+        let credentials = to_credentials(given, None, global.allow_http)?;
         // A proxy cannot reach this machine's loopback interface.
         let builder = builder
             .proxy_from_env(!endpoint.is_loopback())
@@ -179,6 +189,143 @@ fn connect(
     Ok(Connection {
         client,
         _simulator: simulator,
+    })
+}
+
+/// The client's credentials. An IAM login's endpoint: `simulator` with
+/// `--simulate`, else the one given, else [`DEFAULT_IAM_ENDPOINT`]; checked
+/// like the service endpoint (the password travels to it).
+fn to_credentials(
+    given: Given,
+    simulator: Option<&str>,
+    allow_http: bool,
+) -> Result<Credentials, Failure> {
+    Ok(match given {
+        Given::Token(token) => Credentials::Token(token),
+        Given::AkSk(credentials) => Credentials::AkSk(credentials),
+        Given::Iam(login) => Credentials::IamPassword(iam_password(login, simulator, allow_http)?),
+    })
+}
+
+fn iam_password(
+    login: IamLogin,
+    simulator: Option<&str>,
+    allow_http: bool,
+) -> Result<IamPassword, Failure> {
+    let url = simulator
+        .or(login.endpoint.as_deref())
+        .unwrap_or(DEFAULT_IAM_ENDPOINT);
+    let endpoint = Endpoint::parse_with(url, allow_http).map_err(|e| {
+        Failure::invalid_input(format!(
+            "{e} (the IAM endpoint, from --iam-endpoint or HUAWEICLOUD_SDK_IAM_ENDPOINT)"
+        ))
+    })?;
+    Ok(IamPassword::new(endpoint, login.request))
+}
+
+/// `token`: ask IAM once for a project-scoped token (the simulator's IAM
+/// with `--simulate`, whose default user stands in when no `--iam-*` flag is given).
+fn issue_token(global: &Global, interrupt: &Interrupt) -> Result<Report, Failure> {
+    let scenario = Scenario::default();
+    let default_user = if global.simulate {
+        simulator_iam_user(&scenario)
+    } else {
+        None
+    };
+    let login = credentials::resolve_iam(global, &credentials::process_env, default_user.as_ref())?
+        .ok_or_else(|| {
+            Failure::invalid_input(
+                "no IAM login: give --iam-user, --iam-domain and --iam-project, \
+                 with the password in KOOPHONE_IAM_PASSWORD",
+            )
+        })?;
+    let simulator = if global.simulate {
+        let mut scenario = scenario;
+        add_iam_user(&mut scenario, &login);
+        let sim = Sim::builder().scenario(scenario).start();
+        Some(sim.map_err(simulator_failure)?)
+    } else {
+        None
+    };
+    let base_url = simulator.as_ref().map(SimHandle::base_url);
+    let iam = iam_password(login, base_url, global.allow_http)?;
+    let proxy = !iam.endpoint().is_loopback();
+    let issued = ClientBuilder::default()
+        .timeout(Duration::from_secs(global.timeout))
+        .proxy_from_env(proxy)
+        .iam_password(iam)
+        .cancel_token(interrupt.cancel_token())
+        .issue_token()
+        .map_err(failure)?;
+    drop(simulator);
+    Ok(output::issued_token(&issued))
+}
+
+/// Make the simulator accept the credentials given: a token replaces the
+/// scenario's tokens; an AK/SK pair and an IAM user are added to it.
+fn accept(sim: SimBuilder, scenario: &mut Scenario, given: &Given) -> SimBuilder {
+    match given {
+        Given::Token(token) => return sim.token(token.expose_secret()),
+        Given::AkSk(_) => {
+            if let Some(key) = credentials::simulator_access_key(&credentials::process_env) {
+                scenario
+                    .access_keys
+                    .retain(|k| k.access_key != key.access_key);
+                scenario.access_keys.push(key);
+            }
+        }
+        Given::Iam(login) => add_iam_user(scenario, login),
+    }
+    sim
+}
+
+/// Add the login's user (with its password) and project to the scenario's IAM.
+fn add_iam_user(scenario: &mut Scenario, login: &IamLogin) {
+    let request = &login.request;
+    let domains = &mut scenario.iam.domains;
+    let index = match domains.iter().position(|d| d.name == request.domain_name()) {
+        Some(index) => index,
+        None => {
+            domains.push(IamDomain {
+                name: request.domain_name().to_owned(),
+                projects: Vec::new(),
+                users: Vec::new(),
+            });
+            domains.len() - 1
+        }
+    };
+    let domain = &mut domains[index];
+    let (id, name) = match request.scope() {
+        ProjectScope::Name(name) => (name, name),
+        ProjectScope::Id(id) => (id, id),
+    };
+    if !domain
+        .projects
+        .iter()
+        .any(|p| &p.id == id || &p.name == name)
+    {
+        domain.projects.push(IamProject {
+            id: id.clone(),
+            name: name.clone(),
+        });
+    }
+    domain.users.retain(|u| u.name != request.user_name());
+    domain.users.push(IamUser {
+        name: request.user_name().to_owned(),
+        password: request.password().expose_secret().to_owned(),
+    });
+}
+
+/// The scenario's first IAM user, domain and project: who `--simulate token`
+/// logs in as when no `--iam-*` flag is given.
+fn simulator_iam_user(scenario: &Scenario) -> Option<DefaultIamUser> {
+    let domain = scenario.iam.domains.first()?;
+    let user = domain.users.first()?;
+    Some(DefaultIamUser {
+        user: user.name.clone(),
+        domain: domain.name.clone(),
+        project: domain.projects.first()?.name.clone(),
+        password: Password::new(user.password.as_str()).ok()?,
     })
 }
 
@@ -202,13 +349,12 @@ fn serve(
         }
         None => Scenario::default(),
     };
-    let mut sim = Sim::builder()
-        .scenario(scenario)
-        .seed(args.seed)
-        .listen(args.listen);
-    if let Some(Credentials::Token(token)) = credentials::resolve(global, matches)? {
-        sim = sim.token(token.expose_secret());
+    let mut scenario = scenario;
+    let mut sim = Sim::builder().seed(args.seed).listen(args.listen);
+    if let Some(given) = credentials::resolve(global, matches, &credentials::process_env)? {
+        sim = accept(sim, &mut scenario, &given);
     }
+    let sim = sim.scenario(scenario);
     let handle = sim.start().map_err(simulator_failure)?;
     {
         let mut stdout = std::io::stdout().lock();

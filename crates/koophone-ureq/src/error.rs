@@ -422,17 +422,18 @@ impl IamError {
 }
 
 impl fmt::Display for IamError {
-    /// `iam issued no token: ` and what happened, on one line.
+    /// `iam issued no token: ` and what happened, on one line (with a hint
+    /// when IAM refused the login).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("iam issued no token: ")?;
+        f.write_str("iam issued no token")?;
+        if let IamError::Refused(e) = self
+            && let ApiError::Unauthorized(_) = **e
+        {
+            f.write_str(" (check the user, domain and password)")?;
+        }
+        f.write_str(": ")?;
         match self {
-            IamError::Refused(e) => {
-                write!(f, "{}", Error::from((**e).clone()))?;
-                if let ApiError::Unauthorized(_) = **e {
-                    f.write_str(" (check the user, domain and password)")?;
-                }
-                Ok(())
-            }
+            IamError::Refused(e) => write!(f, "{}", Error::from((**e).clone())),
             IamError::Transport(t) => write!(f, "{t}"),
             IamError::InvalidInput(e) => write!(f, "{e}"),
             IamError::AlreadyExpired => {

@@ -117,6 +117,21 @@ impl IssueProjectToken {
         &self.scope
     }
 
+    /// The IAM user's name.
+    pub fn user_name(&self) -> &str {
+        &self.user_name
+    }
+
+    /// The name of the user's account (IAM domain).
+    pub fn domain_name(&self) -> &str {
+        &self.domain_name
+    }
+
+    /// The password (redacted in `Debug`; see [`Password::expose_secret`]).
+    pub fn password(&self) -> &Password {
+        &self.password
+    }
+
     /// `POST {iam}/v3/auth/tokens?nocatalog=true` with the password body. The
     /// body holds the password: do not log the request.
     pub fn build_request(
