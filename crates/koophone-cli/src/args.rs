@@ -100,9 +100,10 @@ pub struct Global {
     #[arg(long, value_name = "NAME", global = true, help_heading = IAM_HEADING)]
     pub iam_project: Option<String>,
 
-    /// IAM endpoint that issues the token [default: https://iam.myhuaweicloud.com; the simulator with --simulate]
+    /// The IAM endpoint that issues the token.
     #[arg(
         long,
+        help = "IAM endpoint that issues the token [default: https://iam.myhuaweicloud.com; the simulator with --simulate]",
         env = "HUAWEICLOUD_SDK_IAM_ENDPOINT",
         value_name = "URL",
         global = true,

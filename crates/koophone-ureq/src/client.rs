@@ -766,5 +766,18 @@ mod tests {
             .build()
             .unwrap();
         assert!(!format!("{dynamic:?}").contains(secret));
+
+        let aksk = koophone_proto::auth::AkSkCredentials::new(
+            "AK1",
+            koophone_proto::auth::SecretKey::new(secret).unwrap(),
+        )
+        .unwrap();
+        let builder = Client::builder()
+            .endpoint_url("https://example.com")
+            .aksk(aksk);
+        let mut shown = format!("{builder:?}");
+        shown.push_str(&format!("{:?}", builder.build().unwrap()));
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("AK1"), "{shown}");
     }
 }

@@ -37,6 +37,14 @@
 //! }
 //! ```
 //!
+//! Credentials ([`Credentials`]): a fixed token or a [`TokenSource`] asked
+//! before every attempt (sent as `X-Auth-Token`); AK/SK ([`AkSkCredentials`],
+//! [`ClientBuilder::aksk`]), each attempt signed with `SDK-HMAC-SHA256` as it
+//! is sent; or an IAM user's password ([`IamPassword`],
+//! [`ClientBuilder::iam_password`]): a project-scoped token fetched on first
+//! use, shared by the client's threads, refreshed by one of them before it
+//! expires, and replaced once when the service answers 401.
+//!
 //! Errors say what to do about them: [`Error::kind`] names the case
 //! (`service`, `throttled`, `transport`, `timeout`, ...), and
 //! [`Error::http_status`], [`Error::error_code`], [`Error::message`] and
