@@ -147,7 +147,12 @@ impl IamSession {
                     drop(state);
                     // A failure keeps the current token, still valid, in use;
                     // the cache asks again after its retry delay.
-                    let _ = self.refresh(ticket, issue);
+                    let refreshed = self.refresh(ticket, issue);
+                    #[cfg(feature = "tracing")]
+                    if let Err(e) = &refreshed {
+                        tracing::warn!(error = %e, "token refresh failed; the current token stays in use");
+                    }
+                    drop(refreshed);
                     state = self.lock();
                 }
                 TokenState::RefreshRequired => {
