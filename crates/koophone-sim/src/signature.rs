@@ -211,7 +211,7 @@ pub fn verify<'r, 'k, B: AsRef<[u8]>>(
     let sent_token = request
         .headers()
         .get(SECURITY_TOKEN_HEADER)
-        .map(|v| v.as_bytes());
+        .map(|v| v.as_bytes().trim_ascii());
     let token_signed = signed().any(|name| name.eq_ignore_ascii_case(SECURITY_TOKEN_HEADER));
     match (&key.security_token, sent_token) {
         (None, None) => {}
