@@ -30,6 +30,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+//!
+//! The same crate drives any HTTP stack; the section below is the whole
+//! contract a driver follows.
+#![doc = include_str!("../BYOT.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 // `ApiError` carries everything a caller needs (status, code, message, request
