@@ -137,6 +137,15 @@ fn timed_batch(batch: usize, mut call: impl FnMut() -> Result<(), String>) -> Re
     Ok(start.elapsed().as_secs_f64() / batch as f64)
 }
 
+/// The 1-minute load average (Linux), printed with the figures: on a shared
+/// 2-core machine it says how much to trust them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "n/a".to_owned())
+}
+
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
@@ -149,6 +158,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), String> {
     let Options { rounds, batch } = options()?;
+    let load_before = load_average();
     let scenario = Scenario {
         request_log_capacity: 0,
         ..Scenario::default()
@@ -196,6 +206,10 @@ fn run() -> Result<(), String> {
         }
     }
     sim.shutdown();
+    println!(
+        "load average {load_before} before, {} after",
+        load_average()
+    );
 
     let [client_t, bare_t, default_t] = &times;
     let ratios =

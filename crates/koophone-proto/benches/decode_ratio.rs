@@ -108,8 +108,18 @@ fn compare<A, B>(
     speedup
 }
 
+/// The 1-minute load average (Linux), printed with the figures: on a shared
+/// 2-core machine it says how much to trust them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "n/a".to_owned())
+}
+
 fn main() {
     let options = options();
+    let load_before = load_average();
     let progress = show_progress();
     let status = show_instance_status();
     println!(
@@ -158,6 +168,10 @@ fn main() {
         &bad_request(),
         decode_status,
         baseline_status,
+    );
+    println!(
+        "load average {load_before} before, {} after",
+        load_average()
     );
     println!(
         "target: ShowProgress success at least 2x the baseline: {}",
