@@ -71,6 +71,8 @@ pub struct IamLogin {
 ///
 /// clap reads `KOOPHONE_TOKEN` into the same field as `--token`, so the
 /// value's source tells a typed token (first) from the environment's (third).
+/// An empty `KOOPHONE_TOKEN` counts as unset, as every other variable here
+/// does ([`process_env`]), so `KOOPHONE_TOKEN=` does not hide an AK/SK pair.
 pub fn resolve(
     global: &Global,
     matches: &ArgMatches,
@@ -83,7 +85,7 @@ pub fn resolve(
     if let Some(path) = &global.token_file {
         return read_token_file(path).map(Some);
     }
-    if let Some(token) = &global.token {
+    if let Some(token) = global.token.as_deref().filter(|token| !token.is_empty()) {
         return token_from("KOOPHONE_TOKEN", token).map(Some);
     }
     if let Some(aksk) = aksk_from_env(env)? {

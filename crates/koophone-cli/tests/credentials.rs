@@ -363,6 +363,9 @@ fn the_first_credentials_given_win() {
     exec(&mut koophone(&args(&all), &everything)).assert_code(0);
     // Then AK/SK.
     exec(&mut koophone(&args(&all), &everything[1..])).assert_code(0);
+    // An empty KOOPHONE_TOKEN is unset, like every other variable: AK/SK again.
+    let empty_token = [("KOOPHONE_TOKEN", ""), aksk[0], aksk[1]];
+    exec(&mut koophone(&args(&all), &empty_token)).assert_code(0);
     // Then the IAM user.
     exec(&mut koophone(&args(&all), &everything[3..])).assert_code(0);
     let log = sim.request_log();
@@ -380,7 +383,7 @@ fn the_first_credentials_given_win() {
             }
         })
         .collect();
-    assert_eq!(kinds, ["token", "aksk", "iam", "iam-token"]);
+    assert_eq!(kinds, ["token", "aksk", "aksk", "iam", "iam-token"]);
 }
 
 // ---------------------------------------------------------------- token
