@@ -44,7 +44,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
@@ -324,7 +324,11 @@ impl Client {
                 Action::Done(outcome) => return Ok((outcome, last_transport)),
                 Action::WakeAt(at) => tokio::time::sleep_until(at.into()).await,
                 Action::Send => {
-                    let request = waiter.operation().build_request(&self.ctx)?;
+                    // Built afresh each attempt: an AK/SK signature is only
+                    // accepted for a few minutes around its signing time.
+                    let request = waiter
+                        .operation()
+                        .build_authorized_request(&self.ctx, SystemTime::now())?;
                     let left = waiter.deadline().saturating_duration_since(now);
                     let outcome = self
                         .send(request, left.min(self.config.request_timeout))

@@ -36,7 +36,7 @@
 #![allow(clippy::result_large_err)]
 
 use std::io::{self, Read};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::{Method, Request, Response};
 use koophone_proto::{
@@ -95,6 +95,12 @@ impl MinreqTransport {
             out = out.with_body(request.body().clone());
         }
         for (name, value) in request.headers() {
+            // minreq always writes `Host` from the URL, which is the endpoint's
+            // authority the AK/SK signature covers; a second copy would make
+            // the request ambiguous and the signature unverifiable.
+            if name == http::header::HOST {
+                continue;
+            }
             let value = value.to_str().map_err(|_| TransportErrorKind::Other)?;
             out = out.with_header(name.as_str(), value);
         }
@@ -144,7 +150,11 @@ where
         let now = Instant::now();
         match waiter.poll(now) {
             Action::Send => {
-                let request = waiter.operation().build_request(ctx)?;
+                // Built afresh each attempt: an AK/SK signature is only
+                // accepted for a few minutes around its signing time.
+                let request = waiter
+                    .operation()
+                    .build_authorized_request(ctx, SystemTime::now())?;
                 let left = waiter.deadline().saturating_duration_since(now);
                 match transport.send(&request, left.min(transport.timeout)) {
                     Ok(response) => {
