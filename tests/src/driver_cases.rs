@@ -15,11 +15,12 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use http::{Request, Response};
+use http::Response;
+use koophone_proto::auth::{AkSkCredentials, SecretKey};
 use koophone_proto::{
-    Action, ApiError, Endpoint, InstanceState, InstanceStatus, Jitter, Observed, Once, Operation,
-    Progress, RequestContext, ShowInstanceStatus, ShowProgress, Target, Token, TransportErrorKind,
-    UntilReady, UntilState, WaitError, WaitPolicy, Waiter,
+    Action, ApiError, Auth, Endpoint, InstanceState, InstanceStatus, InvalidInput, Jitter,
+    Observed, Once, Operation, Progress, RequestContext, ShowInstanceStatus, ShowProgress, Target,
+    Token, TransportErrorKind, UntilReady, UntilState, WaitError, WaitPolicy, Waiter,
 };
 use koophone_sim::Scenario;
 use koophone_sim::memory::{MemoryError, MemoryTransport};
@@ -218,6 +219,9 @@ pub struct Case {
     /// Overrides the default token.
     #[serde(default)]
     pub token: Option<String>,
+    /// Signs every request with this access key pair instead of sending a token.
+    #[serde(default)]
+    pub aksk: Option<AkSkSpec>,
     /// Overrides the default request timeout.
     #[serde(default)]
     pub request_timeout_ms: Option<u64>,
@@ -232,6 +236,16 @@ pub struct Case {
     /// Requests the simulator must have seen, where that does not depend on timing.
     #[serde(default)]
     pub requests: Option<u64>,
+}
+
+/// An access key pair a case signs its requests with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AkSkSpec {
+    /// The AK.
+    pub access_key: String,
+    /// The SK.
+    pub secret_key: String,
 }
 
 /// Which operation a case runs.
@@ -303,11 +317,23 @@ impl Table {
         Token::new(raw).unwrap_or_else(|e| panic!("case {}: bad token: {e}", case.name))
     }
 
-    /// The request context for `base_url` and `case`'s token.
+    /// The credentials `case` sends: its AK/SK pair when it has one, else its token.
+    pub fn auth(&self, case: &Case) -> Auth {
+        let Some(aksk) = &case.aksk else {
+            return Auth::Token(self.token(case));
+        };
+        // The table's keys are printable ASCII; a bad one fails the case loudly.
+        let credentials = SecretKey::new(&aksk.secret_key)
+            .and_then(|secret| AkSkCredentials::new(&aksk.access_key, secret))
+            .unwrap_or_else(|e| panic!("case {}: bad access key pair: {e}", case.name));
+        Auth::AkSk(credentials)
+    }
+
+    /// The request context for `base_url` and `case`'s credentials.
     pub fn context(&self, case: &Case, base_url: &str) -> RequestContext {
         let endpoint = Endpoint::parse(base_url)
             .unwrap_or_else(|e| panic!("case {}: bad endpoint {base_url}: {e}", case.name));
-        RequestContext::new(endpoint, self.token(case))
+        RequestContext::with_auth(endpoint, self.auth(case))
     }
 
     /// The per-request timeout of `case`.
@@ -434,11 +460,13 @@ pub fn memory_error_kind(error: &MemoryError) -> TransportErrorKind {
 
 /// Drive `waiter` to its end over `transport`: the loop contract with the
 /// virtual clock standing in for sleeping, so a wait of minutes takes
-/// microseconds. `request` is what every attempt sends (build it once with
-/// `waiter.operation().build_request(&ctx)`; the token does not change).
+/// microseconds. Every attempt is built afresh from `ctx` and authorized as
+/// of the simulator's wall clock, as a real driver signs AK/SK requests as of
+/// its own. The outer `Err` is a request that could not be built (nothing was
+/// sent); the inner result is the waiter's verdict.
 ///
 /// ```
-/// use koophone_proto::{Endpoint, Operation, PrepareStatus, RequestContext, ShowProgress};
+/// use koophone_proto::{Endpoint, PrepareStatus, RequestContext, ShowProgress};
 /// use koophone_proto::{Token, UntilReady, WaitPolicy, Waiter};
 /// use koophone_sim::{Scenario, memory::MemoryTransport};
 /// use koophone_tests::driver_cases::run_in_memory;
@@ -446,9 +474,8 @@ pub fn memory_error_kind(error: &MemoryError) -> TransportErrorKind {
 /// let transport = MemoryTransport::from_scenario(Scenario::default(), 1)?;
 /// let ctx = RequestContext::new(Endpoint::parse("https://sim.invalid")?, Token::new("sim-token")?);
 /// let op = ShowProgress::new("1008600000104285462", "iRJEVP9")?;
-/// let request = op.build_request(&ctx)?;
 /// let mut waiter = Waiter::new(op, UntilReady, WaitPolicy::default(), transport.now());
-/// let ready = run_in_memory(&mut waiter, &request, &transport)?;
+/// let ready = run_in_memory(&mut waiter, &ctx, &transport)??;
 /// assert_eq!(ready.status, PrepareStatus::Normal);
 /// // The built-in instance is ready after 5 s of virtual time.
 /// assert!(transport.elapsed().as_secs() >= 5);
@@ -456,25 +483,32 @@ pub fn memory_error_kind(error: &MemoryError) -> TransportErrorKind {
 /// ```
 pub fn run_in_memory<O, T>(
     waiter: &mut Waiter<O, T>,
-    request: &Request<Vec<u8>>,
+    ctx: &RequestContext,
     transport: &MemoryTransport,
-) -> Result<O::Output, WaitError<O::Output>>
+) -> Result<Result<O::Output, WaitError<O::Output>>, InvalidInput>
 where
     O: Operation,
     T: Target<O::Output>,
 {
     loop {
         match waiter.poll(transport.now()) {
-            Action::Send => match transport.send(request) {
-                Ok(response) => {
-                    let (parts, body) = response.into_parts();
-                    let response = Response::from_parts(parts, body.as_slice());
-                    waiter.handle_response(response, transport.now());
+            Action::Send => {
+                let request = waiter
+                    .operation()
+                    .build_authorized_request(ctx, transport.wall_clock())?;
+                match transport.send(&request) {
+                    Ok(response) => {
+                        let (parts, body) = response.into_parts();
+                        let response = Response::from_parts(parts, body.as_slice());
+                        waiter.handle_response(response, transport.now());
+                    }
+                    Err(e) => {
+                        waiter.handle_transport_error(memory_error_kind(&e), transport.now());
+                    }
                 }
-                Err(e) => waiter.handle_transport_error(memory_error_kind(&e), transport.now()),
-            },
+            }
             Action::WakeAt(at) => transport.advance_to(at),
-            Action::Done(outcome) => return outcome,
+            Action::Done(outcome) => return Ok(outcome),
         }
     }
 }
@@ -484,12 +518,12 @@ where
 pub fn call_in_memory<O: Operation>(
     op: O,
     policy: WaitPolicy,
-    request: &Request<Vec<u8>>,
+    ctx: &RequestContext,
     transport: &MemoryTransport,
-) -> Result<O::Output, WaitError<O::Output>> {
+) -> Result<Result<O::Output, WaitError<O::Output>>, InvalidInput> {
     let mut waiter = Waiter::new(op, Once, policy, transport.now());
-    let outcome = run_in_memory(&mut waiter, request, transport);
-    as_call(outcome, &waiter)
+    let outcome = run_in_memory(&mut waiter, ctx, transport)?;
+    Ok(as_call(outcome, &waiter))
 }
 
 /// Read a [`Once`] waiter's verdict as koophone-ureq's `Client::call` does:

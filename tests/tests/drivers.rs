@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use koophone_example_blocking::MinreqTransport;
 use koophone_example_tokio as tokio_example;
-use koophone_proto::{Once, Operation, Target, WaitPolicy, Waiter};
+use koophone_proto::{Auth, Once, Operation, Target, WaitPolicy, Waiter};
 use koophone_sim::memory::MemoryTransport;
 use koophone_sim::{Scenario, Sim, SimHandle};
 use koophone_tests::driver_cases::{
@@ -89,9 +89,18 @@ impl Driver for UreqDriver {
             Ok(sim) => sim,
             Err(outcome) => return (outcome, 0),
         };
-        let client = koophone_ureq::Client::builder()
-            .endpoint_url(sim.base_url())
-            .token(table.token(case))
+        let builder = koophone_ureq::Client::builder().endpoint_url(sim.base_url());
+        let builder = match table.auth(case) {
+            Auth::Token(token) => builder.token(token),
+            Auth::AkSk(credentials) => builder.aksk(credentials),
+            other => {
+                return (
+                    Outcome::DriverError(format!("no ureq credentials for {other:?}")),
+                    0,
+                );
+            }
+        };
+        let client = builder
             .timeout(table.request_timeout(case))
             .body_limit(table.body_limit(case))
             .retry_policy(table.retry_policy(case))
@@ -193,19 +202,19 @@ impl Driver for MemoryDriver {
             .with_timeout(table.request_timeout(case))
             .with_body_limit(usize::try_from(table.body_limit(case)).unwrap_or(usize::MAX));
         let ctx = table.context(case, "https://sim.invalid");
-        let request = match op.build_request(&ctx) {
-            Ok(request) => request,
-            Err(e) => return (Outcome::DriverError(e.to_string()), 0),
-        };
-        let outcome = match target {
+        let verdict = match target {
             None => {
                 let policy = table.retry_policy(case).to_wait_policy();
-                Outcome::from_wait(call_in_memory(op, policy, &request, &transport))
+                call_in_memory(op, policy, &ctx, &transport)
             }
             Some(target) => {
                 let mut waiter = Waiter::new(op, target, policy, transport.now());
-                Outcome::from_wait(run_in_memory(&mut waiter, &request, &transport))
+                run_in_memory(&mut waiter, &ctx, &transport)
             }
+        };
+        let outcome = match verdict {
+            Ok(verdict) => Outcome::from_wait(verdict),
+            Err(e) => Outcome::DriverError(e.to_string()),
         };
         let requests = transport.simulator().lock().requests_handled();
         (outcome, requests)
