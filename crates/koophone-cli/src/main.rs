@@ -50,9 +50,16 @@ fn main() -> ExitCode {
 fn usage_error(e: &clap::Error) -> ExitCode {
     let _ = e.print();
     if e.use_stderr() && json_requested() {
+        // The first paragraph, on one line: "the following required
+        // arguments were not provided:" is followed by one line per argument.
         let rendered = e.render().to_string();
-        let first = rendered.lines().next().unwrap_or_default();
-        let message = first.strip_prefix("error: ").unwrap_or(first);
+        let paragraph: Vec<&str> = rendered
+            .lines()
+            .map(str::trim)
+            .take_while(|line| !line.is_empty())
+            .collect();
+        let paragraph = paragraph.join(" ");
+        let message = paragraph.strip_prefix("error: ").unwrap_or(&paragraph);
         output::print_failure(OutputFormat::Json, &Failure::invalid_input(message));
     }
     ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))

@@ -877,6 +877,15 @@ fn usage_errors_exit_2_with_a_json_document_in_json_mode() {
             .contains("--bogus"),
         "{doc}"
     );
+    // clap's multi-line message, on one line.
+    let missing = run(&mut koophone(&["--output", "json", "wait"]));
+    missing.assert_code(2);
+    let doc = assert_error_doc(&missing, "invalid_input", Value::Null, Value::Null);
+    let msg = doc["error"]["error_msg"].as_str().unwrap();
+    assert!(
+        msg.contains("--user-id") && msg.contains("--instance-id"),
+        "{doc}"
+    );
     let no_command = run(&mut koophone(&[]));
     no_command.assert_code(2);
     let bad_number = run(&mut koophone(&["--timeout", "0", "progress"]));
