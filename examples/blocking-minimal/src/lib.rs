@@ -1,5 +1,5 @@
-//! A minimal blocking driver for `koophone-proto` over [minreq], in about a
-//! hundred lines: the core builds the request and decides everything else,
+//! A minimal blocking driver for `koophone-proto` over [minreq], in about
+//! 150 lines: the core builds the request and decides everything else,
 //! this file only moves bytes and sleeps. Nothing here (or in the core)
 //! needs ureq.
 //!
