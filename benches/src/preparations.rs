@@ -346,7 +346,8 @@ mod tests {
             queue: Duration::from_secs(100),
             restore: Duration::from_secs(5),
         };
-        let mut sim = Simulator::new(scenario(std::slice::from_ref(&p), QueueCount::Zero), 0).unwrap();
+        let mut sim =
+            Simulator::new(scenario(std::slice::from_ref(&p), QueueCount::Zero), 0).unwrap();
         let policy = WaitPolicy {
             max_wait: Duration::from_secs(30),
             ..every_second()
