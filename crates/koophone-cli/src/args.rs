@@ -44,7 +44,14 @@ pub struct Cli {
 #[derive(Args)]
 pub struct Global {
     /// Base URL of the service; https required except for loopback hosts, unless --allow-http
-    #[arg(long, env = "KOOPHONE_ENDPOINT", value_name = "URL", global = true)]
+    // The value stays out of `--help`: a URL may carry user-info (refused, but not to be echoed).
+    #[arg(
+        long,
+        env = "KOOPHONE_ENDPOINT",
+        value_name = "URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub endpoint: Option<String>,
 
     /// IAM token, sent as X-Auth-Token (never printed)
@@ -107,6 +114,7 @@ pub struct Global {
         env = "HUAWEICLOUD_SDK_IAM_ENDPOINT",
         value_name = "URL",
         global = true,
+        hide_env_values = true,
         help_heading = IAM_HEADING
     )]
     pub iam_endpoint: Option<String>,

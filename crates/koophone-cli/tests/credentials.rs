@@ -530,6 +530,15 @@ fn help_names_every_credential_and_shows_no_secret() {
         ("HUAWEICLOUD_SDK_SK", SK),
         ("HUAWEICLOUD_SDK_SECURITY_TOKEN", SESSION),
         ("KOOPHONE_IAM_PASSWORD", PASSWORD),
+        // Refused as endpoints, but a URL's user-info must not be echoed either.
+        (
+            "KOOPHONE_ENDPOINT",
+            "https://user:url-S3CRET@koophone.example.com",
+        ),
+        (
+            "HUAWEICLOUD_SDK_IAM_ENDPOINT",
+            "https://user:iam-S3CRET@iam.example.com",
+        ),
     ];
     for command in [&["--help"][..], &["token", "--help"], &["status", "--help"]] {
         let run = exec(&mut koophone(command, &secrets));
