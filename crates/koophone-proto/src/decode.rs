@@ -370,13 +370,22 @@ struct ErrorInfo {
 
 /// The first non-empty candidate: callers list the top level before the nested
 /// object, and in each the documented `error_code/error_msg` before other spellings.
+/// Each is capped at [`FIELD_MAX_BYTES`]: a hostile body must not turn into a
+/// megabyte-long message that every log line and terminal then repeats.
 fn first<'a>(candidates: impl IntoIterator<Item = Option<Cow<'a, str>>>) -> Option<String> {
-    candidates
+    let text = candidates
         .into_iter()
         .flatten()
-        .find(|text| !text.trim().is_empty())
-        .map(Cow::into_owned)
+        .find(|text| !text.trim().is_empty())?;
+    let mut end = text.len().min(FIELD_MAX_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(text[..end].to_owned())
 }
+
+/// The most of an error body's code, message, request id or type that is kept.
+const FIELD_MAX_BYTES: usize = 1024;
 
 /// Read an error body; `None` when it is not a JSON object.
 fn error_info(body: &[u8]) -> Option<ErrorInfo> {
@@ -585,6 +594,29 @@ mod tests {
             );
         }
         r
+    }
+
+    #[test]
+    fn error_fields_are_capped_on_a_character_boundary() {
+        let long = "é".repeat(FIELD_MAX_BYTES);
+        let body =
+            format!(r#"{{"error_code":"{long}","error_msg":"{long}","request_id":"{long}"}}"#);
+        let response = Response::builder()
+            .status(500)
+            .body(body.as_bytes())
+            .expect("valid response");
+        let ApiError::Service(e) = failure(&response) else {
+            panic!("a 500 with a JSON body is a service error");
+        };
+        for field in [
+            e.error_code.as_deref(),
+            Some(e.message.as_str()),
+            e.request_id.as_deref(),
+        ] {
+            let field = field.expect("field kept");
+            assert_eq!(field.len(), FIELD_MAX_BYTES);
+            assert!(field.chars().all(|c| c == 'é'));
+        }
     }
 
     #[test]
