@@ -530,3 +530,40 @@ fn fuzz_crash_invalid_utf8_in_skipped_strings() {
         Some("create erverror")
     );
 }
+
+/// Found by `decode_instance_status`-shaped input in `decode_error` (second
+/// run): a lone surrogate escape and invalid UTF-8 in skipped members; the
+/// decoder accepts the body (serde_json does not check skipped strings) and
+/// the property compares only what `serde_json::Value` can read.
+#[test]
+fn fuzz_crash_lone_surrogate_in_a_skipped_member() {
+    let r = response(
+        200,
+        &[],
+        b"{\"erroj\":{\"error_code\":\"CLOU\\ud80001\",\"error,msg\":\"create sv rerefailed\",\"error_\xb9ty[pe\":\"create_instance_erro[r\"},\"state\":\"failetrue1d\"}",
+    );
+    let decoded = decode_instance_status(&r).unwrap();
+    assert_eq!(decoded.state.as_str(), "failetrue1d");
+    assert!(decode_error(&r).is_none());
+}
+
+/// Found by `decode_error` (second run), minimized. **FAILS until fixed**:
+/// an error body whose message (or any other string member) holds a byte
+/// that is not UTF-8 — a gateway answering in GBK or Latin-1 — loses its
+/// error code: `error_info` in `crates/koophone-proto/src/decode.rs` parses
+/// the body with `serde_json::from_slice`, which refuses the whole object,
+/// so the error falls back to "no JSON body". The code then decides nothing:
+/// `KOOPHONE.API.4001` on a 500 is retried as a plain 500, and the message
+/// becomes the raw body. Error bodies should be read leniently (e.g. parse
+/// `String::from_utf8_lossy(body)` when the bytes are not UTF-8).
+#[test]
+fn fuzz_crash_error_code_lost_to_a_non_utf8_message() {
+    let r = response(
+        500,
+        &[],
+        b"{\"error_code\":\"KOOPHONE.API.4001\",\"error_msg\":\"\xca\xb5\xc0\xfd\xb2\xbb\xb4\xe6\xd4\xda\"}",
+    );
+    let error = decode_error(&r).unwrap();
+    assert_eq!(error.error_code(), Some("KOOPHONE.API.4001"));
+    assert!(!error.is_retryable(), "a missing instance is not retried");
+}
