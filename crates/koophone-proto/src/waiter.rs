@@ -510,7 +510,8 @@ enum State<O> {
 /// # Example
 ///
 /// A driver on a virtual clock, with canned answers standing in for the
-/// network (a real driver sends `waiter.operation().build_request(&ctx)` and
+/// network (a real driver sends
+/// `waiter.operation().build_authorized_request(&ctx, SystemTime::now())` and
 /// sleeps until each `WakeAt`):
 ///
 /// ```
