@@ -224,7 +224,7 @@ impl ClientBuilder {
         let context = ContextSource::new(credentials, endpoint, self.user_agent)?;
         Ok(Client {
             inner: Arc::new(Inner {
-                transport: Transport::new(&self.transport),
+                transport: Transport::new(&self.transport, Some(context.endpoint())),
                 context,
                 retry,
                 request_timeout: self.transport.request_timeout,
@@ -250,7 +250,7 @@ impl ClientBuilder {
         };
         self.transport.validate()?;
         let user_agent = iam_user_agent(self.user_agent.as_deref())?;
-        let transport = Transport::new(&self.transport);
+        let transport = Transport::new(&self.transport, None);
         if self.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
             return Err(Error::Cancelled);
         }

@@ -144,6 +144,16 @@ impl ContextSource {
         })
     }
 
+    /// Where every attempt goes.
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        match self {
+            ContextSource::Fixed(ctx) => ctx.endpoint(),
+            ContextSource::Dynamic { endpoint, .. } | ContextSource::Iam { endpoint, .. } => {
+                endpoint
+            }
+        }
+    }
+
     /// The context the next attempt is built with; re-reads a token source,
     /// leases an IAM token (refreshing it when due).
     pub(crate) fn prepare(&self, io: &PrepareIo<'_>) -> Result<Prepared<'_>, Error> {

@@ -6,8 +6,9 @@ use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri};
-use koophone_proto::{InvalidInput, InvalidReason, TransportErrorKind};
+use koophone_proto::{Endpoint, InvalidInput, InvalidReason, TransportErrorKind};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
@@ -66,7 +67,9 @@ pub(crate) struct Transport {
 const UNKNOWN_LENGTH_CAPACITY: usize = 512;
 
 impl Transport {
-    pub(crate) fn new(config: &TransportConfig) -> Transport {
+    /// `endpoint`: the client's own endpoint, whose address is worked out
+    /// here once when its host is an IP address (see [`LiteralFirstResolver`]).
+    pub(crate) fn new(config: &TransportConfig, endpoint: Option<&Endpoint>) -> Transport {
         let mut builder = ureq::Agent::config_builder()
             // 4xx/5xx bodies carry the error the core decodes.
             .http_status_as_error(false)
@@ -92,7 +95,10 @@ impl Transport {
             agent: ureq::Agent::with_parts(
                 builder.build(),
                 DefaultConnector::new(),
-                LiteralFirstResolver::default(),
+                LiteralFirstResolver {
+                    known: endpoint.and_then(KnownLiteral::of),
+                    fallback: DefaultResolver::default(),
+                },
             ),
             body_limit: config.body_limit,
         }
@@ -139,9 +145,38 @@ impl Transport {
 /// and with a request timeout set it does so on a new thread (so the lookup
 /// can be abandoned). An IP address needs no lookup: it is answered here,
 /// which keeps a thread spawn off every request to such an endpoint (the
-/// simulator, a loopback benchmark). Names still go to ureq's resolver.
-#[derive(Debug, Default)]
-struct LiteralFirstResolver(DefaultResolver);
+/// simulator, a loopback benchmark). The client's own endpoint is parsed
+/// once, when the client is built, not per request. Names still go to
+/// ureq's resolver.
+#[derive(Debug)]
+struct LiteralFirstResolver {
+    known: Option<KnownLiteral>,
+    fallback: DefaultResolver,
+}
+
+/// The address of an endpoint whose host is an IP literal, with the scheme
+/// and authority a request URI must have for it to apply.
+#[derive(Debug)]
+struct KnownLiteral {
+    scheme: Scheme,
+    authority: Authority,
+    addr: SocketAddr,
+}
+
+impl KnownLiteral {
+    fn of(endpoint: &Endpoint) -> Option<KnownLiteral> {
+        let uri: Uri = endpoint.as_str().parse().ok()?;
+        Some(KnownLiteral {
+            addr: ip_literal(&uri)?,
+            scheme: uri.scheme()?.clone(),
+            authority: uri.authority()?.clone(),
+        })
+    }
+
+    fn matches(&self, uri: &Uri) -> bool {
+        uri.authority() == Some(&self.authority) && uri.scheme() == Some(&self.scheme)
+    }
+}
 
 impl Resolver for LiteralFirstResolver {
     fn resolve(
@@ -150,13 +185,17 @@ impl Resolver for LiteralFirstResolver {
         config: &ureq::config::Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        match ip_literal(uri) {
+        let addr = match &self.known {
+            Some(known) if known.matches(uri) => Some(known.addr),
+            _ => ip_literal(uri),
+        };
+        match addr {
             Some(addr) => {
                 let mut addrs = self.empty();
                 addrs.push(addr);
                 Ok(addrs)
             }
-            None => self.0.resolve(uri, config, timeout),
+            None => self.fallback.resolve(uri, config, timeout),
         }
     }
 }
@@ -231,6 +270,25 @@ mod tests {
         assert_eq!(addr("http://[::1]/x"), Some("[::1]:80".parse().unwrap()));
         assert_eq!(addr("https://koophone.example.com/"), None);
         assert_eq!(addr("http://localhost:80/"), None);
+    }
+
+    #[test]
+    fn an_ip_literal_endpoint_is_parsed_once_and_matched_exactly() {
+        let known = |u: &str| KnownLiteral::of(&Endpoint::parse_allowing_http(u).unwrap());
+        let uri = |u: &str| u.parse::<Uri>().unwrap();
+        let k = known("http://127.0.0.1:8080/gw").unwrap();
+        assert_eq!(k.addr, "127.0.0.1:8080".parse().unwrap());
+        assert!(k.matches(&uri(
+            "http://127.0.0.1:8080/gw/v1/instances/prepare-progress"
+        )));
+        // Another port, scheme or host is resolved on its own.
+        assert!(!k.matches(&uri("http://127.0.0.1:8081/")));
+        assert!(!k.matches(&uri("https://127.0.0.1:8080/")));
+        assert!(!k.matches(&uri("http://127.0.0.2:8080/")));
+        let k = known("https://[::1]").unwrap();
+        assert_eq!(k.addr, "[::1]:443".parse().unwrap());
+        assert!(k.matches(&uri("https://[::1]/x")));
+        assert!(known("https://koophone.example.com").is_none());
     }
 
     #[test]
