@@ -387,8 +387,17 @@ fn first<'a>(candidates: impl IntoIterator<Item = Option<Cow<'a, str>>>) -> Opti
 /// The most of an error body's code, message, request id or type that is kept.
 const FIELD_MAX_BYTES: usize = 1024;
 
-/// Read an error body; `None` when it is not a JSON object.
+/// Read an error body; `None` when it is not a JSON object. A body that is not
+/// UTF-8 (a gateway answering in GBK or Latin-1) is read lossily, so its error
+/// code still decides what happens next.
 fn error_info(body: &[u8]) -> Option<ErrorInfo> {
+    match std::str::from_utf8(body) {
+        Ok(_) => error_info_of(body),
+        Err(_) => error_info_of(String::from_utf8_lossy(body).as_bytes()),
+    }
+}
+
+fn error_info_of(body: &[u8]) -> Option<ErrorInfo> {
     let MapOnly(top) = serde_json::from_slice::<MapOnly<ErrorFields<'_>>>(body).ok()?;
     let (nested, nested_text) = match top.error {
         Nested::Fields(fields) => (fields, None),

@@ -547,15 +547,14 @@ fn fuzz_crash_lone_surrogate_in_a_skipped_member() {
     assert!(decode_error(&r).is_none());
 }
 
-/// Found by `decode_error` (second run), minimized. **FAILS until fixed**:
+/// Found by `decode_error` (second run), minimized; fixed in `decode.rs`:
 /// an error body whose message (or any other string member) holds a byte
-/// that is not UTF-8 — a gateway answering in GBK or Latin-1 — loses its
+/// that is not UTF-8 — a gateway answering in GBK or Latin-1 — lost its
 /// error code: `error_info` in `crates/koophone-proto/src/decode.rs` parses
-/// the body with `serde_json::from_slice`, which refuses the whole object,
-/// so the error falls back to "no JSON body". The code then decides nothing:
-/// `KOOPHONE.API.4001` on a 500 is retried as a plain 500, and the message
-/// becomes the raw body. Error bodies should be read leniently (e.g. parse
-/// `String::from_utf8_lossy(body)` when the bytes are not UTF-8).
+/// the body with `serde_json::from_slice`, which refused the whole object,
+/// so the error fell back to "no JSON body". The code then decided nothing:
+/// `KOOPHONE.API.4001` on a 500 was retried as a plain 500, and the message
+/// became the raw body. Error bodies that are not UTF-8 are now read lossily.
 #[test]
 fn fuzz_crash_error_code_lost_to_a_non_utf8_message() {
     let r = response(
