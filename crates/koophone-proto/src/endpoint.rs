@@ -11,7 +11,7 @@ use http::{HeaderValue, Request};
 
 use crate::auth::signing::{AkSkCredentials, SignError};
 use crate::error::{InvalidInput, InvalidReason};
-use crate::operation::X_AUTH_TOKEN;
+use crate::operation::{SHOW_PROGRESS_PATH, X_AUTH_TOKEN};
 
 /// A validated base URL: http(s) only, no user-info, query or fragment, and plain
 /// `http` only for loopback hosts unless insecure transport was explicitly allowed.
@@ -29,6 +29,9 @@ pub struct Endpoint {
     prefix: String,
     port: Option<u16>,
     loopback: bool,
+    /// ShowProgress's URI, whose path is fixed: built once here, and shared
+    /// (cloning it costs no allocation) by every request built later.
+    show_progress_uri: Uri,
 }
 
 fn endpoint_error(reason: &str) -> InvalidInput {
@@ -103,6 +106,17 @@ impl Endpoint {
         drop(parsed);
 
         let base = format!("{}://{}{}", scheme.as_str(), authority_text, prefix);
+        let built = join_uri(
+            &scheme,
+            &authority,
+            prefix,
+            SHOW_PROGRESS_PATH.len(),
+            |path| path.push_str(SHOW_PROGRESS_PATH),
+        )
+        .map_err(|_| endpoint_error("has an invalid path"))?;
+        // As with the authority: the first clone makes the path's buffer shared.
+        let show_progress_uri = built.clone();
+        drop(built);
         Ok(Endpoint {
             base,
             scheme,
@@ -110,6 +124,7 @@ impl Endpoint {
             prefix: prefix.to_owned(),
             port,
             loopback,
+            show_progress_uri,
         })
     }
 
@@ -177,20 +192,36 @@ impl Endpoint {
         path_len: usize,
         write: impl FnOnce(&mut String),
     ) -> Result<Uri, InvalidInput> {
-        let mut path = String::with_capacity(self.prefix.len() + path_len);
-        path.push_str(&self.prefix);
-        write(&mut path);
-        let unencodable = || InvalidInput {
-            field: "endpoint",
-            reason: InvalidReason::Unencodable,
-        };
-        let path_and_query = PathAndQuery::try_from(path).map_err(|_| unencodable())?;
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(self.scheme.clone());
-        parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(path_and_query);
-        Uri::from_parts(parts).map_err(|_| unencodable())
+        join_uri(&self.scheme, &self.authority, &self.prefix, path_len, write)
     }
+
+    /// `{base}/v1/instances/prepare-progress`, without allocating.
+    pub(crate) fn show_progress_uri(&self) -> Uri {
+        self.show_progress_uri.clone()
+    }
+}
+
+/// `{scheme}://{authority}{prefix}{path}`, the path written by `write`.
+fn join_uri(
+    scheme: &Scheme,
+    authority: &Authority,
+    prefix: &str,
+    path_len: usize,
+    write: impl FnOnce(&mut String),
+) -> Result<Uri, InvalidInput> {
+    let mut path = String::with_capacity(prefix.len() + path_len);
+    path.push_str(prefix);
+    write(&mut path);
+    let unencodable = || InvalidInput {
+        field: "endpoint",
+        reason: InvalidReason::Unencodable,
+    };
+    let path_and_query = PathAndQuery::try_from(path).map_err(|_| unencodable())?;
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(scheme.clone());
+    parts.authority = Some(authority.clone());
+    parts.path_and_query = Some(path_and_query);
+    Uri::from_parts(parts).map_err(|_| unencodable())
 }
 
 /// Split `host[:port]`, refusing an empty, non-numeric, zero or too large port.
