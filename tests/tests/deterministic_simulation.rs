@@ -13,6 +13,12 @@
 //!   none after the outcome;
 //! - every request the client builds is one the service accepts.
 //!
+//! Requests go through koophone-sim's [`MemoryTransport`], the same in-memory
+//! transport other in-process tests use, so faults reach the waiter exactly
+//! as that transport delivers them: a slow answer moves the clock (or times
+//! out at the run's request timeout), a dropped or cut-short answer is an
+//! error mapped by [`memory_error_kind`].
+//!
 //! `KOOPHONE_DST_CASES=N` changes the number of scenarios (default 2000);
 //! `KOOPHONE_DST_SEED=S` replays one scenario, and `KOOPHONE_DST_VERBOSE=1`
 //! prints its policy, oracle, requests and outcome.
@@ -22,14 +28,16 @@ use std::time::Duration;
 use http::Response;
 use koophone_proto::{
     Action, Endpoint, InstanceState, Jitter, Operation, PrepareStatus, RequestContext, Rng,
-    SeededRng, ShowInstanceStatus, ShowProgress, Target, Token, TransportErrorKind, UntilReady,
-    UntilState, WaitError, WaitPolicy, Waiter,
+    SeededRng, ShowInstanceStatus, ShowProgress, Target, Token, UntilReady, UntilState, WaitError,
+    WaitPolicy, Waiter,
 };
+use koophone_sim::memory::{MemoryError, MemoryTransport};
 use koophone_sim::{
-    CloudDcInstance, CloudDcPhase, CloudDcProject, CloudDcSpec, ConnectionFault, Fault, FaultRoute,
-    FaultRule, KooPhoneInstance, KooPhonePhase, KooPhoneSpec, KooPhoneStatus, KooPhoneUser,
-    RateLimit, Scenario, Simulator, VirtualClock,
+    CloudDcInstance, CloudDcPhase, CloudDcProject, CloudDcSpec, Fault, FaultRoute, FaultRule,
+    KooPhoneInstance, KooPhonePhase, KooPhoneSpec, KooPhoneStatus, KooPhoneUser, RateLimit,
+    Scenario,
 };
+use koophone_tests::driver_cases::memory_error_kind;
 
 const USER: &str = "dst-user";
 const PHONE: &str = "dst-phone";
@@ -174,11 +182,13 @@ fn policy(g: &mut Gen) -> WaitPolicy {
 struct Sent {
     sent_at: Duration,
     answered_at: Duration,
-    /// The service's own answer, untouched by faults (a slow one counts).
+    /// The service's own answer reached the client, untouched by faults (a
+    /// slow one counts, unless it timed out).
     clean: bool,
-    /// 0 when no answer was delivered (dropped or truncated).
+    /// 0 when no answer was delivered (dropped, truncated or timed out).
     status: u16,
     retry_after: Option<Duration>,
+    timed_out: bool,
 }
 
 #[derive(Debug)]
@@ -188,11 +198,12 @@ struct Trace<O> {
     ended_at: Duration,
 }
 
-/// Runs one wait to its end, as any driver would, on the virtual clock.
+/// Runs one wait to its end, as any driver would: requests through the
+/// in-memory transport, its virtual clock moved (plus up to
+/// `MAX_LATENESS_MS` of driver lateness) where a driver would sleep.
 fn drive<Op, T>(
-    sim: &mut Simulator,
+    transport: &MemoryTransport,
     mut waiter: Waiter<Op, T, SeededRng>,
-    clock: &VirtualClock,
     g: &mut Gen,
 ) -> Trace<Op::Output>
 where
@@ -205,63 +216,69 @@ where
     );
     let mut sends = Vec::new();
     for _ in 0..200_000 {
-        match waiter.poll(clock.now()) {
+        match waiter.poll(transport.now()) {
             Action::Send => {
                 let request = waiter
                     .operation()
                     .build_request(&ctx)
                     .expect("valid operation");
-                let sent_at = clock.elapsed();
-                let answer = sim.handle(&request, sent_at);
-                let entry = sim.request_log().last().expect("logged").clone();
-                // A dropped or cut-short answer never reached the client.
-                let delivered = matches!(answer.fault, None | Some(ConnectionFault::Delay(_)));
-                let status = if delivered {
-                    answer.response.status().as_u16()
-                } else {
-                    0
+                let sent_at = transport.elapsed();
+                let answer = transport.send(&request);
+                // Which fault rule fired, whatever reached the client.
+                let fired = transport
+                    .simulator()
+                    .lock()
+                    .request_log()
+                    .last()
+                    .expect("logged")
+                    .fault;
+                let sent = match answer {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let retry_after = (status == 429)
+                            .then(|| response.headers().get("retry-after"))
+                            .flatten()
+                            .and_then(|v| v.to_str().ok()?.parse().ok())
+                            .map(Duration::from_secs);
+                        let (parts, body) = response.into_parts();
+                        waiter.handle_response(
+                            Response::from_parts(parts, body.as_slice()),
+                            transport.now(),
+                        );
+                        Sent {
+                            sent_at,
+                            answered_at: transport.elapsed(),
+                            clean: status == 200 && matches!(fired, None | Some("slow")),
+                            status,
+                            retry_after,
+                            timed_out: false,
+                        }
+                    }
+                    Err(error) => {
+                        waiter.handle_transport_error(memory_error_kind(&error), transport.now());
+                        Sent {
+                            sent_at,
+                            answered_at: transport.elapsed(),
+                            clean: false,
+                            status: 0,
+                            retry_after: None,
+                            timed_out: matches!(error, MemoryError::Timeout(_)),
+                        }
+                    }
                 };
-                let retry_after = (status == 429)
-                    .then(|| answer.response.headers().get("retry-after"))
-                    .flatten()
-                    .and_then(|v| v.to_str().ok()?.parse().ok())
-                    .map(Duration::from_secs);
-                let clean = status == 200 && matches!(entry.fault, None | Some("slow"));
-                match answer.fault {
-                    Some(ConnectionFault::Delay(delay)) => {
-                        clock.advance(delay);
-                        let (parts, body) = answer.response.into_parts();
-                        waiter.handle_response(Response::from_parts(parts, &body[..]), clock.now());
-                    }
-                    Some(
-                        ConnectionFault::DropConnection | ConnectionFault::TruncateBody { .. },
-                    ) => {
-                        waiter.handle_transport_error(TransportErrorKind::Reset, clock.now());
-                    }
-                    None => {
-                        let (parts, body) = answer.response.into_parts();
-                        waiter.handle_response(Response::from_parts(parts, &body[..]), clock.now());
-                    }
-                }
-                sends.push(Sent {
-                    sent_at,
-                    answered_at: clock.elapsed(),
-                    clean,
-                    status,
-                    retry_after,
-                });
+                sends.push(sent);
             }
             Action::WakeAt(at) => {
-                assert!(at > clock.now(), "WakeAt must be in the future");
-                clock.advance_to(at);
-                clock.advance(Duration::from_millis(g.below(MAX_LATENESS_MS + 1)));
+                assert!(at > transport.now(), "WakeAt must be in the future");
+                transport.advance_to(at);
+                transport.advance(Duration::from_millis(g.below(MAX_LATENESS_MS + 1)));
             }
             Action::Done(outcome) => {
-                let ended_at = clock.elapsed();
+                let ended_at = transport.elapsed();
                 // Done is final: no request after the outcome, whatever the time.
                 for _ in 0..5 {
-                    clock.advance(Duration::from_millis(g.range(1, 120_000)));
-                    match waiter.poll(clock.now()) {
+                    transport.advance(Duration::from_millis(g.range(1, 120_000)));
+                    match waiter.poll(transport.now()) {
                         Action::Done(again) => assert_eq!(
                             format!("{again:?}"),
                             format!("{outcome:?}"),
@@ -271,6 +288,11 @@ where
                     }
                 }
                 assert_eq!(waiter.polls() as usize, sends.len());
+                assert_eq!(
+                    transport.simulator().lock().requests_handled() as usize,
+                    sends.len(),
+                    "requests the service saw"
+                );
                 return Trace {
                     sends,
                     outcome,
@@ -296,6 +318,7 @@ struct Tally {
     errors: u32,
     faulty_runs: u32,
     requests: u64,
+    timeouts: u64,
 }
 
 fn check<O: std::fmt::Debug>(
@@ -315,6 +338,7 @@ fn check<O: std::fmt::Debug>(
         eprintln!("{:?} at {:?}", trace.outcome, trace.ended_at);
     }
     tally.requests += sends.len() as u64;
+    tally.timeouts += sends.iter().filter(|s| s.timed_out).count() as u64;
     assert!(!sends.is_empty(), "the first request goes out at once");
     assert_eq!(sends[0].sent_at, Duration::ZERO);
     for s in sends {
@@ -444,46 +468,48 @@ fn run_seed(seed: u64, tally: &mut Tally) {
         faults,
         ..Scenario::empty()
     };
-    let mut sim = Simulator::new(scenario, seed).expect("generated scenario is valid");
     let policy = policy(&mut g);
     policy.validate().expect("generated policy is valid");
-    let clock = VirtualClock::new();
+    let transport =
+        MemoryTransport::from_scenario(scenario, seed).expect("generated scenario is valid");
+    // Half the drivers give up on slow answers, as a client with a request
+    // timeout does.
+    let transport = if g.chance(50) {
+        transport.with_timeout(Duration::from_millis(g.range(200, 2_500)))
+    } else {
+        transport
+    };
     let rng = SeededRng::new(seed ^ 0x9e37_79b9_7f4a_7c15);
     if progress {
-        let oracle = Oracle {
-            ready_at: sim.koophone_reaches(PHONE, KooPhoneStatus::Normal),
-            failed_at: sim.koophone_reaches(PHONE, KooPhoneStatus::Failed),
+        let oracle = {
+            let sim = transport.simulator().lock();
+            Oracle {
+                ready_at: sim.koophone_reaches(PHONE, KooPhoneStatus::Normal),
+                failed_at: sim.koophone_reaches(PHONE, KooPhoneStatus::Failed),
+            }
         };
         let op = ShowProgress::new(USER, PHONE).expect("valid ids");
-        let waiter = Waiter::with_rng(op, UntilReady, policy, rng, clock.now());
-        let trace = drive(&mut sim, waiter, &clock, &mut g);
-        assert_eq!(
-            sim.requests_handled() as usize,
-            trace.sends.len(),
-            "requests the service saw"
-        );
+        let waiter = Waiter::with_rng(op, UntilReady, policy, rng, transport.now());
+        let trace = drive(&transport, waiter, &mut g);
         if let Ok(progress) = &trace.outcome {
             assert_eq!(progress.status, PrepareStatus::Normal);
         }
         check(&trace, &oracle, &policy, fault_free, tally);
     } else {
-        let failed_at = ["error", "failed"]
-            .iter()
-            .filter_map(|s| sim.clouddc_reaches(PROJECT, INSTANCE, s))
-            .min();
-        let oracle = Oracle {
-            ready_at: sim.clouddc_reaches(PROJECT, INSTANCE, "running"),
-            failed_at,
+        let oracle = {
+            let sim = transport.simulator().lock();
+            Oracle {
+                ready_at: sim.clouddc_reaches(PROJECT, INSTANCE, "running"),
+                failed_at: ["error", "failed"]
+                    .iter()
+                    .filter_map(|s| sim.clouddc_reaches(PROJECT, INSTANCE, s))
+                    .min(),
+            }
         };
         let op = ShowInstanceStatus::new(PROJECT, INSTANCE).expect("valid ids");
         let target = UntilState::new(InstanceState::Running);
-        let waiter = Waiter::with_rng(op, target, policy, rng, clock.now());
-        let trace = drive(&mut sim, waiter, &clock, &mut g);
-        assert_eq!(
-            sim.requests_handled() as usize,
-            trace.sends.len(),
-            "requests the service saw"
-        );
+        let waiter = Waiter::with_rng(op, target, policy, rng, transport.now());
+        let trace = drive(&transport, waiter, &mut g);
         if let Ok(status) = &trace.outcome {
             assert_eq!(status.state, InstanceState::Running);
         }
@@ -517,6 +543,7 @@ fn waiter_keeps_its_promises_against_the_simulator() {
                 tally.errors += local.errors;
                 tally.faulty_runs += local.faulty_runs;
                 tally.requests += local.requests;
+                tally.timeouts += local.timeouts;
             }
             Err(_) => panic!("scenario seed {seed} failed; replay with KOOPHONE_DST_SEED={seed}"),
         }
@@ -530,6 +557,7 @@ fn waiter_keeps_its_promises_against_the_simulator() {
         assert!(tally.deadline > 10, "{tally:?}");
         assert!(tally.errors > 10, "{tally:?}");
         assert!(tally.faulty_runs > cases as u32 / 3, "{tally:?}");
+        assert!(tally.timeouts > 10, "{tally:?}");
     }
 }
 
@@ -551,19 +579,22 @@ fn same_seed_same_run() {
             faults,
             ..Scenario::empty()
         };
-        let mut sim = Simulator::new(scenario, seed).unwrap();
-        let clock = VirtualClock::new();
+        let transport = MemoryTransport::from_scenario(scenario, seed)
+            .unwrap()
+            .with_timeout(Duration::from_secs(2));
         let op = ShowProgress::new(USER, PHONE).unwrap();
         let waiter = Waiter::with_rng(
             op,
             UntilReady,
             policy(&mut g),
             SeededRng::new(seed),
-            clock.now(),
+            transport.now(),
         );
-        let trace = drive(&mut sim, waiter, &clock, &mut g);
-        let log: Vec<String> = sim
+        let trace = drive(&transport, waiter, &mut g);
+        let log: Vec<String> = transport
+            .simulator()
             .request_log()
+            .iter()
             .map(|e| format!("{:?} {} {} {:?}", e.at, e.status, e.request_id, e.fault))
             .collect();
         (format!("{:?} {:?}", trace.sends, trace.outcome), log)
