@@ -26,8 +26,8 @@ const MAX_ISSUED_TOKENS: usize = 65_536;
 
 const JSON: &str = "application/json;charset=UTF-8";
 
-/// The part of the simulator that answers IAM.
-#[derive(Debug)]
+/// The part of the simulator that answers IAM. No `Debug`: it holds the
+/// tokens it issued.
 pub(crate) struct Iam {
     lifetime_ms: u64,
     domains: HashMap<String, IamDomain>,

@@ -240,7 +240,9 @@ impl RequestLog {
 ///
 /// It never reads a clock: every call takes `at`, the time since the
 /// simulator's start, so a test can drive it under a virtual clock.
-#[derive(Debug)]
+///
+/// `Debug` shows no accepted or issued token, secret key or password (the
+/// request log has them: read it on purpose, through [`Simulator::request_log`]).
 pub struct Simulator {
     scenario: Scenario,
     model: Model,
@@ -253,6 +255,18 @@ pub struct Simulator {
     request_ids: ChaCha8Rng,
     log: RequestLog,
     seq: u64,
+}
+
+impl fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulator")
+            .field("scenario", &self.scenario)
+            .field("accepted_tokens", &self.tokens.len())
+            .field("wall_clock_origin", &self.wall_clock_origin)
+            .field("requests_handled", &self.seq)
+            .field("logged_requests", &self.log.entries.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Simulator {

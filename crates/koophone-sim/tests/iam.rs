@@ -323,3 +323,30 @@ fn iam_over_loopback_with_the_real_clock() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[test]
+fn debug_of_a_simulator_shows_no_token_key_or_password() {
+    let mut sim = short_lived();
+    let r = sim.handle(&post(default_login()), Duration::ZERO);
+    assert_eq!(r.response.status(), 201);
+    let issued = r.response.headers()["x-subject-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        sim.handle(&status_with(&issued), Duration::ZERO)
+            .response
+            .status(),
+        200
+    );
+    let shared = koophone_sim::SharedSimulator::new(sim);
+    let transport = koophone_sim::memory::MemoryTransport::with_shared(
+        shared.clone(),
+        koophone_sim::VirtualClock::new(),
+    );
+    let shown = format!("{:?} {shared:?} {transport:?}", shared.lock());
+    assert!(shown.contains("Simulator"), "{shown}");
+    for secret in [issued.as_str(), "sim-token", "sim-sk", "sim-password"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+}
