@@ -43,9 +43,10 @@ mod model;
 mod rate_limit;
 pub mod scenario;
 mod server;
-mod shared;
+mod shared_simulator;
 pub mod signature;
 mod simulator;
+mod virtual_clock;
 
 pub use fault::Route;
 pub use iam::{IAM_TOKENS_PATH, SUBJECT_TOKEN_HEADER};
@@ -57,8 +58,9 @@ pub use scenario::{
     default_wall_clock_origin,
 };
 pub use server::{Sim, SimBuilder, SimError, SimHandle};
-pub use shared::{SharedSimulator, VirtualClock};
+pub use shared_simulator::SharedSimulator;
 pub use simulator::{
     AUTH_TOKEN_HEADER, ConnectionFault, LOGGED_BODY_MAX, LoggedRequest, REQUEST_ID_HEADER,
     SHOW_PROGRESS_PATH, SimResponse, Simulator,
 };
+pub use virtual_clock::VirtualClock;

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant, SystemTime};
 use http::{Request, Response};
 
 use crate::scenario::{Scenario, ScenarioError};
-use crate::shared::{SharedSimulator, VirtualClock};
+use crate::shared_simulator::SharedSimulator;
 use crate::simulator::{ConnectionFault, SimResponse, Simulator};
+use crate::virtual_clock::VirtualClock;
 
 /// Why [`MemoryTransport::send`] produced no response: the in-memory
 /// counterpart of what an HTTP client reports for the same fault on a socket.

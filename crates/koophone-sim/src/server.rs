@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::scenario::{Scenario, ScenarioError, TokenSpec};
-use crate::shared::SharedSimulator;
+use crate::shared_simulator::SharedSimulator;
 use crate::simulator::{ConnectionFault, LoggedRequest, SimResponse, Simulator};
 
 /// How long shutdown waits for requests in flight before closing anyway.

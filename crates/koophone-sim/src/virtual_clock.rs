@@ -1,50 +1,9 @@
-//! Sharing one simulator between threads, and the virtual clock that lets
-//! in-process transports drive it deterministically.
+//! The virtual clock that lets in-process transports drive the simulator
+//! deterministically.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
-
-use http::Request;
-
-use crate::simulator::{LoggedRequest, SimResponse, Simulator};
-
-/// A [`Simulator`] behind a mutex, cheap to clone: what the server adapter
-/// uses, and what an in-process transport can hold.
-#[derive(Debug, Clone)]
-pub struct SharedSimulator {
-    inner: Arc<Mutex<Simulator>>,
-}
-
-impl SharedSimulator {
-    /// Shares `simulator`.
-    pub fn new(simulator: Simulator) -> Self {
-        Self {
-            inner: Arc::new(Mutex::new(simulator)),
-        }
-    }
-
-    /// The simulator itself. A panic while it was held does not make it
-    /// unusable: the model has no invariant a half-finished request breaks.
-    pub fn lock(&self) -> MutexGuard<'_, Simulator> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Answers one request at `at` (time since the simulator's start).
-    pub fn handle<B: AsRef<[u8]>>(&self, request: &Request<B>, at: Duration) -> SimResponse {
-        self.lock().handle(request, at)
-    }
-
-    /// A copy of the request log, oldest first.
-    pub fn request_log(&self) -> Vec<LoggedRequest> {
-        self.lock().request_log().cloned().collect()
-    }
-
-    /// Forgets the logged requests.
-    pub fn clear_request_log(&self) {
-        self.lock().clear_request_log();
-    }
-}
 
 /// A clock that only moves when told to: shared (clones see the same time)
 /// and mapping to real [`Instant`]s, so code that takes `now: Instant` (the
