@@ -564,6 +564,25 @@ fn a_declared_length_over_the_limit_is_refused_before_reading() {
 }
 
 #[test]
+fn a_huge_declared_length_under_a_huge_limit_is_not_allocated_up_front() {
+    // 4 EiB: an allocation that size aborts the process, so surviving to the
+    // assertions is the test.
+    let (url, server) = raw_server(|mut stream| {
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 4611686018427387904\r\n\r\n{\"data\"";
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.shutdown(Shutdown::Both);
+    });
+    let client = builder(&url)
+        .body_limit(u64::MAX)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .expect("client");
+    let e = checked(client.show_progress(&other_users_progress()).unwrap_err());
+    assert_eq!(e.transport_kind(), Some(TransportErrorKind::Reset), "{e:?}");
+    server.join().expect("server thread");
+}
+
+#[test]
 fn a_redirect_never_carries_the_token_to_another_origin() {
     // The token-accepting simulator stands in for "another server": its log
     // shows whatever reached it.

@@ -65,6 +65,10 @@ pub(crate) struct Transport {
 
 /// Capacity reserved for a body of unknown length; the API's answers are small.
 const UNKNOWN_LENGTH_CAPACITY: usize = 512;
+/// The most reserved up front for a declared length: a `Content-Length` is
+/// the server's claim, and with a large body limit an allocation sized by it
+/// alone could abort the process. Longer bodies grow the buffer as they arrive.
+const MAX_RESERVED_CAPACITY: usize = 64 * 1024;
 
 impl Transport {
     /// `endpoint`: the client's own endpoint, whose address is worked out
@@ -129,7 +133,7 @@ impl Transport {
             return Err(TransportError::new(TransportErrorKind::BodyTooLarge));
         }
         let capacity = declared.map_or(UNKNOWN_LENGTH_CAPACITY, |len| {
-            usize::try_from(len).unwrap_or(UNKNOWN_LENGTH_CAPACITY)
+            usize::try_from(len).map_or(MAX_RESERVED_CAPACITY, |len| len.min(MAX_RESERVED_CAPACITY))
         });
         let mut bytes = Vec::with_capacity(capacity);
         body.with_config()
