@@ -96,7 +96,9 @@ pub struct Scenario {
     /// JSON, e.g. `"2026-11-24T06:00:00Z"`): token expiry times and the
     /// `X-Sdk-Date` check are measured from it. When absent, the server
     /// adapter uses the real time it starts at and an in-process
-    /// [`Simulator`](crate::Simulator) uses [`default_wall_clock_origin`].
+    /// [`Simulator`](crate::Simulator) uses [`default_wall_clock_origin`];
+    /// [`SimBuilder::wall_clock_origin`](crate::SimBuilder::wall_clock_origin)
+    /// overrides it.
     #[serde(default, deserialize_with = "rfc3339")]
     pub wall_clock_origin: Option<SystemTime>,
 }
