@@ -2,6 +2,7 @@
 //! by the core's waiter so that backoff, `Retry-After`, deadlines and the
 //! error budget are decided in one place.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -335,6 +336,9 @@ enum Stop<O> {
     Driver(Error),
 }
 
+/// The callback a wait passes every observation to.
+type OnObservation<'a, T> = &'a mut dyn FnMut(&Observation<T>);
+
 /// Lets the waiter hold a borrowed operation, so a single call clones nothing.
 struct Borrowed<'a, O>(&'a O);
 
@@ -406,8 +410,9 @@ impl Client {
     pub fn call<O: Operation>(&self, op: &O) -> Result<O::Output, Error> {
         #[cfg(feature = "tracing")]
         let _span = tracing::info_span!("koophone.call", operation = O::NAME).entered();
-        let mut waiter = Waiter::new(Borrowed(op), Once, self.inner.retry, Instant::now());
-        match self.drive(&mut waiter, &mut |_| {}) {
+        let start = Instant::now();
+        let mut waiter = Waiter::new(Borrowed(op), Once, self.inner.retry, start);
+        match self.drive(&mut waiter, start, None) {
             Ok(output) => Ok(output),
             Err(Stop::Driver(e)) => Err(e),
             Err(Stop::Wait(WaitError::Api(e), _)) => Err(e.into()),
@@ -472,7 +477,7 @@ impl Client {
         policy.validate()?;
         let start = Instant::now();
         let mut waiter = Waiter::new(op, target, policy, start);
-        let result = self.drive(&mut waiter, &mut on_observation);
+        let result = self.drive(&mut waiter, start, Some(&mut on_observation));
         let polls = waiter.polls();
         let elapsed = start.elapsed();
         match result {
@@ -503,13 +508,17 @@ impl Client {
     }
 
     /// Run the waiter's loop: send when it says send, sleep (cancellably)
-    /// when it says wake later, stop when it says done.
+    /// when it says wake later, stop when it says done. `now` is when the
+    /// waiter was started; the clock is read again only after something
+    /// that takes time (a sleep, a request, the caller's callback), which
+    /// keeps a single call to two clock reads.
     // `Stop` is private and built once per call, on the way out.
     #[allow(clippy::result_large_err)]
     fn drive<O, T>(
         &self,
         waiter: &mut Waiter<O, T>,
-        on_observation: &mut dyn FnMut(&Observation<O::Output>),
+        mut now: Instant,
+        mut on_observation: Option<OnObservation<'_, O::Output>>,
     ) -> Result<O::Output, Stop<O::Output>>
     where
         O: Operation,
@@ -518,14 +527,16 @@ impl Client {
         let mut last_transport = None;
         loop {
             self.check_cancelled().map_err(Stop::Driver)?;
-            let now = Instant::now();
             match waiter.poll(now) {
                 Action::Done(Ok(output)) => return Ok(output),
                 Action::Done(Err(e)) => return Err(Stop::Wait(e, last_transport)),
-                Action::WakeAt(at) => self.sleep_until(at).map_err(Stop::Driver)?,
+                Action::WakeAt(at) => {
+                    self.sleep_until(at).map_err(Stop::Driver)?;
+                    now = Instant::now();
+                }
                 Action::Send => {
-                    let outcome = self.attempt(waiter).map_err(Stop::Driver)?;
-                    let now = Instant::now();
+                    let outcome = self.attempt(waiter, now).map_err(Stop::Driver)?;
+                    now = Instant::now();
                     match outcome {
                         Ok(response) => {
                             let (parts, body) = response.into_parts();
@@ -537,8 +548,11 @@ impl Client {
                             last_transport = Some(e);
                         }
                     }
-                    if let Some(observation) = waiter.last_observation() {
+                    if let (Some(on_observation), Some(observation)) =
+                        (on_observation.as_mut(), waiter.last_observation())
+                    {
                         on_observation(observation);
+                        now = Instant::now();
                     }
                 }
             }
@@ -548,11 +562,14 @@ impl Client {
     /// One request: fresh context (re-reading a token source, leasing an
     /// IAM token), build and authorize (an AK/SK signature as of now), send,
     /// read the body. A 401 to an IAM token is sent once more with a new
-    /// token. No request outlives the waiter's deadline.
+    /// token. No request outlives the waiter's deadline. `now` is the time
+    /// the waiter decided to send; it stands for the time the request
+    /// starts unless preparing it could block (a token source, IAM).
     #[allow(clippy::type_complexity)]
     fn attempt<O, T>(
         &self,
         waiter: &Waiter<O, T>,
+        now: Instant,
     ) -> Result<Result<Response<Vec<u8>>, TransportError>, Error>
     where
         O: Operation,
@@ -568,7 +585,7 @@ impl Client {
         .entered();
         let deadline = waiter.deadline();
         let issue = |iam: &IamPassword| {
-            let timeout = self.timeout_until(deadline);
+            let timeout = self.timeout_until(deadline, Instant::now());
             issue(
                 &self.inner.transport,
                 iam,
@@ -584,13 +601,18 @@ impl Client {
         let mut retried = false;
         loop {
             let prepared = self.inner.context.prepare(&io)?;
+            // A fixed context is borrowed and took no time to prepare.
+            let start = match (&prepared.context, retried) {
+                (Cow::Borrowed(_), false) => now,
+                _ => Instant::now(),
+            };
             let request = waiter
                 .operation()
                 .build_authorized_request(&prepared.context, SystemTime::now())?;
             let outcome = self
                 .inner
                 .transport
-                .round_trip(request, self.timeout_until(deadline));
+                .round_trip(request, self.timeout_until(deadline, start));
             #[cfg(feature = "tracing")]
             match &outcome {
                 Ok(response) => {
@@ -611,10 +633,10 @@ impl Client {
         }
     }
 
-    /// The request timeout to set so a request ends by `deadline`: `None`
-    /// (the client's own) when that is sooner anyway.
-    fn timeout_until(&self, deadline: Instant) -> Option<Duration> {
-        let left = deadline.saturating_duration_since(Instant::now());
+    /// The request timeout to set so a request starting at `now` ends by
+    /// `deadline`: `None` (the client's own) when that is sooner anyway.
+    fn timeout_until(&self, deadline: Instant, now: Instant) -> Option<Duration> {
+        let left = deadline.saturating_duration_since(now);
         (left < self.inner.request_timeout).then_some(left)
     }
 
