@@ -566,3 +566,23 @@ fn fuzz_crash_error_code_lost_to_a_non_utf8_message() {
     assert_eq!(error.error_code(), Some("KOOPHONE.API.4001"));
     assert!(!error.is_retryable(), "a missing instance is not retried");
 }
+
+/// Found by `decode_instance_status` (run on the fixed decoder), minimized.
+/// **FAILS until fixed**: an error body that repeats a member (here
+/// `error_msg`) loses its error code. `error_info` in
+/// `crates/koophone-proto/src/decode.rs` reads the body into derived structs,
+/// and serde refuses a repeated field, so the whole object counts as "not
+/// JSON": `KOOPHONE.API.1001` on a 500 is retried as a plain 500. Error
+/// bodies are read leniently everywhere else; a repeated member should keep
+/// its first (or last) value instead.
+#[test]
+fn fuzz_crash_error_code_lost_to_a_repeated_member() {
+    let r = response(
+        500,
+        &[],
+        br#"{"error_code":"KOOPHONE.API.1001","error_msg":"a","error_msg":"b"}"#,
+    );
+    let error = decode_error(&r).unwrap();
+    assert_eq!(error.error_code(), Some("KOOPHONE.API.1001"));
+    assert!(!error.is_retryable(), "a permission error is not retried");
+}
