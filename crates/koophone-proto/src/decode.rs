@@ -391,10 +391,20 @@ const FIELD_MAX_BYTES: usize = 1024;
 /// UTF-8 (a gateway answering in GBK or Latin-1) is read lossily, so its error
 /// code still decides what happens next.
 fn error_info(body: &[u8]) -> Option<ErrorInfo> {
-    match std::str::from_utf8(body) {
-        Ok(_) => error_info_of(body),
-        Err(_) => error_info_of(String::from_utf8_lossy(body).as_bytes()),
-    }
+    let lossy;
+    let body = match std::str::from_utf8(body) {
+        Ok(_) => body,
+        Err(_) => {
+            lossy = String::from_utf8_lossy(body).into_owned();
+            lossy.as_bytes()
+        }
+    };
+    error_info_of(body).or_else(|| {
+        // serde's derive refuses an object that repeats a member; a `Value`
+        // keeps the last one, as most JSON readers do, so the code still counts.
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        error_info_of(&serde_json::to_vec(&value).ok()?)
+    })
 }
 
 fn error_info_of(body: &[u8]) -> Option<ErrorInfo> {

@@ -568,8 +568,8 @@ fn fuzz_crash_error_code_lost_to_a_non_utf8_message() {
 }
 
 /// Found by `decode_instance_status` (run on the fixed decoder), minimized.
-/// **FAILS until fixed**: an error body that repeats a member (here
-/// `error_msg`) loses its error code. `error_info` in
+/// Fixed in `decode.rs` (a repeated member keeps its last value): an error
+/// body that repeats a member (here `error_msg`) lost its error code. `error_info` in
 /// `crates/koophone-proto/src/decode.rs` reads the body into derived structs,
 /// and serde refuses a repeated field, so the whole object counts as "not
 /// JSON": `KOOPHONE.API.1001` on a 500 is retried as a plain 500. Error
