@@ -1,4 +1,4 @@
-//! Response decoding for both operations: the one place where bytes become outcomes.
+//! Response decoding for every operation: the one place where bytes become outcomes.
 //!
 //! Success bodies are read into borrowed structs: strings stay in the body,
 //! unknown fields are skipped without being stored, so decoding a ShowProgress
@@ -24,105 +24,125 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::error::Category;
 
 use crate::error::{ApiError, Malformed, RetryAfter, ServiceError, Throttled};
-use crate::model::{ErrorStatus, InstanceState, InstanceStatus, PrepareStatus, Progress};
+use crate::operation::Operation;
+use crate::redact::{Redact, Redactor};
 
 /// The most body text an error carries (lossy UTF-8, cut on a character boundary).
-pub(crate) const SNIPPET_MAX_BYTES: usize = 256;
+pub const SNIPPET_MAX_BYTES: usize = 256;
 
 /// Malformed reasons quote serde_json, which may quote the body: keep them short.
 const REASON_MAX_BYTES: usize = 200;
 
 const X_REQUEST_ID: &str = "x-request-id";
 
-/// Decode a ShowProgress response.
-pub(crate) fn progress(response: &Response<&[u8]>) -> Result<Progress, ApiError> {
+/// Decode any operation's response: the shared status handling, the
+/// operation's own success body, and scrubbing of network text.
+pub(crate) fn response<O: Operation + ?Sized>(
+    op: &O,
+    response: &Response<&[u8]>,
+    redactor: &Redactor,
+) -> Result<O::Output, ApiError> {
     if !response.status().is_success() {
-        return Err(failure(response));
+        return Err(failure(response, redactor));
     }
-    let parsed = match serde_json::from_slice::<MapOnly<ProgressBody<'_>>>(response.body()) {
-        Ok(MapOnly(parsed)) => parsed,
-        Err(e) => return Err(unparsable_success(response, &e)),
-    };
-    if let Some(JsonStr(code)) = parsed.error_code.as_ref().filter(|code| code.0 != "0") {
-        return Err(ApiError::Service(service_error(response, Some(code))));
+    let body = *response.body();
+    let decoded = op.decode_success(body).or_else(|first| match first.0 {
+        // One rule for every body: a member repeated in an object keeps its
+        // last value, as `serde_json::Value` and most JSON readers do
+        // (serde's derive refuses the repeat). Only bodies the strict read
+        // refused pay for this second read.
+        Failure::Json(_) => match without_repeated_members(body) {
+            Some(normalized) => op.decode_success(&normalized).map_err(|_| first),
+            None => Err(first),
+        },
+        _ => Err(first),
+    });
+    match decoded {
+        Ok(mut output) => {
+            output.redact(redactor);
+            Ok(output)
+        }
+        Err(SuccessError(Failure::Json(e))) => Err(unparsable_success(response, &e, redactor)),
+        Err(SuccessError(Failure::ErrorCode(code))) => Err(ApiError::Service(service_error(
+            response,
+            Some(&code),
+            redactor,
+        ))),
+        Err(SuccessError(Failure::Missing(field))) => Err(malformed(
+            response,
+            format!("success response without \"{field}\""),
+            redactor,
+        )),
     }
-    let Some(MapOnly(data)) = parsed.data else {
-        return Err(malformed(response, "success response without \"data\""));
-    };
-    Ok(Progress {
-        status: PrepareStatus::from_code(data.status),
-        waiting_count: data.waiting_count,
-    })
 }
 
-/// Decode a ShowInstanceStatus response.
-pub(crate) fn instance_status(response: &Response<&[u8]>) -> Result<InstanceStatus, ApiError> {
-    if !response.status().is_success() {
-        return Err(failure(response));
+/// Why a 2xx body did not give the operation's output.
+///
+/// Made by [`Operation::decode_success`](crate::Operation::decode_success)
+/// implementations: from a `serde_json::Error` (`?` converts it), for a
+/// non-`"0"` `error_code`, or for a missing member.
+#[derive(Debug)]
+pub struct SuccessError(Failure);
+
+#[derive(Debug)]
+enum Failure {
+    Json(serde_json::Error),
+    ErrorCode(String),
+    Missing(&'static str),
+}
+
+impl SuccessError {
+    /// The body carries a failing `error_code` (anything but `"0"`): a
+    /// service error even though the status said success.
+    pub fn error_code(code: &str) -> SuccessError {
+        SuccessError(Failure::ErrorCode(code.to_owned()))
     }
-    let parsed = match serde_json::from_slice::<MapOnly<StatusBody<'_>>>(response.body()) {
-        Ok(MapOnly(parsed)) => parsed,
-        Err(e) => return Err(unparsable_success(response, &e)),
-    };
+
+    /// A member the output needs is absent: malformed.
+    pub fn missing(member: &'static str) -> SuccessError {
+        SuccessError(Failure::Missing(member))
+    }
+}
+
+impl From<serde_json::Error> for SuccessError {
+    fn from(error: serde_json::Error) -> SuccessError {
+        SuccessError(Failure::Json(error))
+    }
+}
+
+/// The body re-written with each object's repeated members reduced to the
+/// last; `None` when it is not JSON at all.
+fn without_repeated_members(body: &[u8]) -> Option<Vec<u8>> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    serde_json::to_vec(&value).ok()
+}
+
+/// KooPhone's success envelope, `{"data": {..}, "error_code": "0", "error_msg": ".."}`:
+/// its `data`, or why there is none.
+pub(crate) fn koophone_data<'a, D: Deserialize<'a>>(body: &'a [u8]) -> Result<D, SuccessError> {
+    let MapOnly(parsed) = serde_json::from_slice::<MapOnly<KooPhoneEnvelope<'a, D>>>(body)?;
     if let Some(JsonStr(code)) = parsed.error_code.as_ref().filter(|code| code.0 != "0") {
-        return Err(ApiError::Service(service_error(response, Some(code))));
+        return Err(SuccessError::error_code(code));
     }
-    let Some(JsonStr(state)) = parsed.state else {
-        return Err(malformed(response, "success response without \"state\""));
-    };
-    let owned = |text: Option<JsonStr<'_>>| text.map(|JsonStr(text)| text.into_owned());
-    Ok(InstanceStatus {
-        state: InstanceState::parse(&state),
-        operation_state: owned(parsed.operation_state),
-        error: parsed.error.map(|MapOnly(error)| ErrorStatus {
-            error_code: owned(error.error_code),
-            error_msg: owned(error.error_msg),
-            error_type: owned(error.error_type),
-        }),
-    })
+    match parsed.data {
+        Some(MapOnly(data)) => Ok(data),
+        None => Err(SuccessError::missing("data")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "D: Deserialize<'de>, 'de: 'a"))]
+struct KooPhoneEnvelope<'a, D> {
+    data: Option<MapOnly<D>>,
+    #[serde(borrow)]
+    error_code: Option<JsonStr<'a>>,
 }
 
 // ---- success bodies: strict types, borrowed strings -------------------------
 
-#[derive(Deserialize)]
-struct ProgressBody<'a> {
-    data: Option<MapOnly<ProgressData>>,
-    #[serde(borrow)]
-    error_code: Option<JsonStr<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ProgressData {
-    status: i64,
-    #[serde(rename = "waitingCount")]
-    waiting_count: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct StatusBody<'a> {
-    #[serde(borrow)]
-    state: Option<JsonStr<'a>>,
-    #[serde(borrow)]
-    operation_state: Option<JsonStr<'a>>,
-    #[serde(borrow)]
-    error: Option<MapOnly<StatusErrorBody<'a>>>,
-    #[serde(borrow)]
-    error_code: Option<JsonStr<'a>>,
-}
-
-#[derive(Deserialize)]
-struct StatusErrorBody<'a> {
-    #[serde(borrow)]
-    error_code: Option<JsonStr<'a>>,
-    #[serde(borrow)]
-    error_msg: Option<JsonStr<'a>>,
-    #[serde(borrow)]
-    error_type: Option<JsonStr<'a>>,
-}
-
 /// A struct that only a JSON object may fill: derived structs would also
 /// accept an array, filling fields by position.
-struct MapOnly<T>(T);
+pub(crate) struct MapOnly<T>(pub(crate) T);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for MapOnly<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -150,7 +170,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for MapOnly<T> {
 ///
 /// (`#[serde(borrow)]` alone borrows a `Cow<str>` field but not an
 /// `Option<Cow<str>>`, which would always allocate.)
-struct JsonStr<'a>(Cow<'a, str>);
+pub(crate) struct JsonStr<'a>(pub(crate) Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for JsonStr<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -246,8 +266,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
     }
 }
 
-/// The top level of an error body: `error_code/error_msg`, `code/message`,
-/// `errorCode/errorMsg`, plus `request_id`, `error_type` and a nested `error`.
+/// An error body's members: `error_code/error_msg`, `code/message`,
+/// `errorCode/errorMsg`, plus `request_id`, `error_type` and a nested
+/// `error` of the same shape (only its first level is read).
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ErrorFields<'a> {
@@ -271,34 +292,12 @@ struct ErrorFields<'a> {
     error: Nested<'a>,
 }
 
-/// One level of nesting: `{"error": {"code", "message"}}` and its spellings.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct NestedFields<'a> {
-    #[serde(borrow)]
-    error_code: Lenient<'a>,
-    #[serde(borrow)]
-    error_msg: Lenient<'a>,
-    #[serde(borrow)]
-    code: Lenient<'a>,
-    #[serde(borrow)]
-    message: Lenient<'a>,
-    #[serde(borrow, rename = "errorCode")]
-    error_code_camel: Lenient<'a>,
-    #[serde(borrow, rename = "errorMsg")]
-    error_msg_camel: Lenient<'a>,
-    #[serde(borrow)]
-    request_id: Lenient<'a>,
-    #[serde(borrow)]
-    error_type: Lenient<'a>,
-}
-
 /// The `error` member of an error body: an object, a bare message, or nothing usable.
 #[derive(Default)]
 enum Nested<'a> {
     #[default]
     Absent,
-    Fields(NestedFields<'a>),
+    Fields(Box<ErrorFields<'a>>),
     Text(Cow<'a, str>),
 }
 
@@ -314,7 +313,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Nested<'a> {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                NestedFields::deserialize(MapAccessDeserializer::new(map)).map(Nested::Fields)
+                ErrorFields::deserialize(MapAccessDeserializer::new(map))
+                    .map(|fields| Nested::Fields(Box::new(fields)))
             }
 
             fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
@@ -370,27 +370,40 @@ struct ErrorInfo {
 
 /// The first non-empty candidate: callers list the top level before the nested
 /// object, and in each the documented `error_code/error_msg` before other spellings.
-/// Each is capped at [`FIELD_MAX_BYTES`]: a hostile body must not turn into a
-/// megabyte-long message that every log line and terminal then repeats.
-fn first<'a>(candidates: impl IntoIterator<Item = Option<Cow<'a, str>>>) -> Option<String> {
+/// Each is scrubbed, then capped at [`FIELD_MAX_BYTES`]: a hostile body must
+/// not turn into a megabyte-long message that every log line and terminal
+/// then repeats.
+fn first<'a>(
+    candidates: impl IntoIterator<Item = Option<Cow<'a, str>>>,
+    redactor: &Redactor,
+) -> Option<String> {
     let text = candidates
         .into_iter()
         .flatten()
         .find(|text| !text.trim().is_empty())?;
-    let mut end = text.len().min(FIELD_MAX_BYTES);
+    Some(bounded(&text, FIELD_MAX_BYTES, redactor))
+}
+
+/// `text` scrubbed, then cut to at most `max` bytes on a character boundary.
+/// Only the part that can survive the cut is scrubbed, with room for a
+/// secret that straddles it.
+fn bounded(text: &str, max: usize, redactor: &Redactor) -> String {
+    let mut end = text.len().min(max.saturating_add(redactor.longest()));
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    Some(text[..end].to_owned())
+    let mut out = redactor.scrub(&text[..end]).into_owned();
+    truncate_on_char_boundary(&mut out, max);
+    out
 }
 
 /// The most of an error body's code, message, request id or type that is kept.
-const FIELD_MAX_BYTES: usize = 1024;
+pub const FIELD_MAX_BYTES: usize = 1024;
 
 /// Read an error body; `None` when it is not a JSON object. A body that is not
 /// UTF-8 (a gateway answering in GBK or Latin-1) is read lossily, so its error
 /// code still decides what happens next.
-fn error_info(body: &[u8]) -> Option<ErrorInfo> {
+fn error_info(body: &[u8], redactor: &Redactor) -> Option<ErrorInfo> {
     let lossy;
     let body = match std::str::from_utf8(body) {
         Ok(_) => body,
@@ -399,118 +412,136 @@ fn error_info(body: &[u8]) -> Option<ErrorInfo> {
             lossy.as_bytes()
         }
     };
-    error_info_of(body).or_else(|| {
-        // serde's derive refuses an object that repeats a member; a `Value`
-        // keeps the last one, as most JSON readers do, so the code still counts.
-        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-        error_info_of(&serde_json::to_vec(&value).ok()?)
+    error_info_of(body, redactor).or_else(|| {
+        // The same rule as for success bodies: a repeated member keeps its last value.
+        error_info_of(&without_repeated_members(body)?, redactor)
     })
 }
 
-fn error_info_of(body: &[u8]) -> Option<ErrorInfo> {
+fn error_info_of(body: &[u8], redactor: &Redactor) -> Option<ErrorInfo> {
     let MapOnly(top) = serde_json::from_slice::<MapOnly<ErrorFields<'_>>>(body).ok()?;
     let (nested, nested_text) = match top.error {
-        Nested::Fields(fields) => (fields, None),
-        Nested::Text(text) => (NestedFields::default(), Some(text)),
-        Nested::Absent => (NestedFields::default(), None),
+        Nested::Fields(fields) => (*fields, None),
+        Nested::Text(text) => (ErrorFields::default(), Some(text)),
+        Nested::Absent => (ErrorFields::default(), None),
     };
     Some(ErrorInfo {
-        code: first([
-            top.error_code.0,
-            top.code.0,
-            top.error_code_camel.0,
-            nested.error_code.0,
-            nested.code.0,
-            nested.error_code_camel.0,
-        ]),
-        message: first([
-            top.error_msg.0,
-            top.message.0,
-            top.error_msg_camel.0,
-            nested.error_msg.0,
-            nested.message.0,
-            nested.error_msg_camel.0,
-            nested_text,
-        ]),
-        request_id: first([top.request_id.0, nested.request_id.0]),
-        error_type: first([top.error_type.0, nested.error_type.0]),
+        code: first(
+            [
+                top.error_code.0,
+                top.code.0,
+                top.error_code_camel.0,
+                nested.error_code.0,
+                nested.code.0,
+                nested.error_code_camel.0,
+            ],
+            redactor,
+        ),
+        message: first(
+            [
+                top.error_msg.0,
+                top.message.0,
+                top.error_msg_camel.0,
+                nested.error_msg.0,
+                nested.message.0,
+                nested.error_msg_camel.0,
+                nested_text,
+            ],
+            redactor,
+        ),
+        request_id: first([top.request_id.0, nested.request_id.0], redactor),
+        error_type: first([top.error_type.0, nested.error_type.0], redactor),
     })
 }
 
 // ---- outcomes ----------------------------------------------------------------
 
 /// Any status other than 2xx.
-fn failure(response: &Response<&[u8]>) -> ApiError {
+pub(crate) fn failure(response: &Response<&[u8]>, redactor: &Redactor) -> ApiError {
     match response.status().as_u16() {
-        100..=199 => malformed(response, "unexpected informational status"),
-        300..=399 => ApiError::Service(redirect(response)),
-        401 => ApiError::Unauthorized(service_error(response, None)),
-        429 => ApiError::Throttled(throttled(response)),
-        _ => ApiError::Service(service_error(response, None)),
+        100..=199 => malformed(response, "unexpected informational status", redactor),
+        300..=399 => ApiError::Service(redirect(response, redactor)),
+        401 => ApiError::Unauthorized(service_error(response, None, redactor)),
+        429 => ApiError::Throttled(throttled(response, redactor)),
+        _ => ApiError::Service(service_error(response, None, redactor)),
     }
 }
 
 /// A 2xx body that did not fit: still a service error if it carries a
 /// non-`"0"` error code, malformed otherwise.
-fn unparsable_success(response: &Response<&[u8]>, error: &serde_json::Error) -> ApiError {
-    let failed_code = error_info(response.body())
+fn unparsable_success(
+    response: &Response<&[u8]>,
+    error: &serde_json::Error,
+    redactor: &Redactor,
+) -> ApiError {
+    let failed_code = error_info(response.body(), redactor)
         .and_then(|info| info.code)
         .filter(|code| code != "0");
     if let Some(code) = failed_code {
-        return ApiError::Service(service_error(response, Some(&code)));
+        return ApiError::Service(service_error(response, Some(&code), redactor));
     }
     let what = match error.classify() {
         Category::Data => "unexpected json",
         Category::Io | Category::Syntax | Category::Eof => "invalid json",
     };
-    let mut reason = format!("{what}: {error}");
-    truncate_on_char_boundary(&mut reason, REASON_MAX_BYTES);
-    malformed(response, reason)
+    // serde_json may quote the body in its message.
+    let reason = bounded(&format!("{what}: {error}"), REASON_MAX_BYTES, redactor);
+    malformed(response, reason, redactor)
 }
 
-fn malformed(response: &Response<&[u8]>, reason: impl Into<String>) -> ApiError {
+pub(crate) fn malformed(
+    response: &Response<&[u8]>,
+    reason: impl Into<String>,
+    redactor: &Redactor,
+) -> ApiError {
     ApiError::Malformed(Malformed {
         status: response.status(),
         reason: reason.into(),
-        snippet: snippet(response.body()),
-        request_id: header_text(response.headers(), X_REQUEST_ID),
+        snippet: snippet(response.body(), redactor),
+        request_id: header_text(response.headers(), X_REQUEST_ID, redactor),
     })
 }
 
 /// A service error from the shared error body; `code` overrides the body's
 /// (a 2xx whose strict parse already found it).
-fn service_error(response: &Response<&[u8]>, code: Option<&str>) -> ServiceError {
+fn service_error(
+    response: &Response<&[u8]>,
+    code: Option<&str>,
+    redactor: &Redactor,
+) -> ServiceError {
     let headers = response.headers();
-    let info = error_info(response.body()).unwrap_or_default();
+    let info = error_info(response.body(), redactor).unwrap_or_default();
     ServiceError {
         status: response.status(),
-        error_code: code.map(str::to_owned).or(info.code),
+        error_code: code
+            .map(|code| bounded(code, FIELD_MAX_BYTES, redactor))
+            .or(info.code),
         message: info
             .message
-            .unwrap_or_else(|| snippet_message(response.body())),
-        request_id: header_text(headers, X_REQUEST_ID).or(info.request_id),
+            .unwrap_or_else(|| snippet_message(response.body(), redactor)),
+        request_id: header_text(headers, X_REQUEST_ID, redactor).or(info.request_id),
         error_type: info.error_type,
         retry_after: retry_after(headers),
     }
 }
 
-fn throttled(response: &Response<&[u8]>) -> Throttled {
+fn throttled(response: &Response<&[u8]>, redactor: &Redactor) -> Throttled {
     let headers = response.headers();
-    let info = error_info(response.body()).unwrap_or_default();
+    let info = error_info(response.body(), redactor).unwrap_or_default();
     Throttled {
         message: info
             .message
-            .unwrap_or_else(|| snippet_message(response.body())),
+            .unwrap_or_else(|| snippet_message(response.body(), redactor)),
         retry_after: retry_after(headers),
-        request_id: header_text(headers, X_REQUEST_ID).or(info.request_id),
+        request_id: header_text(headers, X_REQUEST_ID, redactor).or(info.request_id),
     }
 }
 
 /// Drivers do not follow redirects (the token would go along); a 3xx that
 /// reaches the core is an error naming where it pointed.
-fn redirect(response: &Response<&[u8]>) -> ServiceError {
+fn redirect(response: &Response<&[u8]>, redactor: &Redactor) -> ServiceError {
     let headers = response.headers();
-    let message = match header_text(headers, LOCATION.as_str()) {
+    let message = match header_text(headers, LOCATION.as_str(), redactor) {
         Some(location) => format!("unexpected redirect to {location}"),
         None => "unexpected redirect without a location".to_owned(),
     };
@@ -518,7 +549,7 @@ fn redirect(response: &Response<&[u8]>) -> ServiceError {
         status: response.status(),
         error_code: None,
         message,
-        request_id: header_text(headers, X_REQUEST_ID),
+        request_id: header_text(headers, X_REQUEST_ID, redactor),
         error_type: None,
         retry_after: None,
     }
@@ -527,7 +558,7 @@ fn redirect(response: &Response<&[u8]>) -> ServiceError {
 /// `Retry-After` as delta-seconds or an HTTP-date. A date becomes a delay
 /// relative to the response's own `Date` when it has one (no clock is read);
 /// a value that is neither form is ignored.
-fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
     let raw = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
         // Only overflow can fail here: a delay beyond u64 seconds is "never".
@@ -545,15 +576,15 @@ fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
     })
 }
 
-/// A header as bounded lossy text, `None` when absent or blank.
-fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
-    let text = snippet_message(headers.get(name)?.as_bytes());
+/// A header as bounded, scrubbed lossy text, `None` when absent or blank.
+pub(crate) fn header_text(headers: &HeaderMap, name: &str, redactor: &Redactor) -> Option<String> {
+    let text = snippet_message(headers.get(name)?.as_bytes(), redactor);
     (!text.is_empty()).then_some(text)
 }
 
 /// The message of an error whose body had none: the body itself, bounded and trimmed.
-fn snippet_message(body: &[u8]) -> String {
-    let text = snippet(body);
+fn snippet_message(body: &[u8], redactor: &Redactor) -> String {
+    let text = snippet(body, redactor);
     let trimmed = text.trim();
     if trimmed.len() == text.len() {
         text
@@ -562,24 +593,33 @@ fn snippet_message(body: &[u8]) -> String {
     }
 }
 
-/// At most [`SNIPPET_MAX_BYTES`] bytes of `bytes` as lossy UTF-8: invalid
-/// sequences become U+FFFD and the cut never splits a character.
-pub(crate) fn snippet(bytes: &[u8]) -> String {
+/// At most [`SNIPPET_MAX_BYTES`] bytes of `bytes` as lossy UTF-8, scrubbed:
+/// invalid sequences become U+FFFD and the cut never splits a character.
+pub(crate) fn snippet(bytes: &[u8], redactor: &Redactor) -> String {
+    if redactor.is_empty() {
+        return lossy_prefix(bytes, SNIPPET_MAX_BYTES);
+    }
+    let wide = lossy_prefix(bytes, SNIPPET_MAX_BYTES.saturating_add(redactor.longest()));
+    bounded(&wide, SNIPPET_MAX_BYTES, redactor)
+}
+
+/// At most `max` bytes of `bytes` as lossy UTF-8.
+fn lossy_prefix(bytes: &[u8], max: usize) -> String {
     // One allocation for the usual, valid and short, text.
-    let mut out = String::with_capacity(bytes.len().min(SNIPPET_MAX_BYTES));
+    let mut out = String::with_capacity(bytes.len().min(max));
     for chunk in bytes.utf8_chunks() {
-        if out.len() + chunk.valid().len() <= SNIPPET_MAX_BYTES {
+        if out.len() + chunk.valid().len() <= max {
             out.push_str(chunk.valid());
         } else {
             for c in chunk.valid().chars() {
-                if out.len() + c.len_utf8() > SNIPPET_MAX_BYTES {
+                if out.len() + c.len_utf8() > max {
                     return out;
                 }
                 out.push(c);
             }
         }
         if !chunk.invalid().is_empty() {
-            if out.len() + char::REPLACEMENT_CHARACTER.len_utf8() > SNIPPET_MAX_BYTES {
+            if out.len() + char::REPLACEMENT_CHARACTER.len_utf8() > max {
                 return out;
             }
             out.push(char::REPLACEMENT_CHARACTER);
@@ -601,7 +641,16 @@ fn truncate_on_char_boundary(text: &mut String, max: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{ShowInstanceStatus, ShowProgress};
     use http::{HeaderValue, StatusCode};
+
+    fn progress(r: &Response<&[u8]>) -> Result<crate::Progress, ApiError> {
+        super::response(&ShowProgress::new("u", "i").unwrap(), r, &Redactor::default())
+    }
+
+    fn instance_status(r: &Response<&[u8]>) -> Result<crate::InstanceStatus, ApiError> {
+        super::response(&ShowInstanceStatus::new("p", "i").unwrap(), r, &Redactor::default())
+    }
 
     fn response<'b>(status: u16, headers: &[(&str, &[u8])], body: &'b [u8]) -> Response<&'b [u8]> {
         let mut r = Response::new(body);
@@ -624,7 +673,7 @@ mod tests {
             .status(500)
             .body(body.as_bytes())
             .expect("valid response");
-        let ApiError::Service(e) = failure(&response) else {
+        let ApiError::Service(e) = failure(&response, &Redactor::default()) else {
             panic!("a 500 with a JSON body is a service error");
         };
         for field in [
@@ -640,15 +689,18 @@ mod tests {
 
     #[test]
     fn snippet_is_bounded_lossy_and_cut_on_a_character() {
-        assert_eq!(snippet(b"plain"), "plain");
-        assert_eq!(snippet(b"a\xffb\xc3"), "a\u{FFFD}b\u{FFFD}");
+        assert_eq!(snippet(b"plain", &Redactor::default()), "plain");
+        assert_eq!(snippet(b"a\xffb\xc3", &Redactor::default()), "a\u{FFFD}b\u{FFFD}");
         let mut body = vec![b'x'; 255];
         body.extend_from_slice("é".as_bytes());
-        let s = snippet(&body);
+        let s = snippet(&body, &Redactor::default());
         assert_eq!(s.len(), 255);
-        let s = snippet(&[0xff; 1000]);
+        let s = snippet(&[0xff; 1000], &Redactor::default());
         assert!(s.len() <= SNIPPET_MAX_BYTES && s.len() > 250, "{}", s.len());
-        assert_eq!(snippet(&"€".repeat(200).into_bytes()).len(), 255);
+        assert_eq!(
+            snippet(&"€".repeat(200).into_bytes(), &Redactor::default()).len(),
+            255
+        );
     }
 
     #[test]

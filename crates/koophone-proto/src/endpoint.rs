@@ -9,9 +9,16 @@ use std::time::SystemTime;
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use http::{HeaderValue, Request};
 
+use std::sync::{Arc, Mutex, PoisonError};
+
+use http::HeaderName;
+
 use crate::auth::signing::{AkSkCredentials, SignError};
 use crate::error::{InvalidInput, InvalidReason};
-use crate::operation::{SHOW_PROGRESS_PATH, X_AUTH_TOKEN};
+use crate::redact::Redactor;
+
+/// The header both APIs read the IAM token from.
+pub const X_AUTH_TOKEN: HeaderName = HeaderName::from_static("x-auth-token");
 
 /// A validated base URL: http(s) only, no user-info, query or fragment, and plain
 /// `http` only for loopback hosts unless insecure transport was explicitly allowed.
@@ -29,9 +36,28 @@ pub struct Endpoint {
     prefix: String,
     port: Option<u16>,
     loopback: bool,
-    /// ShowProgress's URI, whose path is fixed: built once here, and shared
-    /// (cloning it costs no allocation) by every request built later.
-    show_progress_uri: Uri,
+    /// URIs of operations whose path has no parameters: built on first use
+    /// and shared (cloning one costs no allocation) by every later request.
+    fixed_uris: FixedUris,
+}
+
+/// A cache, not part of the endpoint's value: clones share it and
+/// comparisons ignore it.
+#[derive(Clone, Default)]
+struct FixedUris(Arc<Mutex<Vec<(&'static str, Uri)>>>);
+
+impl PartialEq for FixedUris {
+    fn eq(&self, _: &FixedUris) -> bool {
+        true
+    }
+}
+
+impl Eq for FixedUris {}
+
+impl fmt::Debug for FixedUris {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("..")
+    }
 }
 
 fn endpoint_error(reason: &str) -> InvalidInput {
@@ -106,17 +132,8 @@ impl Endpoint {
         drop(parsed);
 
         let base = format!("{}://{}{}", scheme.as_str(), authority_text, prefix);
-        let built = join_uri(
-            &scheme,
-            &authority,
-            prefix,
-            SHOW_PROGRESS_PATH.len(),
-            |path| path.push_str(SHOW_PROGRESS_PATH),
-        )
-        .map_err(|_| endpoint_error("has an invalid path"))?;
-        // As with the authority: the first clone makes the path's buffer shared.
-        let show_progress_uri = built.clone();
-        drop(built);
+        join_uri(&scheme, &authority, prefix, 1, |path| path.push('/'))
+            .map_err(|_| endpoint_error("has an invalid path"))?;
         Ok(Endpoint {
             base,
             scheme,
@@ -124,7 +141,7 @@ impl Endpoint {
             prefix: prefix.to_owned(),
             port,
             loopback,
-            show_progress_uri,
+            fixed_uris: FixedUris::default(),
         })
     }
 
@@ -195,9 +212,19 @@ impl Endpoint {
         join_uri(&self.scheme, &self.authority, &self.prefix, path_len, write)
     }
 
-    /// `{base}/v1/instances/prepare-progress`, without allocating.
-    pub(crate) fn show_progress_uri(&self) -> Uri {
-        self.show_progress_uri.clone()
+    /// `{base}{path}` for a path without parameters: built once per
+    /// endpoint, then shared without allocating.
+    pub(crate) fn fixed_uri(&self, path: &'static str) -> Result<Uri, InvalidInput> {
+        let mut cache = self.fixed_uris.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, uri)) = cache.iter().find(|(p, _)| *p == path) {
+            return Ok(uri.clone());
+        }
+        let built = self.uri_with_path(path.len(), |p| p.push_str(path))?;
+        // As with the authority: the first clone makes the path's buffer shared.
+        let shared = built.clone();
+        drop(built);
+        cache.push((path, shared.clone()));
+        Ok(shared)
     }
 }
 
@@ -450,6 +477,7 @@ pub struct RequestContext {
     endpoint: Endpoint,
     auth: Auth,
     user_agent: HeaderValue,
+    redactor: Redactor,
 }
 
 impl RequestContext {
@@ -467,11 +495,36 @@ impl RequestContext {
 
     /// A context with any kind of credentials and the default user agent.
     pub fn with_auth(endpoint: Endpoint, auth: Auth) -> RequestContext {
+        let redactor = match &auth {
+            Auth::Token(token) => Redactor::new([token.expose_secret()]),
+            Auth::AkSk(credentials) => Redactor::new(
+                [Some(credentials.secret_key().expose_secret())]
+                    .into_iter()
+                    .chain([credentials.security_token().map(|t| t.expose_secret())])
+                    .flatten(),
+            ),
+        };
         RequestContext {
             endpoint,
             auth,
             user_agent: HeaderValue::from_static(DEFAULT_USER_AGENT),
+            redactor,
         }
+    }
+
+    /// Also scrub these secrets from network text: credentials the client
+    /// holds besides the ones requests carry (an IAM password, the key pair
+    /// a token was issued for).
+    pub fn with_secrets<S: AsRef<str>>(self, secrets: impl IntoIterator<Item = S>) -> RequestContext {
+        let redactor = self.redactor.with(secrets);
+        RequestContext { redactor, ..self }
+    }
+
+    /// The credentials of this context, to scrub from network text: its
+    /// token or secret key and security token, and any added with
+    /// [`RequestContext::with_secrets`].
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
     }
 
     /// Replace the user agent (printable ASCII, non-empty, no surrounding whitespace).

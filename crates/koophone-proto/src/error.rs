@@ -5,6 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
 
+use crate::redact::{Redact, Redactor};
+
 /// Input refused before anything was built or sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {field}: {reason}")]
@@ -316,6 +318,18 @@ impl ApiError {
         }
     }
 
+    /// Whether the answer proves the request was not applied, so even a
+    /// write may be sent again: 429 (refused before any work), and 503 with
+    /// `Retry-After` (the service says it is unavailable and when to come
+    /// back). Any other failure may come after the work was done.
+    pub fn proves_not_applied(&self) -> bool {
+        match self {
+            ApiError::Throttled(_) => true,
+            ApiError::Service(e) => e.status.as_u16() == 503 && e.retry_after.is_some(),
+            ApiError::Unauthorized(_) | ApiError::Malformed(_) => false,
+        }
+    }
+
     /// The delay the service asked for, if any.
     pub fn retry_after(&self) -> Option<RetryAfter> {
         match self {
@@ -380,5 +394,48 @@ impl TransportErrorKind {
             self,
             TransportErrorKind::Connect | TransportErrorKind::Timeout | TransportErrorKind::Reset
         )
+    }
+
+    /// Whether the failure proves the request never reached the service: a
+    /// connection that could not be made. A timeout or a reset may come
+    /// after the service read and applied the request.
+    pub fn proves_not_applied(self) -> bool {
+        matches!(self, TransportErrorKind::Connect)
+    }
+}
+
+/// The one text of each kind, for every driver's messages.
+impl fmt::Display for TransportErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransportErrorKind::Connect => "connect",
+            TransportErrorKind::Tls => "tls",
+            TransportErrorKind::Timeout => "timeout",
+            TransportErrorKind::Reset => "connection reset",
+            TransportErrorKind::BodyTooLarge => "body too large",
+            TransportErrorKind::Other => "other",
+        })
+    }
+}
+
+impl Redact for ApiError {
+    fn redact(&mut self, redactor: &Redactor) {
+        match self {
+            ApiError::Service(e) | ApiError::Unauthorized(e) => {
+                e.error_code.redact(redactor);
+                e.message.redact(redactor);
+                e.request_id.redact(redactor);
+                e.error_type.redact(redactor);
+            }
+            ApiError::Throttled(t) => {
+                t.message.redact(redactor);
+                t.request_id.redact(redactor);
+            }
+            ApiError::Malformed(m) => {
+                m.reason.redact(redactor);
+                m.snippet.redact(redactor);
+                m.request_id.redact(redactor);
+            }
+        }
     }
 }

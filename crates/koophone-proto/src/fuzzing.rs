@@ -13,10 +13,13 @@ use serde_json::Value;
 
 use crate::endpoint::{DEFAULT_USER_AGENT, Endpoint, RequestContext, Token};
 use crate::error::{ApiError, InvalidInput, InvalidReason, RetryAfter};
-use crate::model::{InstanceState, InstanceStatus, PrepareStatus, Progress};
-use crate::operation::{MAX_PROGRESS_ID_CHARS, Operation, ShowInstanceStatus, ShowProgress};
+use crate::operation::Operation;
+use crate::waiter::Once;
 use crate::waiter::script::Script;
-use crate::waiter::{Once, UntilReady, UntilState};
+use crate::{
+    InstanceState, InstanceStatus, MAX_PROGRESS_ID_CHARS, PrepareStatus, Progress,
+    ShowInstanceStatus, ShowProgress, UntilReady, UntilState,
+};
 
 const SNIPPET_MAX_BYTES: usize = 256;
 const REASON_MAX_BYTES: usize = 200;

@@ -1,10 +1,18 @@
 //! Sans-IO protocol core for Huawei Cloud KooPhone ShowProgress and CloudDC
 //! ShowInstanceStatus: validates inputs, builds `http::Request`s, decodes
 //! `http::Response`s into typed outputs or typed errors, classifies retries
-//! and runs the polling waiter. It is not an HTTP client: it opens no socket,
+//! and runs the single-call and polling machines. It is not an HTTP client: it opens no socket,
 //! reads no clock and never sleeps, so a driver (blocking, async, a test with
 //! a virtual clock, a fuzzer) does the I/O and gets identical behaviour.
 //! Decoding is total: every status and every byte string maps to one outcome.
+//! It is deterministic: jitter comes from a seed, never from a clock or the OS.
+//!
+//! Text from the network (messages, request ids, error fields of outputs,
+//! snippets of malformed bodies) is scrubbed of every credential the client
+//! holds before it is stored in an error or output value: the machines
+//! ([`Call`], [`Waiter`]) decode with the [`Redactor`] of the
+//! [`RequestContext`] their request was built from, so a server that echoes
+//! the token back cannot get it printed.
 //!
 //! ```
 //! use koophone_proto::http::Response;
@@ -42,27 +50,36 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+mod call;
 mod decode;
 pub mod endpoint;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod model;
 pub mod operation;
+mod redact;
 pub mod waiter;
 
 /// The `http` crate this one builds requests and reads responses with, so
 /// drivers use the same version.
 pub use http;
 
-pub use endpoint::{Auth, Endpoint, RequestContext, Token};
+pub use call::{Call, CallError};
+pub use decode::{FIELD_MAX_BYTES, SNIPPET_MAX_BYTES, SuccessError};
+pub use endpoint::{Auth, Endpoint, RequestContext, Token, X_AUTH_TOKEN};
 pub use error::{
     ApiError, ErrorCode, InvalidInput, InvalidReason, Malformed, RetryAfter, ServiceError,
     Throttled, TransportErrorKind,
 };
-pub use model::{ErrorStatus, InstanceState, InstanceStatus, PrepareStatus, Progress};
-pub use operation::{Operation, ShowInstanceStatus, ShowProgress};
+pub use operation::Operation;
+pub use operation::show_instance_status::{
+    ErrorStatus, InstanceState, InstanceStatus, ShowInstanceStatus, UntilState,
+};
+pub use operation::show_progress::{
+    MAX_PROGRESS_ID_CHARS, PrepareStatus, Progress, ShowProgress, UntilReady,
+};
+pub use redact::{REDACTED, Redact, Redactor};
 pub use waiter::{
     Action, Check, Jitter, Observation, Observed, Once, PolicyError, Rng, SeededRng, Target,
-    UntilReady, UntilState, WaitError, WaitPolicy, Waiter,
+    WaitError, WaitPolicy, Waiter,
 };

@@ -233,6 +233,7 @@ fn policy() -> impl Strategy<Value = WaitPolicy> {
                     max_consecutive_errors: u32::from(errors),
                     max_pause_fraction: [Some(0.1), None, Some(0.01), Some(1.5)]
                         [usize::from(fraction)],
+                    seed: 0,
                 }
             },
         )
@@ -459,6 +460,7 @@ fn fuzz_crash_pause_cap_after_an_early_pending_answer() {
         max_wait: Duration::from_millis(3),
         max_consecutive_errors: 0,
         max_pause_fraction: Some(0.1),
+        seed: 0,
     };
     let steps = vec![Step::Respond(Reply {
         status: 200,

@@ -39,6 +39,7 @@ fn policy() -> impl Strategy<Value = WaitPolicy> {
                     max_wait: Duration::from_millis(min_ms * wait_factor),
                     max_consecutive_errors,
                     max_pause_fraction,
+                    seed: 0,
                 }
             },
         )

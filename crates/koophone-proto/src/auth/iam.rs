@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::decode::snippet;
+use crate::redact::Redactor;
 use crate::endpoint::{Endpoint, Token};
 use crate::error::{
     ApiError, InvalidInput, InvalidReason, Malformed, RetryAfter, ServiceError, Throttled,
@@ -301,7 +302,7 @@ fn failure(response: &Response<&[u8]>) -> ApiError {
         let top = body.as_ref()?;
         let nested = top.get("error");
         let text = |value: &serde_json::Value| match value {
-            serde_json::Value::String(text) => Some(snippet(text.as_bytes())),
+            serde_json::Value::String(text) => Some(snippet(text.as_bytes(), &Redactor::default())),
             serde_json::Value::Number(number) => Some(number.to_string()),
             _ => None,
         };
@@ -318,7 +319,7 @@ fn failure(response: &Response<&[u8]>) -> ApiError {
         }
     } else {
         field(["error_msg", "message"])
-            .unwrap_or_else(|| snippet(response.body()).trim().to_owned())
+            .unwrap_or_else(|| snippet(response.body(), &Redactor::default()).trim().to_owned())
     };
     let request_id =
         header_text(headers, &X_REQUEST_ID).or_else(|| field(["request_id", "request_id"]));
@@ -349,13 +350,13 @@ fn malformed(response: &Response<&[u8]>, reason: impl Into<String>) -> ApiError 
     ApiError::Malformed(Malformed {
         status: response.status(),
         reason: reason.into(),
-        snippet: snippet(response.body()),
+        snippet: snippet(response.body(), &Redactor::default()),
         request_id: header_text(response.headers(), &X_REQUEST_ID),
     })
 }
 
 fn header_text(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
-    let text = snippet(headers.get(name)?.as_bytes());
+    let text = snippet(headers.get(name)?.as_bytes(), &Redactor::default());
     let trimmed = text.trim();
     (!trimmed.is_empty()).then(|| trimmed.to_owned())
 }

@@ -60,10 +60,11 @@ const QUOTE_SET: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// An AK/SK secret key, kept only as the HMAC state it keys (the key schedule
-/// is done once, not per request). Redacted in `Debug`, no `Display`.
+/// An AK/SK secret key, kept as the HMAC state it keys (the key schedule is
+/// done once, not per request) and as text, to scrub it from anything a
+/// server sends back. Redacted in `Debug`, no `Display`.
 #[derive(Clone)]
-pub struct SecretKey(Hmac<Sha256>);
+pub struct SecretKey(Hmac<Sha256>, std::sync::Arc<str>);
 
 impl SecretKey {
     /// Accept a secret key: non-empty, no control characters, no surrounding
@@ -76,7 +77,14 @@ impl SecretKey {
                 reason: InvalidReason::Unencodable,
             }
         })?;
-        Ok(SecretKey(mac))
+        Ok(SecretKey(mac, secret.into()))
+    }
+}
+
+impl SecretKey {
+    /// The key itself. Named so that every use stands out in review.
+    pub fn expose_secret(&self) -> &str {
+        &self.1
     }
 }
 
@@ -102,6 +110,12 @@ impl SecurityToken {
     /// The token as a sensitive header value.
     pub fn header_value(&self) -> &HeaderValue {
         &self.0
+    }
+
+    /// The token itself. Named so that every use stands out in review.
+    pub fn expose_secret(&self) -> &str {
+        // Accepted only as printable ASCII, so this never fails.
+        self.0.to_str().unwrap_or_default()
     }
 }
 
@@ -164,6 +178,11 @@ impl AkSkCredentials {
     /// The secret key.
     pub fn secret_key(&self) -> &SecretKey {
         &self.secret_key
+    }
+
+    /// The session token of temporary credentials, if any.
+    pub fn security_token(&self) -> Option<&SecurityToken> {
+        self.security_token.as_ref()
     }
 
     /// The project id sent as `X-Project-Id`, if any.

@@ -151,6 +151,7 @@ impl Script {
             max_wait: Duration::from_millis(max_wait_ms),
             max_consecutive_errors,
             max_pause_fraction,
+            seed: 0,
         };
         let mut steps = Vec::new();
         while let Some(opcode) = input.next() {
@@ -333,7 +334,7 @@ where
     }
 
     /// Play one step; a poll's action is returned for the finishing loop.
-    fn play(&mut self, step: &Step) -> Result<Option<Action<Op::Output>>, String> {
+    fn play(&mut self, step: &Step) -> Result<Option<Action<Result<Op::Output, WaitError<Op::Output>>>>, String> {
         match step {
             Step::Advance(by) => {
                 self.now = self.now.checked_add(*by).unwrap_or(self.now);
@@ -355,7 +356,7 @@ where
         }
     }
 
-    fn check_poll(&mut self, action: &Action<Op::Output>) -> Result<(), String> {
+    fn check_poll(&mut self, action: &Action<Result<Op::Output, WaitError<Op::Output>>>) -> Result<(), String> {
         let (now, deadline) = (self.now, self.waiter.deadline());
         if let Some(done) = &self.done {
             return match action {

@@ -1,50 +1,178 @@
-//! The two operations and the trait that lets drivers and the waiter treat them alike.
+//! The operations, and the trait that lets the machines, drivers, simulator
+//! and command line treat them alike.
+//!
+//! # Adding an operation
+//!
+//! An operation lives in one file of this module; nothing else in the core
+//! names it. The recipe, in order:
+//!
+//! 1. `src/operation/<name>.rs` in koophone-proto: the operation value with a
+//!    validating constructor, its output type (implementing
+//!    [`Redact`](crate::Redact) for any text from the network), its
+//!    [`Operation`] impl (`NAME`, `METHOD`, `PATH` as the API documents it,
+//!    `IDEMPOTENT`, `path_parameters`, `body`, `decode_success`) and its wait
+//!    targets. Declare it in this module and re-export it from `lib.rs`.
+//! 2. `tests/vectors/`: request and response vectors for it (the vector
+//!    runner decodes through the same generic path).
+//! 3. koophone-sim: a route for it in the simulator (`PATH` is matched by the
+//!    generic router) and its behaviour in the model.
+//! 4. koophone-ureq: a convenience method on `Client` if it deserves one
+//!    (`Client::call` already runs any operation).
+//! 5. koophone-cli: a subcommand and a `Render` impl for its output.
+//! 6. fuzz/ and koophone-check: a line in the decode target's operation table.
+//!
+//! The request is built by [`Operation::build_request`] from those pieces:
+//! the endpoint's prefix plus `PATH` with each `{parameter}` replaced by one
+//! percent-encoded segment (a path without parameters is built once per
+//! endpoint and shared), the token or signature, `content-type:
+//! application/json` when there is a body, and the user agent. Responses are
+//! decoded by [`Operation::decode_response`]: every non-2xx status and every
+//! error body is handled once for all operations in `decode.rs`; only a 2xx
+//! body reaches [`Operation::decode_success`].
 
+use std::fmt;
+use std::hash::Hash;
 use std::time::SystemTime;
 
 use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::Serialize;
 
-use crate::decode;
+use crate::decode::{self, SuccessError};
 use crate::endpoint::{Auth, RequestContext};
 use crate::error::{ApiError, InvalidInput, InvalidReason};
-use crate::model::{InstanceStatus, Progress};
+use crate::redact::{Redact, Redactor};
 
-/// An API call: how to build its request and how to decode its response.
-pub trait Operation {
+pub mod show_instance_status;
+pub mod show_progress;
+
+/// An API call: what its request looks like and how its success body reads.
+///
+/// Everything else (status handling, error bodies, request ids, retry hints,
+/// scrubbing credentials from network text, signing) is shared.
+pub trait Operation: Hash {
     /// What a successful response decodes into.
-    type Output: Clone + std::fmt::Debug;
+    type Output: Clone + fmt::Debug + Redact;
 
     /// The API's name for the call (`ShowProgress`), for logs and spans.
     const NAME: &'static str;
 
+    /// The HTTP method.
+    const METHOD: Method;
+
+    /// The path below the endpoint, as the API documents it; each `{name}`
+    /// is a parameter filled from [`Operation::path_parameters`].
+    const PATH: &'static str;
+
+    /// Whether sending the request twice does no more than sending it once.
+    /// Reads are; a write the service does not document as idempotent is
+    /// not, and the machines then retry only failures that prove the request
+    /// was not applied (see [`ApiError::proves_not_applied`]).
+    const IDEMPOTENT: bool = true;
+
+    /// The values of `PATH`'s parameters, in order; each becomes one
+    /// percent-encoded segment.
+    fn path_parameters(&self) -> impl Iterator<Item = &str> {
+        std::iter::empty()
+    }
+
+    /// The JSON body, `None` for a call without one.
+    fn body(&self) -> Result<Option<Vec<u8>>, InvalidInput> {
+        Ok(None)
+    }
+
+    /// Read a 2xx body into the output. A body that is not what the
+    /// operation expects is a [`SuccessError`]: malformed, or a service error
+    /// when it carries a non-`"0"` `error_code`.
+    fn decode_success(&self, body: &[u8]) -> Result<Self::Output, SuccessError>;
+
     /// Build the request, with the user agent and, for a token, the
     /// credentials from `ctx`. With AK/SK credentials the request is not
     /// signed yet: drivers call [`Operation::build_authorized_request`].
-    fn build_request(&self, ctx: &RequestContext) -> Result<Request<Vec<u8>>, InvalidInput>;
+    fn build_request(&self, ctx: &RequestContext) -> Result<Request<Vec<u8>>, InvalidInput> {
+        build_request(self, ctx)
+    }
 
     /// What a driver sends for each attempt: [`Operation::build_request`],
-    /// then [`RequestContext::authorize`] as of `now` (the wall clock), so an
-    /// AK/SK signature covers the finished request and is fresh every attempt.
+    /// then, for AK/SK, [`RequestContext::authorize`] as of `now` (the wall
+    /// clock), so the signature covers the finished request and is fresh
+    /// every attempt.
     fn build_authorized_request(
         &self,
         ctx: &RequestContext,
         now: SystemTime,
     ) -> Result<Request<Vec<u8>>, InvalidInput> {
         let mut request = self.build_request(ctx)?;
-        ctx.authorize(&mut request, now)?;
+        // A token context's request already carries its token.
+        if !matches!(ctx.auth(), Auth::Token(_)) {
+            ctx.authorize(&mut request, now)?;
+        }
         Ok(request)
     }
 
-    /// Decode a response; total: every status and every body maps to one outcome.
-    fn decode_response(&self, response: Response<&[u8]>) -> Result<Self::Output, ApiError>;
+    /// Decode a response; total: every status and every body maps to one
+    /// outcome. Network text is kept as received: use
+    /// [`Operation::decode_redacted`] when credentials were sent.
+    fn decode_response(&self, response: Response<&[u8]>) -> Result<Self::Output, ApiError> {
+        self.decode_redacted(response, &Redactor::default())
+    }
+
+    /// [`Operation::decode_response`], with every credential of `redactor`
+    /// scrubbed from the network text the outcome carries. The machines
+    /// ([`Waiter`](crate::Waiter), [`Call`](crate::Call)) decode this way.
+    fn decode_redacted(
+        &self,
+        response: Response<&[u8]>,
+        redactor: &Redactor,
+    ) -> Result<Self::Output, ApiError> {
+        decode::response(self, &response, redactor)
+    }
 
     /// [`Operation::decode_response`] for an owned body.
     fn decode_owned(&self, response: Response<Vec<u8>>) -> Result<Self::Output, ApiError> {
         let (parts, body) = response.into_parts();
         self.decode_response(Response::from_parts(parts, body.as_slice()))
+    }
+}
+
+/// A borrowed operation is the operation: drivers run `&op` without cloning it.
+impl<O: Operation> Operation for &O {
+    type Output = O::Output;
+    const NAME: &'static str = O::NAME;
+    const METHOD: Method = O::METHOD;
+    const PATH: &'static str = O::PATH;
+    const IDEMPOTENT: bool = O::IDEMPOTENT;
+
+    fn path_parameters(&self) -> impl Iterator<Item = &str> {
+        (**self).path_parameters()
+    }
+
+    fn body(&self) -> Result<Option<Vec<u8>>, InvalidInput> {
+        (**self).body()
+    }
+
+    fn decode_success(&self, body: &[u8]) -> Result<Self::Output, SuccessError> {
+        (**self).decode_success(body)
+    }
+
+    fn build_request(&self, ctx: &RequestContext) -> Result<Request<Vec<u8>>, InvalidInput> {
+        (**self).build_request(ctx)
+    }
+
+    fn build_authorized_request(
+        &self,
+        ctx: &RequestContext,
+        now: SystemTime,
+    ) -> Result<Request<Vec<u8>>, InvalidInput> {
+        (**self).build_authorized_request(ctx, now)
+    }
+
+    fn decode_redacted(
+        &self,
+        response: Response<&[u8]>,
+        redactor: &Redactor,
+    ) -> Result<Self::Output, ApiError> {
+        (**self).decode_redacted(response, redactor)
     }
 }
 
@@ -59,13 +187,12 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-pub(crate) const SHOW_PROGRESS_PATH: &str = "/v1/instances/prepare-progress";
-
-/// The documented limit of ShowProgress's `user_id` and `instance_id`, in characters.
-pub const MAX_PROGRESS_ID_CHARS: usize = 32;
-
 /// Required text: non-empty, no control characters, and at most `max` characters.
-fn check_text(field: &'static str, value: &str, max: Option<usize>) -> Result<(), InvalidInput> {
+pub(crate) fn check_text(
+    field: &'static str,
+    value: &str,
+    max: Option<usize>,
+) -> Result<(), InvalidInput> {
     let refuse = |reason| Err(InvalidInput { field, reason });
     if value.is_empty() {
         return refuse(InvalidReason::Empty);
@@ -85,7 +212,7 @@ fn check_text(field: &'static str, value: &str, max: Option<usize>) -> Result<()
 /// A path parameter: required text that is not a dot segment. Encoding `.` as
 /// `%2E` would not help: URL parsers (WHATWG) and servers (nginx) decode it
 /// before they merge `..`, so such values are refused instead.
-fn check_path_parameter(field: &'static str, value: &str) -> Result<(), InvalidInput> {
+pub(crate) fn check_path_parameter(field: &'static str, value: &str) -> Result<(), InvalidInput> {
     check_text(field, value, None)?;
     if value == "." || value == ".." {
         return Err(InvalidInput {
@@ -96,9 +223,86 @@ fn check_path_parameter(field: &'static str, value: &str) -> Result<(), InvalidI
     Ok(())
 }
 
-/// The request headers; `HeaderValue` clones share their buffer, so this
-/// allocates only the map itself. AK/SK headers come with the signature.
-fn request_headers(ctx: &RequestContext, content_type: Option<HeaderValue>) -> HeaderMap {
+/// The length of `s` as a JSON string's content: serde_json escapes `"` and `\`
+/// with one extra byte each (control characters, the only other escapes, are refused).
+pub(crate) fn json_escaped_len(s: &str) -> usize {
+    s.len() + s.bytes().filter(|b| matches!(b, b'"' | b'\\')).count()
+}
+
+/// Serialize a request body into a buffer of `capacity` bytes.
+pub(crate) fn json_body(
+    capacity: usize,
+    value: &impl serde::Serialize,
+    field: &'static str,
+) -> Result<Option<Vec<u8>>, InvalidInput> {
+    let mut body = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut body, value).map_err(|_| InvalidInput {
+        field,
+        reason: InvalidReason::Unencodable,
+    })?;
+    Ok(Some(body))
+}
+
+/// The literal pieces of a path template and its `{..}` parameters, in order.
+fn template_pieces(template: &'static str) -> impl Iterator<Item = Piece> {
+    let mut rest = template;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        if let Some(after) = rest.strip_prefix('{') {
+            rest = after.split_once('}').map_or("", |(_, tail)| tail);
+            return Some(Piece::Parameter);
+        }
+        let end = rest.find('{').unwrap_or(rest.len());
+        let (literal, tail) = rest.split_at(end);
+        rest = tail;
+        Some(Piece::Literal(literal))
+    })
+}
+
+enum Piece {
+    Literal(&'static str),
+    Parameter,
+}
+
+fn build_uri<O: Operation + ?Sized>(op: &O, ctx: &RequestContext) -> Result<http::Uri, InvalidInput> {
+    let endpoint = ctx.endpoint();
+    if !O::PATH.contains('{') {
+        return endpoint.fixed_uri(O::PATH);
+    }
+    let mut len = 0;
+    let mut values = op.path_parameters();
+    for piece in template_pieces(O::PATH) {
+        len += match piece {
+            Piece::Literal(text) => text.len(),
+            Piece::Parameter => values
+                .next()
+                .map_or(0, |v| utf8_percent_encode(v, PATH_SEGMENT).map(str::len).sum()),
+        };
+    }
+    endpoint.uri_with_path(len, |path| {
+        let mut values = op.path_parameters();
+        for piece in template_pieces(O::PATH) {
+            match piece {
+                Piece::Literal(text) => path.push_str(text),
+                Piece::Parameter => {
+                    if let Some(value) = values.next() {
+                        path.extend(utf8_percent_encode(value, PATH_SEGMENT));
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// The shared request building of [`Operation::build_request`].
+fn build_request<O: Operation + ?Sized>(
+    op: &O,
+    ctx: &RequestContext,
+) -> Result<Request<Vec<u8>>, InvalidInput> {
+    let uri = build_uri(op, ctx)?;
+    let body = op.body()?;
     let mut headers = match ctx.auth() {
         Auth::Token(token) => {
             let mut headers = HeaderMap::with_capacity(3);
@@ -109,209 +313,21 @@ fn request_headers(ctx: &RequestContext, content_type: Option<HeaderValue>) -> H
         // optional x-project-id and x-security-token.
         _ => HeaderMap::with_capacity(8),
     };
-    if let Some(content_type) = content_type {
-        headers.insert(CONTENT_TYPE, content_type);
+    if body.is_some() {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
     headers.insert(USER_AGENT, ctx.user_agent().clone());
-    headers
-}
-
-/// [`Operation::build_authorized_request`] for the operations here, whose
-/// `build_request` already sends a token context's token: only AK/SK
-/// requests need the second step (a second insert of the same header costs
-/// a hash and a probe on every attempt).
-fn build_authorized<O: Operation>(
-    op: &O,
-    ctx: &RequestContext,
-    now: SystemTime,
-) -> Result<Request<Vec<u8>>, InvalidInput> {
-    let mut request = op.build_request(ctx)?;
-    if !matches!(ctx.auth(), Auth::Token(_)) {
-        ctx.authorize(&mut request, now)?;
-    }
+    let mut request = Request::new(body.unwrap_or_default());
+    *request.method_mut() = O::METHOD;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
     Ok(request)
-}
-
-/// KooPhone ShowProgress: `POST /v1/instances/prepare-progress`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ShowProgress {
-    user_id: String,
-    instance_id: String,
-}
-
-#[derive(Serialize)]
-struct ProgressRequestBody<'a> {
-    user_id: &'a str,
-    instance_id: &'a str,
-}
-
-/// The length of `s` as a JSON string's content: serde_json escapes `"` and `\`
-/// with one extra byte each (control characters, the only other escapes, are refused).
-fn json_escaped_len(s: &str) -> usize {
-    s.len() + s.bytes().filter(|b| matches!(b, b'"' | b'\\')).count()
-}
-
-impl ShowProgress {
-    /// Validate both ids: required, at most 32 characters, no control characters.
-    pub fn new(
-        user_id: impl Into<String>,
-        instance_id: impl Into<String>,
-    ) -> Result<ShowProgress, InvalidInput> {
-        let user_id = user_id.into();
-        let instance_id = instance_id.into();
-        check_text("user_id", &user_id, Some(MAX_PROGRESS_ID_CHARS))?;
-        check_text("instance_id", &instance_id, Some(MAX_PROGRESS_ID_CHARS))?;
-        Ok(ShowProgress {
-            user_id,
-            instance_id,
-        })
-    }
-
-    /// The KooPhone user id.
-    pub fn user_id(&self) -> &str {
-        &self.user_id
-    }
-
-    /// The cloud phone instance id.
-    pub fn instance_id(&self) -> &str {
-        &self.instance_id
-    }
-}
-
-impl Operation for ShowProgress {
-    type Output = Progress;
-
-    const NAME: &'static str = "ShowProgress";
-
-    /// `POST {base}/v1/instances/prepare-progress` with `x-auth-token`,
-    /// `content-type: application/json`, `user-agent` and the body
-    /// `{"user_id":"..","instance_id":".."}`.
-    fn build_request(&self, ctx: &RequestContext) -> Result<Request<Vec<u8>>, InvalidInput> {
-        let uri = ctx.endpoint().show_progress_uri();
-
-        // `{"user_id":"","instance_id":""}` is 31 bytes around the two strings.
-        let body_len = 31 + json_escaped_len(&self.user_id) + json_escaped_len(&self.instance_id);
-        let mut body = Vec::with_capacity(body_len);
-        let fields = ProgressRequestBody {
-            user_id: &self.user_id,
-            instance_id: &self.instance_id,
-        };
-        serde_json::to_writer(&mut body, &fields).map_err(|_| InvalidInput {
-            field: "user_id",
-            reason: InvalidReason::Unencodable,
-        })?;
-
-        let headers = request_headers(ctx, Some(HeaderValue::from_static("application/json")));
-
-        let mut request = Request::new(body);
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = uri;
-        *request.headers_mut() = headers;
-        Ok(request)
-    }
-
-    fn build_authorized_request(
-        &self,
-        ctx: &RequestContext,
-        now: SystemTime,
-    ) -> Result<Request<Vec<u8>>, InvalidInput> {
-        build_authorized(self, ctx, now)
-    }
-
-    fn decode_response(&self, response: Response<&[u8]>) -> Result<Progress, ApiError> {
-        decode::progress(&response)
-    }
-}
-
-/// CloudDC ShowInstanceStatus: `GET /v1/{project_id}/instances/{id}/status`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ShowInstanceStatus {
-    project_id: String,
-    instance_id: String,
-}
-
-impl ShowInstanceStatus {
-    /// Validate both path parameters: required, no control characters, not
-    /// `.` or `..`. Every other character is percent-encoded when the request is built.
-    pub fn new(
-        project_id: impl Into<String>,
-        instance_id: impl Into<String>,
-    ) -> Result<ShowInstanceStatus, InvalidInput> {
-        let project_id = project_id.into();
-        let instance_id = instance_id.into();
-        check_path_parameter("project_id", &project_id)?;
-        check_path_parameter("instance_id", &instance_id)?;
-        Ok(ShowInstanceStatus {
-            project_id,
-            instance_id,
-        })
-    }
-
-    /// The project id (first path parameter).
-    pub fn project_id(&self) -> &str {
-        &self.project_id
-    }
-
-    /// The instance id (the API's `{id}` path parameter).
-    pub fn instance_id(&self) -> &str {
-        &self.instance_id
-    }
-}
-
-fn encoded_len(value: &str) -> usize {
-    utf8_percent_encode(value, PATH_SEGMENT).map(str::len).sum()
-}
-
-fn push_encoded(path: &mut String, value: &str) {
-    path.extend(utf8_percent_encode(value, PATH_SEGMENT));
-}
-
-impl Operation for ShowInstanceStatus {
-    type Output = InstanceStatus;
-
-    const NAME: &'static str = "ShowInstanceStatus";
-
-    /// `GET {base}/v1/{project_id}/instances/{id}/status` with `x-auth-token`
-    /// and `user-agent`; each parameter is percent-encoded as one segment.
-    fn build_request(&self, ctx: &RequestContext) -> Result<Request<Vec<u8>>, InvalidInput> {
-        const V1: &str = "/v1/";
-        const INSTANCES: &str = "/instances/";
-        const STATUS: &str = "/status";
-        let path_len = V1.len()
-            + encoded_len(&self.project_id)
-            + INSTANCES.len()
-            + encoded_len(&self.instance_id)
-            + STATUS.len();
-        let uri = ctx.endpoint().uri_with_path(path_len, |path| {
-            path.push_str(V1);
-            push_encoded(path, &self.project_id);
-            path.push_str(INSTANCES);
-            push_encoded(path, &self.instance_id);
-            path.push_str(STATUS);
-        })?;
-
-        let mut request = Request::new(Vec::new());
-        *request.method_mut() = Method::GET;
-        *request.uri_mut() = uri;
-        *request.headers_mut() = request_headers(ctx, None);
-        Ok(request)
-    }
-
-    fn build_authorized_request(
-        &self,
-        ctx: &RequestContext,
-        now: SystemTime,
-    ) -> Result<Request<Vec<u8>>, InvalidInput> {
-        build_authorized(self, ctx, now)
-    }
-
-    fn decode_response(&self, response: Response<&[u8]>) -> Result<InstanceStatus, ApiError> {
-        decode::instance_status(&response)
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::show_instance_status::ShowInstanceStatus;
+    use super::show_progress::ShowProgress;
     use super::*;
     use crate::endpoint::{Endpoint, Token};
 

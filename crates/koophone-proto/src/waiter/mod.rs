@@ -7,455 +7,26 @@
 //! on a virtual clock and a fuzzer all get the same backoff, jitter,
 //! `Retry-After` handling, deadline and error budget.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use http::Response;
+use http::{Request, Response};
 
-use crate::error::{ApiError, RetryAfter, TransportErrorKind};
-use crate::model::{InstanceState, InstanceStatus, PrepareStatus, Progress};
+use crate::endpoint::RequestContext;
+use crate::error::{InvalidInput, RetryAfter, TransportErrorKind};
 use crate::operation::Operation;
+use crate::redact::Redactor;
 
+mod outcome;
+mod policy;
+mod rng;
 pub mod script;
+mod target;
 
-/// How often to ask, how long to keep asking, and how many failures in a row to
-/// tolerate.
-///
-/// The fields are public so a policy can be written as a literal with
-/// `..WaitPolicy::default()`; call [`WaitPolicy::validate`] on values a user
-/// typed. [`Waiter`] itself accepts any policy and stays total: a growth that
-/// is not a finite number of at least 1 counts as 1, a `max_interval` below
-/// `min_interval` counts as `min_interval`, a `max_pause_fraction` that is not
-/// a finite number above 0 counts as `None`, and `max_wait` is capped at
-/// [`WaitPolicy::MAX_WAIT_LIMIT`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct WaitPolicy {
-    /// The shortest pause between an answer and the next request, and the
-    /// first pause after a pending answer: it bounds the load one waiter puts
-    /// on the service.
-    pub min_interval: Duration,
-    /// The longest pause the backoff grows to; bounds how late a change is seen.
-    pub max_interval: Duration,
-    /// Factor by which the pause grows after each pending answer (and each
-    /// failure in a row); 1 polls at a fixed `min_interval`.
-    pub growth: f64,
-    /// How the pause is spread so that many waiters do not ask in lockstep.
-    pub jitter: Jitter,
-    /// How long the whole wait may take, counted from [`Waiter::new`].
-    pub max_wait: Duration,
-    /// Retryable failures (HTTP or transport) tolerated in a row; one more ends
-    /// the wait with that failure. 0 means no retries.
-    pub max_consecutive_errors: u32,
-    /// Caps each pause after a pending answer at this fraction of the time
-    /// waited so far (never below `min_interval`), jitter and hints included.
-    /// A change is then seen within `max(min_interval, fraction * elapsed)`,
-    /// a bound on the detection lag relative to the wait, while the pauses
-    /// still grow geometrically, so long waits cost few requests. `None`
-    /// leaves the backoff uncapped.
-    pub max_pause_fraction: Option<f64>,
-}
-
-impl Default for WaitPolicy {
-    /// 1 s to 15 s growing by 1.5 with equal jitter, each pause at most a
-    /// tenth of the time waited so far, 10 minutes, 5 failures in a row: a
-    /// change is seen within `max(1 s, 10 % of the wait)`, and a long wait
-    /// settles at one request every 8 to 15 s.
-    fn default() -> Self {
-        WaitPolicy {
-            min_interval: Duration::from_secs(1),
-            max_interval: Duration::from_secs(15),
-            growth: 1.5,
-            jitter: Jitter::Equal,
-            max_wait: Duration::from_secs(600),
-            max_consecutive_errors: 5,
-            max_pause_fraction: Some(0.1),
-        }
-    }
-}
-
-/// Why a [`WaitPolicy`] was refused.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PolicyError {
-    /// A zero `min_interval` would poll the service in a busy loop.
-    #[error("min_interval must be greater than zero")]
-    ZeroMinInterval,
-    /// The interval bounds are the wrong way round.
-    #[error("min_interval ({min:?}) must not exceed max_interval ({max:?})")]
-    IntervalOrder {
-        /// The `min_interval` given.
-        min: Duration,
-        /// The `max_interval` given.
-        max: Duration,
-    },
-    /// The growth factor is below 1 or not a finite number.
-    #[error("growth must be a finite number of at least 1, got {0}")]
-    Growth(f64),
-    /// A zero `max_wait` could not send a single request.
-    #[error("max_wait must be greater than zero")]
-    ZeroMaxWait,
-    /// `max_pause_fraction` is not a finite number above 0.
-    #[error("max_pause_fraction must be a finite number above 0, got {0}")]
-    PauseFraction(f64),
-    /// `max_wait` is beyond [`WaitPolicy::MAX_WAIT_LIMIT`].
-    #[error("max_wait must be at most {limit:?}, got {max_wait:?}")]
-    MaxWaitTooLong {
-        /// The `max_wait` given.
-        max_wait: Duration,
-        /// The limit.
-        limit: Duration,
-    },
-}
-
-impl WaitPolicy {
-    /// The longest `max_wait` accepted (366 days): far past any real wait, and
-    /// small enough that adding it to an `Instant` cannot overflow.
-    pub const MAX_WAIT_LIMIT: Duration = Duration::from_secs(366 * 24 * 60 * 60);
-
-    /// Check the policy before a wait starts, so a bad flag is reported as
-    /// such instead of being quietly brought into range by [`Waiter`].
-    pub fn validate(&self) -> Result<(), PolicyError> {
-        if self.min_interval.is_zero() {
-            return Err(PolicyError::ZeroMinInterval);
-        }
-        if self.min_interval > self.max_interval {
-            return Err(PolicyError::IntervalOrder {
-                min: self.min_interval,
-                max: self.max_interval,
-            });
-        }
-        if !(self.growth.is_finite() && self.growth >= 1.0) {
-            return Err(PolicyError::Growth(self.growth));
-        }
-        if let Some(fraction) = self.max_pause_fraction
-            && !(fraction.is_finite() && fraction > 0.0)
-        {
-            return Err(PolicyError::PauseFraction(fraction));
-        }
-        if self.max_wait.is_zero() {
-            return Err(PolicyError::ZeroMaxWait);
-        }
-        if self.max_wait > Self::MAX_WAIT_LIMIT {
-            return Err(PolicyError::MaxWaitTooLong {
-                max_wait: self.max_wait,
-                limit: Self::MAX_WAIT_LIMIT,
-            });
-        }
-        Ok(())
-    }
-
-    fn effective_growth(&self) -> f64 {
-        if self.growth.is_finite() && self.growth >= 1.0 {
-            self.growth
-        } else {
-            1.0
-        }
-    }
-
-    fn ceiling(&self) -> Duration {
-        self.max_interval.max(self.min_interval)
-    }
-
-    /// The longest pause after a pending answer `elapsed` into the wait:
-    /// `max_interval`, lowered to `max(min_interval, fraction * elapsed)`.
-    /// A fraction that is not a finite number above 0 counts as no cap.
-    fn pause_cap(&self, elapsed: Duration) -> Duration {
-        let ceiling = self.ceiling();
-        let Some(fraction) = self
-            .max_pause_fraction
-            .filter(|f| f.is_finite() && *f > 0.0)
-        else {
-            return ceiling;
-        };
-        Duration::try_from_secs_f64(elapsed.as_secs_f64() * fraction)
-            .map_or(ceiling, |cap| cap.clamp(self.min_interval, ceiling))
-    }
-
-    /// The un-jittered pause after the `n`-th pending answer or failure in a
-    /// row (`n >= 1`): `min_interval * growth^(n-1)`, capped at `max_interval`.
-    fn step(&self, n: u32) -> Duration {
-        let (min, max) = (self.min_interval, self.ceiling());
-        let exponent = i32::try_from(n.saturating_sub(1)).unwrap_or(i32::MAX);
-        let secs = min.as_secs_f64() * self.effective_growth().powi(exponent);
-        Duration::try_from_secs_f64(secs).map_or(max, |d| d.clamp(min, max))
-    }
-}
-
-/// How a pause is spread between `min_interval` and the backoff value `d`.
-///
-/// The spread never goes below `min_interval`, so jitter cannot make a waiter
-/// poll faster than its policy allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Jitter {
-    /// Exactly `d`: predictable, for tests and fixed-rate baselines.
-    None,
-    /// Uniform in `[min_interval, d]`: the widest spread.
-    Full,
-    /// Uniform in the upper half of `[min_interval, d]`: spreads waiters while
-    /// keeping most of the backoff.
-    #[default]
-    Equal,
-}
-
-impl Jitter {
-    fn apply(self, lo: Duration, hi: Duration, rng: &mut impl Rng) -> Duration {
-        let span = hi.saturating_sub(lo);
-        let (base, spread) = match self {
-            Jitter::None => return hi,
-            Jitter::Full => (lo, span),
-            Jitter::Equal => (lo + span / 2, span - span / 2),
-        };
-        // 53 random bits give a uniform fraction in [0, 1).
-        let fraction = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        let offset = Duration::try_from_secs_f64(spread.as_secs_f64() * fraction)
-            .map_or(spread, |d| d.min(spread));
-        base + offset
-    }
-}
-
-/// A source of random bits for jitter, injectable so that every run can be
-/// replayed.
-pub trait Rng {
-    /// The next 64 random bits.
-    fn next_u64(&mut self) -> u64;
-}
-
-/// SplitMix64: a few lines, fast, statistically fine for spreading timers
-/// (not for anything secret), and reproducible from its seed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeededRng {
-    state: u64,
-}
-
-impl SeededRng {
-    /// A generator that yields the same sequence for the same seed.
-    pub fn new(seed: u64) -> Self {
-        SeededRng { state: seed }
-    }
-
-    /// Seeded from an instant the caller supplied (no clock is read), so
-    /// waiters started at different instants jitter differently.
-    pub fn from_instant(instant: Instant) -> Self {
-        let mut hasher = DefaultHasher::new();
-        instant.hash(&mut hasher);
-        SeededRng::new(hasher.finish())
-    }
-}
-
-impl Rng for SeededRng {
-    fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
-/// What a target makes of one decoded output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Check {
-    /// Not there yet: ask again later.
-    Pending,
-    /// The condition holds: the wait succeeds with this output.
-    Ready,
-    /// The condition can no longer be reached: the wait fails with this output.
-    Failed,
-}
-
-/// The condition a [`Waiter`] waits for.
-pub trait Target<O> {
-    /// Classify one output.
-    fn check(&self, output: &O) -> Check;
-
-    /// A pause the output itself suggests (e.g. a long queue). It can only
-    /// lengthen the pause: the waiter takes the larger of it and the backoff
-    /// step, still within `max_interval` and the pause cap, so a hint in a
-    /// wrong unit never makes the waiter ask more often, nor notice a change
-    /// later than the policy allows. `None` keeps the backoff.
-    fn interval_hint(&self, _output: &O) -> Option<Duration> {
-        None
-    }
-}
-
-/// Wait until ShowProgress says `normal`; `failed` (-1) fails the wait, every
-/// other status (including unknown ones) keeps waiting.
-///
-/// While the phone is queuing, `waitingCount` is taken as seconds left (the API
-/// calls it "wait time" without a unit) and offered as the next pause: a large
-/// count lets the waiter skip requests that could only say "queuing", within
-/// `max_interval` and the policy's pause cap. A hint only lengthens the pause
-/// (see [`Target::interval_hint`]), so a count in another unit, or a constant
-/// 0, costs no extra requests. Other statuses carry no hint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct UntilReady;
-
-impl Target<Progress> for UntilReady {
-    fn check(&self, output: &Progress) -> Check {
-        match output.status {
-            PrepareStatus::Normal => Check::Ready,
-            PrepareStatus::Failed => Check::Failed,
-            _ => Check::Pending,
-        }
-    }
-
-    fn interval_hint(&self, output: &Progress) -> Option<Duration> {
-        match (output.status, output.waiting_count) {
-            (PrepareStatus::Queuing, Some(count)) => {
-                Some(Duration::from_secs(u64::try_from(count).unwrap_or(0)))
-            }
-            _ => None,
-        }
-    }
-}
-
-/// Wait until ShowInstanceStatus reports one state.
-///
-/// By default `error`, `failed` and `terminated` end the wait as failures
-/// (unless one of them is the state waited for), because an instance in those
-/// states does not leave them on its own. The decision is made on `state`
-/// alone; the `error` object travels with the output for the caller to show.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UntilState {
-    target: InstanceState,
-    failure: Vec<InstanceState>,
-}
-
-impl UntilState {
-    /// Wait for `target`, failing on `error`, `failed` and `terminated`
-    /// (other than `target` itself).
-    pub fn new(target: InstanceState) -> Self {
-        let failure = [
-            InstanceState::Error,
-            InstanceState::Failed,
-            InstanceState::Terminated,
-        ]
-        .into_iter()
-        .filter(|s| *s != target)
-        .collect();
-        UntilState { target, failure }
-    }
-
-    /// Replace the failure states; the target state is never one of them.
-    pub fn with_failure_states(mut self, states: impl IntoIterator<Item = InstanceState>) -> Self {
-        let target = &self.target;
-        self.failure = states.into_iter().filter(|s| s != target).collect();
-        self
-    }
-
-    /// The state waited for.
-    pub fn target(&self) -> &InstanceState {
-        &self.target
-    }
-
-    /// The states that end the wait as a failure.
-    pub fn failure_states(&self) -> &[InstanceState] {
-        &self.failure
-    }
-}
-
-impl Target<InstanceStatus> for UntilState {
-    fn check(&self, output: &InstanceStatus) -> Check {
-        if output.state == self.target {
-            Check::Ready
-        } else if self.failure.contains(&output.state) {
-            Check::Failed
-        } else {
-            Check::Pending
-        }
-    }
-}
-
-/// The first decoded output is the answer: runs a single call with the
-/// waiter's retries, backoff, `Retry-After` and deadline, so one-shot calls
-/// need no second retry loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Once;
-
-impl<O> Target<O> for Once {
-    fn check(&self, _output: &O) -> Check {
-        Check::Ready
-    }
-}
-
-/// What the driver should do next.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action<O> {
-    /// Build the operation's request, send it, and feed the outcome back with
-    /// [`Waiter::handle_response`] or [`Waiter::handle_transport_error`].
-    Send,
-    /// Call [`Waiter::poll`] again at (or after) this instant; always later
-    /// than the `now` given, never later than the deadline.
-    WakeAt(Instant),
-    /// The wait is over; every later poll returns the same outcome.
-    Done(Result<O, WaitError<O>>),
-}
-
-/// One thing the waiter learned, kept so a driver can show progress.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observation<O> {
-    /// The request it answers, counting from 1.
-    pub attempt: u32,
-    /// When it was handled.
-    pub at: Instant,
-    /// Time since the wait started.
-    pub elapsed: Duration,
-    /// What was observed.
-    pub event: Observed<O>,
-}
-
-/// The content of an [`Observation`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Observed<O> {
-    /// A decoded output.
-    Output(O),
-    /// The service answered with an error.
-    Error(ApiError),
-    /// The request failed in transport.
-    Transport(TransportErrorKind),
-}
-
-/// Why a wait ended without reaching its target.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WaitError<O> {
-    /// The target reported a state it can no longer leave.
-    #[error("the instance reached a failure state: {0:?}")]
-    FailedState(O),
-    /// The deadline passed; `last` is the latest output seen, if any.
-    #[error("wait deadline passed{}", LastSeen(.last))]
-    Deadline {
-        /// The latest decoded output, to tell the user where things stood.
-        last: Option<O>,
-    },
-    /// A non-retryable service error, or the last of too many in a row.
-    #[error(transparent)]
-    Api(ApiError),
-    /// A non-retryable transport failure, or the last of too many in a row.
-    #[error("transport failure: {}", transport_name(*.0))]
-    Transport(TransportErrorKind),
-}
-
-struct LastSeen<'a, O>(&'a Option<O>);
-
-impl<O: std::fmt::Debug> std::fmt::Display for LastSeen<'_, O> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(last) => write!(f, " (last seen: {last:?})"),
-            None => f.write_str(" (no answer decoded)"),
-        }
-    }
-}
-
-fn transport_name(kind: TransportErrorKind) -> &'static str {
-    match kind {
-        TransportErrorKind::Connect => "connect",
-        TransportErrorKind::Tls => "tls",
-        TransportErrorKind::Timeout => "timeout",
-        TransportErrorKind::Reset => "connection reset",
-        TransportErrorKind::BodyTooLarge => "body too large",
-        TransportErrorKind::Other => "other",
-    }
-}
+pub use outcome::{Action, Observation, Observed, WaitError};
+pub use policy::{Jitter, PolicyError, WaitPolicy};
+pub(crate) use rng::wait_seed;
+pub use rng::{Rng, SeededRng};
+pub use target::{Check, Once, Target};
 
 #[derive(Debug, Clone)]
 enum State<O> {
@@ -504,15 +75,24 @@ enum State<O> {
 /// deadline and ends with [`WaitError::Deadline`]. An answer that arrives late
 /// for a request sent in time is still honoured: it is the truth.
 ///
+/// # Retries
+///
+/// A failure is retried when [`ApiError::is_retryable`] or
+/// [`TransportErrorKind::is_retryable`] says so, within the error budget and
+/// the deadline. An operation that is not [`Operation::IDEMPOTENT`] (a
+/// write) is retried only when the failure also proves the request was not
+/// applied ([`ApiError::proves_not_applied`],
+/// [`TransportErrorKind::proves_not_applied`]): sending it again after a
+/// timeout could apply it twice.
+///
 /// Answers fed in while no request is in flight (duplicates, or after `Done`)
 /// are ignored.
 ///
 /// # Example
 ///
 /// A driver on a virtual clock, with canned answers standing in for the
-/// network (a real driver sends
-/// `waiter.operation().build_authorized_request(&ctx, SystemTime::now())` and
-/// sleeps until each `WakeAt`):
+/// network (a real driver sends `waiter.request(&ctx, SystemTime::now())?`
+/// and sleeps until each `WakeAt`):
 ///
 /// ```
 /// use std::time::Instant;
@@ -555,6 +135,8 @@ pub struct Waiter<Op: Operation, T, R = SeededRng> {
     error_streak: u32,
     last_output: Option<Op::Output>,
     last_observation: Option<Observation<Op::Output>>,
+    /// The credentials of the context the request in flight was built with.
+    redactor: Redactor,
 }
 
 impl<Op, T> Waiter<Op, T, SeededRng>
@@ -562,10 +144,11 @@ where
     Op: Operation,
     T: Target<Op::Output>,
 {
-    /// Start a wait at `now`, with jitter seeded from `now` (see
-    /// [`SeededRng::from_instant`]); use [`Waiter::with_rng`] to replay a run.
+    /// Start a wait at `now`, with jitter seeded from the policy's `seed`
+    /// and the operation's identity: the same inputs replay the same run.
     pub fn new(op: Op, target: T, policy: WaitPolicy, now: Instant) -> Self {
-        Waiter::with_rng(op, target, policy, SeededRng::from_instant(now), now)
+        let rng = SeededRng::new(wait_seed(policy.seed, &op));
+        Waiter::with_rng(op, target, policy, rng, now)
     }
 }
 
@@ -592,11 +175,25 @@ where
             error_streak: 0,
             last_output: None,
             last_observation: None,
+            redactor: Redactor::default(),
         }
     }
 
+    /// The request to send after [`Action::Send`], built from `ctx` and
+    /// signed as of `wall` (the wall clock) when the credentials are AK/SK.
+    /// Build every attempt afresh. The waiter remembers the credentials of
+    /// `ctx` and scrubs them from the answer's text.
+    pub fn request(
+        &mut self,
+        ctx: &RequestContext,
+        wall: SystemTime,
+    ) -> Result<Request<Vec<u8>>, InvalidInput> {
+        self.redactor = ctx.redactor().clone();
+        self.op.build_authorized_request(ctx, wall)
+    }
+
     /// What to do next; see the loop contract on [`Waiter`].
-    pub fn poll(&mut self, now: Instant) -> Action<Op::Output> {
+    pub fn poll(&mut self, now: Instant) -> Action<Result<Op::Output, WaitError<Op::Output>>> {
         if let State::Done(outcome) = &self.state {
             return Action::Done(outcome.clone());
         }
@@ -625,14 +222,15 @@ where
         let State::InFlight(attempt) = self.state else {
             return;
         };
-        match self.op.decode_response(response) {
+        match self.op.decode_redacted(response, &self.redactor) {
             Ok(output) => self.on_output(output, attempt, now),
             Err(error) => {
                 let retry_after = match error.retry_after() {
                     Some(RetryAfter::Delay(delay)) => Some(delay),
                     Some(RetryAfter::At(_)) | None => None,
                 };
-                let retryable = error.is_retryable();
+                let retryable =
+                    error.is_retryable() && (Op::IDEMPOTENT || error.proves_not_applied());
                 self.observe(attempt, now, Observed::Error(error.clone()));
                 self.on_failure(retryable, retry_after, now, WaitError::Api(error));
             }
@@ -645,7 +243,8 @@ where
             return;
         };
         self.observe(attempt, now, Observed::Transport(kind));
-        self.on_failure(kind.is_retryable(), None, now, WaitError::Transport(kind));
+        let retryable = kind.is_retryable() && (Op::IDEMPOTENT || kind.proves_not_applied());
+        self.on_failure(retryable, None, now, WaitError::Transport(kind));
     }
 
     /// The operation being repeated, to build its request.
@@ -757,13 +356,13 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::endpoint::RequestContext;
-    use crate::error::{InvalidInput, ServiceError};
-    use http::{Request, StatusCode};
+    use crate::decode::SuccessError;
+    use crate::redact::Redact;
+    use http::StatusCode;
 
     /// A stand-in operation whose body is the output's name, so the state
-    /// machine is tested apart from the real decoders.
-    #[derive(Debug)]
+    /// machine is tested apart from the real success decoders.
+    #[derive(Debug, Hash)]
     struct Fake;
 
     #[derive(Debug, Clone, PartialEq)]
@@ -786,31 +385,21 @@ mod tests {
     impl Operation for Fake {
         type Output = Phase;
         const NAME: &'static str = "Fake";
+        const METHOD: http::Method = http::Method::GET;
+        const PATH: &'static str = "/fake";
 
-        fn build_request(&self, _ctx: &RequestContext) -> Result<Request<Vec<u8>>, InvalidInput> {
-            Ok(Request::new(Vec::new()))
-        }
-
-        fn decode_response(&self, response: Response<&[u8]>) -> Result<Phase, ApiError> {
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok()?.parse().ok())
-                .map(|secs| RetryAfter::Delay(Duration::from_secs(secs)));
-            match (response.status(), *response.body()) {
-                (StatusCode::OK, b"busy") => Ok(Phase::Busy),
-                (StatusCode::OK, b"done") => Ok(Phase::Done),
-                (StatusCode::OK, b"broken") => Ok(Phase::Broken),
-                (status, _) => Err(ApiError::Service(ServiceError {
-                    status,
-                    error_code: None,
-                    message: String::new(),
-                    request_id: None,
-                    error_type: None,
-                    retry_after,
-                })),
+        fn decode_success(&self, body: &[u8]) -> Result<Phase, SuccessError> {
+            match body {
+                b"busy" => Ok(Phase::Busy),
+                b"done" => Ok(Phase::Done),
+                b"broken" => Ok(Phase::Broken),
+                _ => Err(SuccessError::missing("phase")),
             }
         }
+    }
+
+    impl Redact for Phase {
+        fn redact(&mut self, _: &Redactor) {}
     }
 
     fn reply(status: u16, body: &'static [u8]) -> Response<&'static [u8]> {
@@ -828,6 +417,7 @@ mod tests {
             max_wait: Duration::from_millis(max_wait_ms),
             max_consecutive_errors: 2,
             max_pause_fraction: None,
+            seed: 0,
         }
     }
 
@@ -1244,17 +834,5 @@ mod tests {
         });
         assert!(matches!(too_long, PolicyError::MaxWaitTooLong { .. }));
         assert!(too_long.to_string().starts_with("max_wait must be at most"));
-    }
-
-    #[test]
-    fn until_state_never_fails_on_its_own_target() {
-        let terminated = UntilState::new(InstanceState::Terminated);
-        assert_eq!(
-            terminated.failure_states(),
-            [InstanceState::Error, InstanceState::Failed]
-        );
-        let custom = UntilState::new(InstanceState::Running)
-            .with_failure_states([InstanceState::Stopped, InstanceState::Running]);
-        assert_eq!(custom.failure_states(), [InstanceState::Stopped]);
     }
 }
