@@ -278,6 +278,7 @@ mod tests {
             max_wait: Duration::from_secs(3600),
             max_consecutive_errors: 0,
             max_pause_fraction: None,
+            seed: 0,
         }
     }
 

@@ -396,8 +396,7 @@ pub trait Driver {
     where
         O: Operation + Clone + Send + Sync + 'static,
         O::Output: StateName + Send + Sync + 'static,
-        T: Target<O::Output> + Send + Sync + 'static,
-        O::Output: Into<koophone_ureq::Snapshot>;
+        T: Target<O::Output> + Send + Sync + 'static;
 }
 
 /// Run one case through `driver`.

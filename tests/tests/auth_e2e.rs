@@ -168,12 +168,13 @@ fn temporary_credentials_send_and_sign_their_security_token() {
 }
 
 /// An operation whose requests are signed and then spoiled in one way.
+#[derive(Hash)]
 struct Spoiled {
     op: ShowProgress,
     how: Spoil,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Hash)]
 enum Spoil {
     /// One hex digit of the signature changed.
     Signature,
@@ -186,6 +187,12 @@ enum Spoil {
 impl Operation for Spoiled {
     type Output = Progress;
     const NAME: &'static str = "ShowProgress";
+    const METHOD: http::Method = ShowProgress::METHOD;
+    const PATH: &'static str = ShowProgress::PATH;
+
+    fn decode_success(&self, body: &[u8]) -> Result<Progress, koophone_proto::SuccessError> {
+        self.op.decode_success(body)
+    }
 
     fn build_request(&self, ctx: &RequestContext) -> Result<http::Request<Vec<u8>>, InvalidInput> {
         self.op.build_request(ctx)

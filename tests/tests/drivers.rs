@@ -18,10 +18,12 @@ use koophone_tests::driver_cases::{
 use koophone_ureq::Snapshot;
 
 fn snapshot_name(snapshot: &Snapshot) -> String {
-    match snapshot {
-        Snapshot::Progress(p) => p.state_name(),
-        Snapshot::InstanceStatus(s) => s.state_name(),
-        other => format!("{other:?}"),
+    if let Some(p) = snapshot.downcast_ref::<koophone_proto::Progress>() {
+        p.state_name()
+    } else if let Some(s) = snapshot.downcast_ref::<koophone_proto::InstanceStatus>() {
+        s.state_name()
+    } else {
+        format!("{snapshot:?}")
     }
 }
 
@@ -83,7 +85,6 @@ impl Driver for UreqDriver {
         O: Operation + Clone + Send + Sync + 'static,
         O::Output: StateName + Send + Sync + 'static,
         T: Target<O::Output> + Send + Sync + 'static,
-        O::Output: Into<Snapshot>,
     {
         let sim = match start(scenario) {
             Ok(sim) => sim,
@@ -142,7 +143,6 @@ impl Driver for TokioDriver {
         O: Operation + Clone + Send + Sync + 'static,
         O::Output: StateName + Send + Sync + 'static,
         T: Target<O::Output> + Send + Sync + 'static,
-        O::Output: Into<Snapshot>,
     {
         let sim = match start(scenario) {
             Ok(sim) => sim,
@@ -192,7 +192,6 @@ impl Driver for MemoryDriver {
         O: Operation + Clone + Send + Sync + 'static,
         O::Output: StateName + Send + Sync + 'static,
         T: Target<O::Output> + Send + Sync + 'static,
-        O::Output: Into<Snapshot>,
     {
         let transport = match MemoryTransport::from_scenario(scenario, 0) {
             Ok(transport) => transport,
@@ -238,7 +237,6 @@ impl Driver for MinreqDriver {
         O: Operation + Clone + Send + Sync + 'static,
         O::Output: StateName + Send + Sync + 'static,
         T: Target<O::Output> + Send + Sync + 'static,
-        O::Output: Into<Snapshot>,
     {
         let sim = match start(scenario) {
             Ok(sim) => sim,

@@ -3,7 +3,7 @@
 
 use std::error::Error as _;
 
-use koophone_ureq::{Error, Snapshot};
+use koophone_ureq::{Error, InstanceStatus};
 
 /// Exit code of a command interrupted by Ctrl-C (128 + SIGINT, the shell convention).
 pub const INTERRUPTED: u8 = 130;
@@ -125,7 +125,7 @@ impl Failure {
             _ => error.message().map(str::to_owned),
         };
         if let Error::FailedState(failed) = error
-            && let Snapshot::InstanceStatus(status) = &failed.state
+            && let Some(status) = failed.state.downcast_ref::<InstanceStatus>()
             && let Some(instance_error) = &status.error
         {
             error_code = instance_error.error_code.clone();

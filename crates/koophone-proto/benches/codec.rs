@@ -12,14 +12,10 @@
 #![allow(clippy::result_large_err)]
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use http::{Request, Response};
-use koophone_proto::{
-    Action, ApiError, InvalidInput, Once, Operation, Progress, RequestContext, ShowProgress,
-    WaitPolicy, Waiter,
-};
+use koophone_proto::{Action, Call, Operation, WaitPolicy};
 
 mod samples;
 use samples::*;
@@ -91,24 +87,9 @@ fn decode_instance_status(c: &mut Criterion) {
     }
 }
 
-/// Lets the waiter hold a borrowed operation, as a driver's single call does.
-struct Borrowed<'a>(&'a ShowProgress);
-
-impl Operation for Borrowed<'_> {
-    type Output = Progress;
-    const NAME: &'static str = ShowProgress::NAME;
-
-    fn build_request(&self, ctx: &RequestContext) -> Result<Request<Vec<u8>>, InvalidInput> {
-        self.0.build_request(ctx)
-    }
-
-    fn decode_response(&self, response: Response<&[u8]>) -> Result<Progress, ApiError> {
-        self.0.decode_response(response)
-    }
-}
-
-/// Everything the core does for one call, no I/O: start a waiter, build the
-/// request, decode the answer, finish: the least any driver adds per call.
+/// Everything the core does for one call, no I/O: start the call machine on
+/// a borrowed operation, build the request, decode the answer, finish: the
+/// least any driver adds per call.
 fn one_call(c: &mut Criterion) {
     let ctx = context();
     let op = show_progress();
@@ -116,12 +97,12 @@ fn one_call(c: &mut Criterion) {
     let t0 = Instant::now();
     c.bench_function("one_call_core/show_progress", |b| {
         b.iter(|| {
-            let mut waiter = Waiter::new(Borrowed(&op), Once, policy, t0);
-            assert_eq!(waiter.poll(t0), Action::Send);
-            let request = waiter.operation().build_request(black_box(&ctx));
+            let mut call = Call::new(&op, policy, t0);
+            assert!(matches!(call.poll(t0), Action::Send));
+            let request = call.request(black_box(&ctx), SystemTime::UNIX_EPOCH);
             black_box(request.is_ok());
-            waiter.handle_response(ok(black_box(PROGRESS_QUEUING)), t0);
-            waiter.poll(t0)
+            call.handle_response(ok(black_box(PROGRESS_QUEUING)), t0);
+            call.poll(t0)
         })
     });
 }

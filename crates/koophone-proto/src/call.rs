@@ -24,7 +24,7 @@ pub enum CallError {
     Api(ApiError),
     /// The request failed in transport; `Timeout` also when the deadline
     /// passed before any answer came back.
-    #[error("transport failure: {0}")]
+    #[error("{0}")]
     Transport(TransportErrorKind),
 }
 
@@ -149,7 +149,8 @@ mod tests {
     use crate::waiter::Jitter;
     use crate::{Endpoint, ShowProgress, Token};
 
-    const OK: &[u8] = br#"{"data":{"status":0,"waitingCount":0},"error_code":"0","error_msg":"OK"}"#;
+    const OK: &[u8] =
+        br#"{"data":{"status":0,"waitingCount":0},"error_code":"0","error_msg":"OK"}"#;
 
     fn policy(max_wait_ms: u64) -> WaitPolicy {
         WaitPolicy {
@@ -162,7 +163,11 @@ mod tests {
         }
     }
 
-    fn reply(status: u16, headers: &[(&str, &str)], body: &'static [u8]) -> Response<&'static [u8]> {
+    fn reply(
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &'static [u8],
+    ) -> Response<&'static [u8]> {
         let mut builder = Response::builder().status(status);
         for (name, value) in headers {
             builder = builder.header(*name, *value);
@@ -195,7 +200,11 @@ mod tests {
     fn retries_then_answers() {
         let t0 = Instant::now();
         let call = Call::new(ShowProgress::new("u", "i").unwrap(), policy(10_000), t0);
-        let answers = [Ok(reply(503, &[], b"")), Err(TransportErrorKind::Reset), Ok(reply(200, &[], OK))];
+        let answers = [
+            Ok(reply(503, &[], b"")),
+            Err(TransportErrorKind::Reset),
+            Ok(reply(200, &[], OK)),
+        ];
         let (outcome, attempts) = run(call, answers.into_iter(), t0);
         assert!(outcome.is_ok());
         assert_eq!(attempts, 3);
@@ -206,7 +215,10 @@ mod tests {
         let t0 = Instant::now();
         // 150 ms leave room for one retry at 100 ms, not a second one.
         let call = Call::new(ShowProgress::new("u", "i").unwrap(), policy(150), t0);
-        let answers = [Ok(reply(502, &[], b"bad gateway")), Ok(reply(502, &[], b"bad gateway"))];
+        let answers = [
+            Ok(reply(502, &[], b"bad gateway")),
+            Ok(reply(502, &[], b"bad gateway")),
+        ];
         let (outcome, _) = run(call, answers.into_iter(), t0);
         match outcome {
             Err(CallError::Api(e)) => assert_eq!(e.status(), 502),
@@ -214,13 +226,22 @@ mod tests {
         }
 
         let call = Call::new(ShowProgress::new("u", "i").unwrap(), policy(150), t0);
-        let answers = [Err(TransportErrorKind::Connect), Err(TransportErrorKind::Connect)];
+        let answers = [
+            Err(TransportErrorKind::Connect),
+            Err(TransportErrorKind::Connect),
+        ];
         let (outcome, _) = run(call, answers.into_iter(), t0);
-        assert_eq!(outcome.unwrap_err(), CallError::Transport(TransportErrorKind::Connect));
+        assert_eq!(
+            outcome.unwrap_err(),
+            CallError::Transport(TransportErrorKind::Connect)
+        );
 
         let call = Call::new(ShowProgress::new("u", "i").unwrap(), policy(150), t0);
         let (outcome, attempts) = run(call, std::iter::empty(), t0);
-        assert_eq!(outcome.unwrap_err(), CallError::Transport(TransportErrorKind::Timeout));
+        assert_eq!(
+            outcome.unwrap_err(),
+            CallError::Transport(TransportErrorKind::Timeout)
+        );
         assert_eq!(attempts, 1);
     }
 
@@ -236,7 +257,9 @@ mod tests {
         assert_eq!(call.poll(t0), Action::Send);
         let request = call.request(&ctx, SystemTime::UNIX_EPOCH).unwrap();
         assert_eq!(request.headers()["x-auth-token"], secret);
-        let body = format!(r#"{{"error_code":"KOOPHONE.API.1000","error_msg":"bad header X-Auth-Token: {secret}"}}"#);
+        let body = format!(
+            r#"{{"error_code":"KOOPHONE.API.1000","error_msg":"bad header X-Auth-Token: {secret}"}}"#
+        );
         let response = Response::builder()
             .status(400)
             .header("x-request-id", format!("req-{secret}"))

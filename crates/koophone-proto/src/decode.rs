@@ -645,11 +645,19 @@ mod tests {
     use http::{HeaderValue, StatusCode};
 
     fn progress(r: &Response<&[u8]>) -> Result<crate::Progress, ApiError> {
-        super::response(&ShowProgress::new("u", "i").unwrap(), r, &Redactor::default())
+        super::response(
+            &ShowProgress::new("u", "i").unwrap(),
+            r,
+            &Redactor::default(),
+        )
     }
 
     fn instance_status(r: &Response<&[u8]>) -> Result<crate::InstanceStatus, ApiError> {
-        super::response(&ShowInstanceStatus::new("p", "i").unwrap(), r, &Redactor::default())
+        super::response(
+            &ShowInstanceStatus::new("p", "i").unwrap(),
+            r,
+            &Redactor::default(),
+        )
     }
 
     fn response<'b>(status: u16, headers: &[(&str, &[u8])], body: &'b [u8]) -> Response<&'b [u8]> {
@@ -690,7 +698,10 @@ mod tests {
     #[test]
     fn snippet_is_bounded_lossy_and_cut_on_a_character() {
         assert_eq!(snippet(b"plain", &Redactor::default()), "plain");
-        assert_eq!(snippet(b"a\xffb\xc3", &Redactor::default()), "a\u{FFFD}b\u{FFFD}");
+        assert_eq!(
+            snippet(b"a\xffb\xc3", &Redactor::default()),
+            "a\u{FFFD}b\u{FFFD}"
+        );
         let mut body = vec![b'x'; 255];
         body.extend_from_slice("é".as_bytes());
         let s = snippet(&body, &Redactor::default());

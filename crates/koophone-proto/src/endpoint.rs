@@ -215,7 +215,11 @@ impl Endpoint {
     /// `{base}{path}` for a path without parameters: built once per
     /// endpoint, then shared without allocating.
     pub(crate) fn fixed_uri(&self, path: &'static str) -> Result<Uri, InvalidInput> {
-        let mut cache = self.fixed_uris.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut cache = self
+            .fixed_uris
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some((_, uri)) = cache.iter().find(|(p, _)| *p == path) {
             return Ok(uri.clone());
         }
@@ -515,7 +519,10 @@ impl RequestContext {
     /// Also scrub these secrets from network text: credentials the client
     /// holds besides the ones requests carry (an IAM password, the key pair
     /// a token was issued for).
-    pub fn with_secrets<S: AsRef<str>>(self, secrets: impl IntoIterator<Item = S>) -> RequestContext {
+    pub fn with_secrets<S: AsRef<str>>(
+        self,
+        secrets: impl IntoIterator<Item = S>,
+    ) -> RequestContext {
         let redactor = self.redactor.with(secrets);
         RequestContext { redactor, ..self }
     }

@@ -159,7 +159,7 @@ pub enum ApiError {
 
 /// Writes text received from the network on one line: control characters
 /// (newlines of an HTML page, terminal escapes) become spaces.
-struct OneLine<'a>(&'a str);
+pub struct OneLine<'a>(pub &'a str);
 
 impl fmt::Display for OneLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -408,12 +408,12 @@ impl TransportErrorKind {
 impl fmt::Display for TransportErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            TransportErrorKind::Connect => "connect",
-            TransportErrorKind::Tls => "tls",
-            TransportErrorKind::Timeout => "timeout",
-            TransportErrorKind::Reset => "connection reset",
-            TransportErrorKind::BodyTooLarge => "body too large",
-            TransportErrorKind::Other => "other",
+            TransportErrorKind::Connect => "could not connect",
+            TransportErrorKind::Tls => "tls failure",
+            TransportErrorKind::Timeout => "timed out",
+            TransportErrorKind::Reset => "connection reset or closed",
+            TransportErrorKind::BodyTooLarge => "response larger than the body limit",
+            TransportErrorKind::Other => "transport failure",
         })
     }
 }

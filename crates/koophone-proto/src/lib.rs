@@ -56,6 +56,7 @@ pub mod endpoint;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod machine;
 pub mod operation;
 mod redact;
 pub mod waiter;
@@ -71,6 +72,7 @@ pub use error::{
     ApiError, ErrorCode, InvalidInput, InvalidReason, Malformed, RetryAfter, ServiceError,
     Throttled, TransportErrorKind,
 };
+pub use machine::Machine;
 pub use operation::Operation;
 pub use operation::show_instance_status::{
     ErrorStatus, InstanceState, InstanceStatus, ShowInstanceStatus, UntilState,
@@ -81,5 +83,5 @@ pub use operation::show_progress::{
 pub use redact::{REDACTED, Redact, Redactor};
 pub use waiter::{
     Action, Check, Jitter, Observation, Observed, Once, PolicyError, Rng, SeededRng, Target,
-    WaitError, WaitPolicy, Waiter,
+    WaitAction, WaitError, WaitPolicy, Waiter,
 };

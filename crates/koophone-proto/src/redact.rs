@@ -171,7 +171,10 @@ mod tests {
         for secret in ["e", "red", "[", "d]"] {
             let r = Redactor::new([secret]);
             let out = r.scrub("a e red [x] d] z");
-            assert!(!out.to_ascii_lowercase().contains(secret), "{secret}: {out}");
+            assert!(
+                !out.to_ascii_lowercase().contains(secret),
+                "{secret}: {out}"
+            );
         }
     }
 

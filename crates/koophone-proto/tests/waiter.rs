@@ -446,7 +446,7 @@ fn transport_failures_are_retried_until_the_budget_is_spent() {
     assert_eq!(run.polls, 3);
     assert_eq!(
         run.outcome.unwrap_err().to_string(),
-        "transport failure: connection reset"
+        "connection reset or closed"
     );
 
     let run = drive(

@@ -7,20 +7,20 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Response, StatusCode};
 use koophone_proto::auth::{AkSkCredentials, IssuedToken};
 use koophone_proto::endpoint::{DEFAULT_USER_AGENT, user_agent_header};
 use koophone_proto::{
-    Action, ApiError, Endpoint, InstanceStatus, InvalidInput, InvalidReason, Jitter, Observation,
-    Observed, Once, Operation, Progress, ShowInstanceStatus, ShowProgress, Target, Token,
-    UntilReady, UntilState, WaitError, WaitPolicy, Waiter,
+    Action, ApiError, Call, CallError, Endpoint, InstanceStatus, InvalidInput, InvalidReason,
+    Jitter, Machine, Observation, Operation, Progress, ShowInstanceStatus, ShowProgress, Target,
+    Token, UntilReady, UntilState, WaitError, WaitPolicy, Waiter,
 };
 
 use crate::cancel::CancelToken;
 use crate::credentials::{ContextSource, Credentials, PrepareIo, TokenSource};
-use crate::error::{CredentialsError, Error, IamError, TransportError};
+use crate::error::{CredentialsError, Error, IamError};
 use crate::iam::IamPassword;
-use crate::transport::{Transport, TransportConfig};
+use crate::transport::{Transport, TransportConfig, TransportError};
 use crate::wait::{FailedState, Snapshot, WaitDeadline, Waited, snapshot_observation};
 
 /// How single calls retry retryable failures (5xx, 429, `KOOPHONE.API.9999`,
@@ -67,7 +67,7 @@ impl RetryPolicy {
         }
     }
 
-    /// The waiter policy a single call runs under (with the [`Once`] target).
+    /// The policy a single call ([`Call`]) runs under.
     pub fn to_wait_policy(&self) -> WaitPolicy {
         WaitPolicy {
             min_interval: self.min_backoff,
@@ -78,6 +78,7 @@ impl RetryPolicy {
             max_consecutive_errors: self.retries,
             // A single call has no pending answers to space out.
             max_pause_fraction: None,
+            seed: 0,
         }
     }
 }
@@ -327,44 +328,8 @@ impl fmt::Debug for Client {
     }
 }
 
-/// How a driven waiter ended when it did not produce its output.
-enum Stop<O> {
-    /// The waiter's own verdict, with the last transport error seen (ureq's
-    /// error is kept so it can be the source of the error returned).
-    Wait(WaitError<O>, Option<TransportError>),
-    /// The driver stopped: cancelled, no token, or a request that could not be built.
-    Driver(Error),
-}
-
 /// The callback a wait passes every observation to.
 type OnObservation<'a, T> = &'a mut dyn FnMut(&Observation<T>);
-
-/// Lets the waiter hold a borrowed operation, so a single call clones nothing.
-struct Borrowed<'a, O>(&'a O);
-
-impl<O: Operation> Operation for Borrowed<'_, O> {
-    type Output = O::Output;
-    const NAME: &'static str = O::NAME;
-
-    fn build_request(
-        &self,
-        ctx: &koophone_proto::RequestContext,
-    ) -> Result<Request<Vec<u8>>, InvalidInput> {
-        self.0.build_request(ctx)
-    }
-
-    fn build_authorized_request(
-        &self,
-        ctx: &koophone_proto::RequestContext,
-        now: SystemTime,
-    ) -> Result<Request<Vec<u8>>, InvalidInput> {
-        self.0.build_authorized_request(ctx, now)
-    }
-
-    fn decode_response(&self, response: Response<&[u8]>) -> Result<Self::Output, ApiError> {
-        self.0.decode_response(response)
-    }
-}
 
 impl Client {
     /// Start configuring a client.
@@ -405,31 +370,19 @@ impl Client {
         self.call(op)
     }
 
-    /// Any operation, once, retried per the [`RetryPolicy`]: the core's waiter
-    /// with the [`Once`] target decides what is retried and how long to pause.
+    /// Any operation, once, retried per the [`RetryPolicy`]: the core's
+    /// [`Call`] machine decides what is retried, how long to pause, and which
+    /// failure to report when time runs out.
     pub fn call<O: Operation>(&self, op: &O) -> Result<O::Output, Error> {
         #[cfg(feature = "tracing")]
         let _span = tracing::info_span!("koophone.call", operation = O::NAME).entered();
         let start = Instant::now();
-        let mut waiter = Waiter::new(Borrowed(op), Once, self.inner.retry, start);
-        match self.drive(&mut waiter, start, None) {
-            Ok(output) => Ok(output),
-            Err(Stop::Driver(e)) => Err(e),
-            Err(Stop::Wait(WaitError::Api(e), _)) => Err(e.into()),
-            Err(Stop::Wait(WaitError::Transport(kind), last)) => Err(transport_error(kind, last)),
-            // `Once` takes its first output as the answer; kept for totality.
-            Err(Stop::Wait(WaitError::FailedState(output), _)) => Ok(output),
-            Err(Stop::Wait(WaitError::Deadline { .. }, last_transport)) => {
-                // Out of time for another retry: report the failure that needed it.
-                match waiter.last_observation().map(|o| &o.event) {
-                    Some(Observed::Error(e)) => Err(e.clone().into()),
-                    Some(Observed::Transport(kind)) => Err(transport_error(*kind, last_transport)),
-                    _ => {
-                        Err(TransportError::new(koophone_proto::TransportErrorKind::Timeout).into())
-                    }
-                }
-            }
-        }
+        let mut call = Call::new(op, self.inner.retry, start);
+        let (outcome, last_transport) = self.drive(&mut call, start, None)?;
+        outcome.map_err(|e| match e {
+            CallError::Api(e) => e.into(),
+            CallError::Transport(kind) => transport_error(kind, last_transport),
+        })
     }
 
     /// Poll ShowProgress until the phone is `normal` (through queuing and
@@ -469,7 +422,6 @@ impl Client {
     ) -> Result<Waited<O::Output>, Error>
     where
         O: Operation,
-        O::Output: Into<Snapshot>,
         T: Target<O::Output>,
     {
         #[cfg(feature = "tracing")]
@@ -477,79 +429,69 @@ impl Client {
         policy.validate()?;
         let start = Instant::now();
         let mut waiter = Waiter::new(op, target, policy, start);
-        let result = self.drive(&mut waiter, start, Some(&mut on_observation));
+        let (outcome, last_transport) =
+            self.drive(&mut waiter, start, Some(&mut on_observation))?;
         let polls = waiter.polls();
         let elapsed = start.elapsed();
-        match result {
+        match outcome {
             Ok(output) => Ok(Waited {
                 output,
                 polls,
                 elapsed,
             }),
-            Err(Stop::Driver(e)) => Err(e),
-            Err(Stop::Wait(WaitError::Api(e), _)) => Err(e.into()),
-            Err(Stop::Wait(WaitError::Transport(kind), last)) => Err(transport_error(kind, last)),
-            Err(Stop::Wait(WaitError::FailedState(state), _)) => {
-                Err(Error::FailedState(Box::new(FailedState {
-                    state: state.into(),
-                    polls,
-                    elapsed,
-                })))
-            }
-            Err(Stop::Wait(WaitError::Deadline { last }, _)) => {
-                Err(Error::WaitDeadline(Box::new(WaitDeadline {
-                    polls,
-                    elapsed,
-                    last_output: last.map(Into::into),
-                    last: waiter.last_observation().map(snapshot_observation),
-                })))
-            }
+            Err(WaitError::Api(e)) => Err(e.into()),
+            Err(WaitError::Transport(kind)) => Err(transport_error(kind, last_transport)),
+            Err(WaitError::FailedState(state)) => Err(Error::FailedState(Box::new(FailedState {
+                state: Snapshot::new(state),
+                polls,
+                elapsed,
+            }))),
+            Err(WaitError::Deadline { last }) => Err(Error::WaitDeadline(Box::new(WaitDeadline {
+                polls,
+                elapsed,
+                last_output: last.map(Snapshot::new),
+                last: waiter.last_observation().map(snapshot_observation),
+            }))),
         }
     }
 
-    /// Run the waiter's loop: send when it says send, sleep (cancellably)
-    /// when it says wake later, stop when it says done. `now` is when the
-    /// waiter was started; the clock is read again only after something
-    /// that takes time (a sleep, a request, the caller's callback), which
-    /// keeps a single call to two clock reads.
-    // `Stop` is private and built once per call, on the way out.
-    #[allow(clippy::result_large_err)]
-    fn drive<O, T>(
+    /// Run a machine's loop: send when it says send, sleep (cancellably)
+    /// when it says wake later, stop when it says done; returns its outcome
+    /// and the last transport error seen (ureq's error, the source of the
+    /// error reported). `now` is when the machine was started; the clock is
+    /// read again only after something that takes time (a sleep, a request,
+    /// the caller's callback), which keeps a single call to two clock reads.
+    fn drive<M: Machine>(
         &self,
-        waiter: &mut Waiter<O, T>,
+        machine: &mut M,
         mut now: Instant,
-        mut on_observation: Option<OnObservation<'_, O::Output>>,
-    ) -> Result<O::Output, Stop<O::Output>>
-    where
-        O: Operation,
-        T: Target<O::Output>,
-    {
+        mut on_observation: Option<OnObservation<'_, <M::Op as Operation>::Output>>,
+    ) -> Result<(M::Outcome, Option<TransportError>), Error> {
         let mut last_transport = None;
         loop {
-            self.check_cancelled().map_err(Stop::Driver)?;
-            match waiter.poll(now) {
-                Action::Done(Ok(output)) => return Ok(output),
-                Action::Done(Err(e)) => return Err(Stop::Wait(e, last_transport)),
+            self.check_cancelled()?;
+            match machine.poll(now) {
+                Action::Done(outcome) => return Ok((outcome, last_transport)),
                 Action::WakeAt(at) => {
-                    self.sleep_until(at).map_err(Stop::Driver)?;
+                    self.sleep_until(at)?;
                     now = Instant::now();
                 }
                 Action::Send => {
-                    let outcome = self.attempt(waiter, now).map_err(Stop::Driver)?;
+                    let outcome = self.attempt(machine, now)?;
                     now = Instant::now();
                     match outcome {
                         Ok(response) => {
                             let (parts, body) = response.into_parts();
-                            waiter
+                            machine
                                 .handle_response(Response::from_parts(parts, body.as_slice()), now);
                         }
                         Err(e) => {
-                            waiter.handle_transport_error(e.kind(), now);
+                            machine.handle_transport_error(e.kind(), now);
                             last_transport = Some(e);
                         }
                     }
                     if let (Some(on_observation), Some(observation)) =
-                        (on_observation.as_mut(), waiter.last_observation())
+                        (on_observation.as_mut(), machine.last_observation())
                     {
                         on_observation(observation);
                         now = Instant::now();
@@ -560,30 +502,25 @@ impl Client {
     }
 
     /// One request: fresh context (re-reading a token source, leasing an
-    /// IAM token), build and authorize (an AK/SK signature as of now), send,
-    /// read the body. A 401 to an IAM token is sent once more with a new
-    /// token. No request outlives the waiter's deadline. `now` is the time
-    /// the waiter decided to send; it stands for the time the request
-    /// starts unless preparing it could block (a token source, IAM).
-    #[allow(clippy::type_complexity)]
-    fn attempt<O, T>(
+    /// IAM token), built and authorized by the machine (an AK/SK signature
+    /// as of now), sent, body read. A 401 to an IAM token is sent once more
+    /// with a new token. No request outlives the machine's deadline. `now`
+    /// is the time the machine decided to send; it stands for the time the
+    /// request starts unless preparing it could block (a token source, IAM).
+    fn attempt<M: Machine>(
         &self,
-        waiter: &Waiter<O, T>,
+        machine: &mut M,
         now: Instant,
-    ) -> Result<Result<Response<Vec<u8>>, TransportError>, Error>
-    where
-        O: Operation,
-        T: Target<O::Output>,
-    {
+    ) -> Result<Result<Response<Vec<u8>>, TransportError>, Error> {
         #[cfg(feature = "tracing")]
         let span = tracing::debug_span!(
             "koophone.attempt",
-            operation = O::NAME,
-            attempt = waiter.polls(),
+            operation = <M::Op as Operation>::NAME,
+            attempt = machine.attempts(),
             status = tracing::field::Empty,
         )
         .entered();
-        let deadline = waiter.deadline();
+        let deadline = machine.deadline();
         let issue = |iam: &IamPassword| {
             let timeout = self.timeout_until(deadline, Instant::now());
             issue(
@@ -606,9 +543,7 @@ impl Client {
                 (Cow::Borrowed(_), false) => now,
                 _ => Instant::now(),
             };
-            let request = waiter
-                .operation()
-                .build_authorized_request(&prepared.context, SystemTime::now())?;
+            let request = machine.request(&prepared.context, SystemTime::now())?;
             let outcome = self
                 .inner
                 .transport

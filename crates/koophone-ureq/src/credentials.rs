@@ -173,7 +173,8 @@ impl ContextSource {
                 user_agent,
             } => {
                 let (token, id) = session.lease(io.issue, io.cancelled)?;
-                let ctx = RequestContext::new(endpoint.clone(), token);
+                let ctx =
+                    RequestContext::new(endpoint.clone(), token).with_secrets([session.password()]);
                 (
                     Cow::Owned(make_context(ctx, user_agent.as_deref())?),
                     Some(id),

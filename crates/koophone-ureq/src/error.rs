@@ -2,11 +2,13 @@
 
 use std::fmt;
 
+use koophone_proto::error::OneLine;
 use koophone_proto::{
     ApiError, InvalidInput, Malformed, PolicyError, RetryAfter, ServiceError, Throttled,
     TransportErrorKind,
 };
 
+use crate::transport::TransportError;
 use crate::wait::{FailedState, WaitDeadline};
 
 /// Everything a call or a wait can end with other than its answer.
@@ -315,14 +317,8 @@ fn fmt_request_id(f: &mut fmt::Formatter<'_>, id: Option<&str>) -> fmt::Result {
 
 /// Write text received from the network on one line: control characters
 /// (an HTML page's newlines, terminal escapes) become spaces.
-pub(crate) fn write_one_line(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
-    for (i, part) in text.split(char::is_control).enumerate() {
-        if i > 0 {
-            f.write_str(" ")?;
-        }
-        f.write_str(part)?;
-    }
-    Ok(())
+fn write_one_line(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    write!(f, "{}", OneLine(text))
 }
 
 impl std::error::Error for Error {
@@ -331,63 +327,12 @@ impl std::error::Error for Error {
     /// error of a wait that timed out.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Transport(t) => t.source.as_ref().map(|e| e as _),
+            Error::Transport(t) => std::error::Error::source(t),
             Error::Credentials(c) => Some(&*c.source),
             Error::Iam(e) => std::error::Error::source(&**e),
             Error::WaitDeadline(d) => d.last_error(),
             _ => None,
         }
-    }
-}
-
-/// A failed exchange: how it failed (the core's classification) and ureq's error.
-#[derive(Debug)]
-pub struct TransportError {
-    kind: TransportErrorKind,
-    source: Option<ureq::Error>,
-}
-
-impl TransportError {
-    pub(crate) fn new(kind: TransportErrorKind) -> TransportError {
-        TransportError { kind, source: None }
-    }
-
-    pub(crate) fn from_ureq(error: ureq::Error) -> TransportError {
-        TransportError {
-            kind: crate::transport::classify(&error),
-            source: Some(error),
-        }
-    }
-
-    /// How the exchange failed.
-    pub fn kind(&self) -> TransportErrorKind {
-        self.kind
-    }
-}
-
-impl fmt::Display for TransportError {
-    /// The kind only; ureq's error (which names no header and no credential)
-    /// is the source.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(transport_kind_text(self.kind))
-    }
-}
-
-/// One-line description of a transport failure kind.
-pub(crate) fn transport_kind_text(kind: TransportErrorKind) -> &'static str {
-    match kind {
-        TransportErrorKind::Connect => "could not connect",
-        TransportErrorKind::Tls => "tls failure",
-        TransportErrorKind::Timeout => "timed out",
-        TransportErrorKind::Reset => "connection reset or closed",
-        TransportErrorKind::BodyTooLarge => "response larger than the body limit",
-        _ => "transport failure",
-    }
-}
-
-impl std::error::Error for TransportError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_ref().map(|e| e as _)
     }
 }
 
@@ -447,7 +392,7 @@ impl std::error::Error for IamError {
     /// ureq's error, for a transport failure.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            IamError::Transport(t) => t.source.as_ref().map(|e| e as _),
+            IamError::Transport(t) => std::error::Error::source(t),
             _ => None,
         }
     }

@@ -104,6 +104,11 @@ impl fmt::Debug for IamSession {
 }
 
 impl IamSession {
+    /// The password, to scrub from network text like the tokens it buys.
+    pub(crate) fn password(&self) -> &str {
+        self.iam.request().password().expose_secret()
+    }
+
     pub(crate) fn new(iam: IamPassword) -> IamSession {
         IamSession {
             state: Mutex::new(State {
@@ -232,7 +237,7 @@ mod tests {
     use koophone_proto::{ApiError, ServiceError, TransportErrorKind};
 
     use super::*;
-    use crate::error::TransportError;
+    use crate::transport::TransportError;
 
     fn session(policy: RefreshPolicy) -> IamSession {
         let request = IssueProjectToken::new(

@@ -73,8 +73,9 @@ mod wait;
 pub use cancel::CancelToken;
 pub use client::{Client, ClientBuilder, RetryPolicy};
 pub use credentials::{Credentials, TokenSource};
-pub use error::{ApiErrorRef, CredentialsError, Error, IamError, TransportError};
+pub use error::{ApiErrorRef, CredentialsError, Error, IamError};
 pub use iam::IamPassword;
+pub use transport::TransportError;
 pub use wait::{FailedState, Snapshot, WaitDeadline, Waited};
 
 // The core's types a caller of this crate needs, so one dependency suffices.

@@ -2,6 +2,7 @@
 //! round trip with a bounded body read, and the mapping of ureq's errors
 //! onto the core's [`TransportErrorKind`].
 
+use std::fmt;
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -11,8 +12,6 @@ use http::{Request, Response, Uri};
 use koophone_proto::{Endpoint, InvalidInput, InvalidReason, TransportErrorKind};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
-
-use crate::error::TransportError;
 
 /// Settings the agent is built from.
 #[derive(Debug, Clone)]
@@ -253,6 +252,45 @@ fn classify_io(error: &io::Error) -> TransportErrorKind {
             TransportErrorKind::Reset
         }
         _ => TransportErrorKind::Other,
+    }
+}
+
+/// A failed exchange: how it failed (the core's classification) and ureq's error.
+#[derive(Debug)]
+pub struct TransportError {
+    kind: TransportErrorKind,
+    source: Option<ureq::Error>,
+}
+
+impl TransportError {
+    pub(crate) fn new(kind: TransportErrorKind) -> TransportError {
+        TransportError { kind, source: None }
+    }
+
+    pub(crate) fn from_ureq(error: ureq::Error) -> TransportError {
+        TransportError {
+            kind: classify(&error),
+            source: Some(error),
+        }
+    }
+
+    /// How the exchange failed.
+    pub fn kind(&self) -> TransportErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for TransportError {
+    /// The kind only; ureq's error (which names no header and no credential)
+    /// is the source.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.kind)
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_ref().map(|e| e as _)
     }
 }
 

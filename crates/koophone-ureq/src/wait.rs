@@ -1,81 +1,91 @@
 //! What a wait reports: the answer with its cost, or where things stood when it ended.
 
+use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use koophone_proto::{
-    ApiError, InstanceStatus, Observation, Observed, Progress, TransportErrorKind,
-};
+use koophone_proto::{ApiError, Observation, Observed, TransportErrorKind};
 
-/// A finished wait: the answer that ended it, how many requests it took and how long.
+/// A wait that reached its target: the output and what it cost.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waited<T> {
-    /// The answer that met the target.
+    /// The output that met the target.
     pub output: T,
-    /// Requests sent, retries included.
-    pub polls: u32,
-    /// Time from the start of the wait to its end.
-    pub elapsed: Duration,
-}
-
-/// A decoded answer of either operation, so one error type can carry the
-/// state a wait ended in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Snapshot {
-    /// A ShowProgress answer.
-    Progress(Progress),
-    /// A ShowInstanceStatus answer.
-    InstanceStatus(InstanceStatus),
-}
-
-impl From<Progress> for Snapshot {
-    fn from(p: Progress) -> Self {
-        Snapshot::Progress(p)
-    }
-}
-
-impl From<InstanceStatus> for Snapshot {
-    fn from(s: InstanceStatus) -> Self {
-        Snapshot::InstanceStatus(s)
-    }
-}
-
-impl fmt::Display for Snapshot {
-    /// `queuing (waiting count 3)`, `error (create_instance_error)`: the state,
-    /// and only values the API defines as short identifiers.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Snapshot::Progress(p) => {
-                write!(f, "{}", p.status)?;
-                if let Some(count) = p.waiting_count {
-                    write!(f, " (waiting count {count})")?;
-                }
-                Ok(())
-            }
-            Snapshot::InstanceStatus(s) => {
-                crate::error::write_one_line(f, s.state.as_str())?;
-                if let Some(kind) = s.error.as_ref().and_then(|e| e.error_type.as_deref()) {
-                    f.write_str(" (")?;
-                    crate::error::write_one_line(f, kind)?;
-                    f.write_str(")")?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-/// The deadline of a wait passed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WaitDeadline {
     /// Requests sent.
     pub polls: u32,
     /// Time from the start of the wait to its end.
     pub elapsed: Duration,
-    /// The latest decoded answer, if any: where the instance stood.
+}
+
+/// Any operation's output, as an error carries it: `Display` is the
+/// output's one-line text; [`Snapshot::downcast_ref`] gives the typed value
+/// (`Progress`, `InstanceStatus`, ...).
+#[derive(Clone)]
+pub struct Snapshot(Arc<dyn AnyOutput>);
+
+/// What [`Snapshot`] needs of an output; every operation's output has it.
+trait AnyOutput: fmt::Debug + fmt::Display + Send + Sync + 'static {
+    fn as_any(&self) -> &dyn Any;
+    fn equals(&self, other: &dyn Any) -> bool;
+}
+
+impl<T> AnyOutput for T
+where
+    T: PartialEq + fmt::Debug + fmt::Display + Send + Sync + 'static,
+{
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn equals(&self, other: &dyn Any) -> bool {
+        other.downcast_ref::<T>() == Some(self)
+    }
+}
+
+impl Snapshot {
+    /// Wrap an output.
+    pub fn new<T>(output: T) -> Snapshot
+    where
+        T: PartialEq + fmt::Debug + fmt::Display + Send + Sync + 'static,
+    {
+        Snapshot(Arc::new(output))
+    }
+
+    /// The output, if it is a `T`.
+    pub fn downcast_ref<T: 'static>(&self) -> Option<&T> {
+        self.0.as_any().downcast_ref()
+    }
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl PartialEq for Snapshot {
+    fn eq(&self, other: &Snapshot) -> bool {
+        self.0.equals(other.0.as_any())
+    }
+}
+
+/// A wait whose deadline passed: how far it got, and the last thing it saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitDeadline {
+    /// Requests sent.
+    pub polls: u32,
+    /// Time waited.
+    pub elapsed: Duration,
+    /// The latest decoded output, if any.
     pub last_output: Option<Snapshot>,
-    /// The latest thing observed, which may be an error or a transport failure.
+    /// The latest observation (output, service error or transport failure).
     pub last: Option<Observation<Snapshot>>,
 }
 
@@ -110,25 +120,21 @@ impl fmt::Display for WaitDeadline {
         match (&self.last_output, self.last.as_ref().map(|o| &o.event)) {
             // The error itself is the source; only say that there was one.
             (_, Some(Observed::Error(e))) => write!(f, "; last poll: http {}", e.status().as_u16()),
-            (_, Some(Observed::Transport(kind))) => write!(
-                f,
-                "; last poll: {}",
-                crate::error::transport_kind_text(*kind)
-            ),
+            (_, Some(Observed::Transport(kind))) => write!(f, "; last poll: {kind}"),
             (Some(last), _) => write!(f, "; last seen: {last}"),
             (None, _) => f.write_str("; no answer decoded"),
         }
     }
 }
 
-/// While waiting, the instance reached a state it does not leave on its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A wait that ended because the instance reached a failure state.
+#[derive(Debug, Clone, PartialEq)]
 pub struct FailedState {
-    /// The answer that showed the failure (with CloudDC's `error` object, if sent).
+    /// The output that reported the failure state.
     pub state: Snapshot,
     /// Requests sent.
     pub polls: u32,
-    /// Time from the start of the wait to its end.
+    /// Time waited.
     pub elapsed: Duration,
 }
 
@@ -139,15 +145,16 @@ impl fmt::Display for FailedState {
 }
 
 /// Re-type an observation of one operation's output as a [`Snapshot`].
-pub(crate) fn snapshot_observation<O: Clone + Into<Snapshot>>(
-    o: &Observation<O>,
-) -> Observation<Snapshot> {
+pub(crate) fn snapshot_observation<O>(o: &Observation<O>) -> Observation<Snapshot>
+where
+    O: Clone + PartialEq + fmt::Debug + fmt::Display + Send + Sync + 'static,
+{
     Observation {
         attempt: o.attempt,
         at: o.at,
         elapsed: o.elapsed,
         event: match &o.event {
-            Observed::Output(out) => Observed::Output(out.clone().into()),
+            Observed::Output(out) => Observed::Output(Snapshot::new(out.clone())),
             Observed::Error(e) => Observed::Error(e.clone()),
             Observed::Transport(kind) => Observed::Transport(*kind),
         },

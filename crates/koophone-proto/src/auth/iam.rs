@@ -16,11 +16,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::decode::snippet;
-use crate::redact::Redactor;
 use crate::endpoint::{Endpoint, Token};
 use crate::error::{
     ApiError, InvalidInput, InvalidReason, Malformed, RetryAfter, ServiceError, Throttled,
 };
+use crate::redact::Redactor;
 
 /// The response header that carries the issued token.
 pub const X_SUBJECT_TOKEN: HeaderName = HeaderName::from_static("x-subject-token");
@@ -318,8 +318,11 @@ fn failure(response: &Response<&[u8]>) -> ApiError {
             None => "unexpected redirect without a location".to_owned(),
         }
     } else {
-        field(["error_msg", "message"])
-            .unwrap_or_else(|| snippet(response.body(), &Redactor::default()).trim().to_owned())
+        field(["error_msg", "message"]).unwrap_or_else(|| {
+            snippet(response.body(), &Redactor::default())
+                .trim()
+                .to_owned()
+        })
     };
     let request_id =
         header_text(headers, &X_REQUEST_ID).or_else(|| field(["request_id", "request_id"]));

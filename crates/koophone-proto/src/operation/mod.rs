@@ -8,7 +8,7 @@
 //!
 //! 1. `src/operation/<name>.rs` in koophone-proto: the operation value with a
 //!    validating constructor, its output type (implementing
-//!    [`Redact`](crate::Redact) for any text from the network), its
+//!    [`Redact`] for any text from the network), its
 //!    [`Operation`] impl (`NAME`, `METHOD`, `PATH` as the API documents it,
 //!    `IDEMPOTENT`, `path_parameters`, `body`, `decode_success`) and its wait
 //!    targets. Declare it in this module and re-export it from `lib.rs`.
@@ -51,8 +51,10 @@ pub mod show_progress;
 /// Everything else (status handling, error bodies, request ids, retry hints,
 /// scrubbing credentials from network text, signing) is shared.
 pub trait Operation: Hash {
-    /// What a successful response decodes into.
-    type Output: Clone + fmt::Debug + Redact;
+    /// What a successful response decodes into. `Display` is its one-line
+    /// human text (the command line and error messages show it);
+    /// [`Redact`] scrubs its network text.
+    type Output: Clone + PartialEq + fmt::Debug + fmt::Display + Redact + Send + Sync + 'static;
 
     /// The API's name for the call (`ShowProgress`), for logs and spans.
     const NAME: &'static str;
@@ -67,7 +69,7 @@ pub trait Operation: Hash {
     /// Whether sending the request twice does no more than sending it once.
     /// Reads are; a write the service does not document as idempotent is
     /// not, and the machines then retry only failures that prove the request
-    /// was not applied (see [`ApiError::proves_not_applied`]).
+    /// was not applied (see [`ApiError::proves_not_applied`](crate::ApiError::proves_not_applied)).
     const IDEMPOTENT: bool = true;
 
     /// The values of `PATH`'s parameters, in order; each becomes one
@@ -266,7 +268,10 @@ enum Piece {
     Parameter,
 }
 
-fn build_uri<O: Operation + ?Sized>(op: &O, ctx: &RequestContext) -> Result<http::Uri, InvalidInput> {
+fn build_uri<O: Operation + ?Sized>(
+    op: &O,
+    ctx: &RequestContext,
+) -> Result<http::Uri, InvalidInput> {
     let endpoint = ctx.endpoint();
     if !O::PATH.contains('{') {
         return endpoint.fixed_uri(O::PATH);
@@ -276,9 +281,9 @@ fn build_uri<O: Operation + ?Sized>(op: &O, ctx: &RequestContext) -> Result<http
     for piece in template_pieces(O::PATH) {
         len += match piece {
             Piece::Literal(text) => text.len(),
-            Piece::Parameter => values
-                .next()
-                .map_or(0, |v| utf8_percent_encode(v, PATH_SEGMENT).map(str::len).sum()),
+            Piece::Parameter => values.next().map_or(0, |v| {
+                utf8_percent_encode(v, PATH_SEGMENT).map(str::len).sum()
+            }),
         };
     }
     endpoint.uri_with_path(len, |path| {

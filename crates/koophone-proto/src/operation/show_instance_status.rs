@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::{Operation, check_path_parameter};
 use crate::decode::{JsonStr, MapOnly, SuccessError};
-use crate::error::InvalidInput;
+use crate::error::{InvalidInput, OneLine};
 use crate::redact::{Redact, Redactor};
 use crate::waiter::{Check, Target};
 
@@ -107,6 +107,18 @@ pub struct InstanceStatus {
     pub operation_state: Option<String>,
     /// The failure description, when the service gave one.
     pub error: Option<ErrorStatus>,
+}
+
+/// `error (create_instance_error)`: the state and the error's type, on one
+/// line whatever the service sent.
+impl std::fmt::Display for InstanceStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", OneLine(self.state.as_str()))?;
+        if let Some(kind) = self.error.as_ref().and_then(|e| e.error_type.as_deref()) {
+            write!(f, " ({})", OneLine(kind))?;
+        }
+        Ok(())
+    }
 }
 
 impl Redact for InstanceStatus {

@@ -99,6 +99,17 @@ pub struct Progress {
     pub waiting_count: Option<i64>,
 }
 
+/// `queuing (waiting count 3)`.
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.status)?;
+        if let Some(count) = self.waiting_count {
+            write!(f, " (waiting count {count})")?;
+        }
+        Ok(())
+    }
+}
+
 /// Numbers only: nothing to scrub.
 impl Redact for Progress {
     fn redact(&mut self, _: &Redactor) {}

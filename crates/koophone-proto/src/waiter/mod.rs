@@ -22,7 +22,7 @@ mod rng;
 pub mod script;
 mod target;
 
-pub use outcome::{Action, Observation, Observed, WaitError};
+pub use outcome::{Action, Observation, Observed, WaitAction, WaitError};
 pub use policy::{Jitter, PolicyError, WaitPolicy};
 pub(crate) use rng::wait_seed;
 pub use rng::{Rng, SeededRng};
@@ -77,11 +77,11 @@ enum State<O> {
 ///
 /// # Retries
 ///
-/// A failure is retried when [`ApiError::is_retryable`] or
+/// A failure is retried when [`ApiError::is_retryable`](crate::ApiError::is_retryable) or
 /// [`TransportErrorKind::is_retryable`] says so, within the error budget and
 /// the deadline. An operation that is not [`Operation::IDEMPOTENT`] (a
 /// write) is retried only when the failure also proves the request was not
-/// applied ([`ApiError::proves_not_applied`],
+/// applied ([`ApiError::proves_not_applied`](crate::ApiError::proves_not_applied),
 /// [`TransportErrorKind::proves_not_applied`]): sending it again after a
 /// timeout could apply it twice.
 ///
@@ -193,7 +193,7 @@ where
     }
 
     /// What to do next; see the loop contract on [`Waiter`].
-    pub fn poll(&mut self, now: Instant) -> Action<Result<Op::Output, WaitError<Op::Output>>> {
+    pub fn poll(&mut self, now: Instant) -> WaitAction<Op::Output> {
         if let State::Done(outcome) = &self.state {
             return Action::Done(outcome.clone());
         }
@@ -400,6 +400,12 @@ mod tests {
 
     impl Redact for Phase {
         fn redact(&mut self, _: &Redactor) {}
+    }
+
+    impl std::fmt::Display for Phase {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{self:?}")
+        }
     }
 
     fn reply(status: u16, body: &'static [u8]) -> Response<&'static [u8]> {

@@ -19,6 +19,9 @@ pub enum Action<T> {
     Done(T),
 }
 
+/// What a [`Waiter`](crate::Waiter) tells its driver.
+pub type WaitAction<O> = Action<Result<O, WaitError<O>>>;
+
 /// One thing the waiter learned, kept so a driver can show progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observation<O> {
@@ -59,7 +62,7 @@ pub enum WaitError<O> {
     #[error(transparent)]
     Api(ApiError),
     /// A non-retryable transport failure, or the last of too many in a row.
-    #[error("transport failure: {0}")]
+    #[error("{0}")]
     Transport(TransportErrorKind),
 }
 

@@ -9,7 +9,7 @@ use super::rng::Rng;
 ///
 /// The fields are public so a policy can be written as a literal with
 /// `..WaitPolicy::default()`; call [`WaitPolicy::validate`] on values a user
-/// typed. [`Waiter`] itself accepts any policy and stays total: a growth that
+/// typed. [`Waiter`](crate::Waiter) itself accepts any policy and stays total: a growth that
 /// is not a finite number of at least 1 counts as 1, a `max_interval` below
 /// `min_interval` counts as `min_interval`, a `max_pause_fraction` that is not
 /// a finite number above 0 counts as `None`, and `max_wait` is capped at
@@ -27,7 +27,7 @@ pub struct WaitPolicy {
     pub growth: f64,
     /// How the pause is spread so that many waiters do not ask in lockstep.
     pub jitter: Jitter,
-    /// How long the whole wait may take, counted from [`Waiter::new`].
+    /// How long the whole wait may take, counted from [`Waiter::new`](crate::Waiter::new).
     pub max_wait: Duration,
     /// Retryable failures (HTTP or transport) tolerated in a row; one more ends
     /// the wait with that failure. 0 means no retries.
@@ -104,7 +104,7 @@ impl WaitPolicy {
     pub const MAX_WAIT_LIMIT: Duration = Duration::from_secs(366 * 24 * 60 * 60);
 
     /// Check the policy before a wait starts, so a bad flag is reported as
-    /// such instead of being quietly brought into range by [`Waiter`].
+    /// such instead of being quietly brought into range by [`Waiter`](crate::Waiter).
     pub fn validate(&self) -> Result<(), PolicyError> {
         if self.min_interval.is_zero() {
             return Err(PolicyError::ZeroMinInterval);

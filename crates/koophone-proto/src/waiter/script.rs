@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 
-use super::{Action, Check, Observed, SeededRng, Target, WaitError, WaitPolicy, Waiter};
+use super::{
+    Action, Check, Observed, SeededRng, Target, WaitAction, WaitError, WaitPolicy, Waiter,
+};
 use crate::error::{RetryAfter, TransportErrorKind};
 use crate::operation::Operation;
 
@@ -334,7 +336,7 @@ where
     }
 
     /// Play one step; a poll's action is returned for the finishing loop.
-    fn play(&mut self, step: &Step) -> Result<Option<Action<Result<Op::Output, WaitError<Op::Output>>>>, String> {
+    fn play(&mut self, step: &Step) -> Result<Option<WaitAction<Op::Output>>, String> {
         match step {
             Step::Advance(by) => {
                 self.now = self.now.checked_add(*by).unwrap_or(self.now);
@@ -356,7 +358,7 @@ where
         }
     }
 
-    fn check_poll(&mut self, action: &Action<Result<Op::Output, WaitError<Op::Output>>>) -> Result<(), String> {
+    fn check_poll(&mut self, action: &WaitAction<Op::Output>) -> Result<(), String> {
         let (now, deadline) = (self.now, self.waiter.deadline());
         if let Some(done) = &self.done {
             return match action {

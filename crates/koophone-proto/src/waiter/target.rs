@@ -13,7 +13,7 @@ pub enum Check {
     Failed,
 }
 
-/// The condition a [`Waiter`] waits for.
+/// The condition a [`Waiter`](crate::Waiter) waits for.
 pub trait Target<O> {
     /// Classify one output.
     fn check(&self, output: &O) -> Check;
