@@ -49,6 +49,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod model;
 pub mod operation;
+pub mod region;
 pub mod waiter;
 
 /// The `http` crate this one builds requests and reads responses with, so
@@ -62,7 +63,13 @@ pub use error::{
 };
 pub use model::{ErrorStatus, InstanceState, InstanceStatus, PrepareStatus, Progress};
 pub use operation::{Operation, ShowInstanceStatus, ShowProgress};
+pub use region::Service;
 pub use waiter::{
     Action, Check, Jitter, Observation, Observed, Once, PolicyError, Rng, SeededRng, Target,
     UntilReady, UntilState, WaitError, WaitPolicy, Waiter,
 };
+
+/// The README's example, compiled and run as a doctest so the crate's page stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
