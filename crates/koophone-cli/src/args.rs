@@ -94,6 +94,12 @@ pub struct Global {
     #[arg(long, global = true)]
     pub allow_http: bool,
 
+    /// Pick the endpoint by region when no --endpoint is given:
+    /// HUAWEICLOUD_SDK_REGION_{KOOPHONE|CLOUDDC}_{ID} first, then the official
+    /// CloudDC table; an IAM login also uses that region's IAM endpoint
+    #[arg(long, env = "KOOPHONE_REGION", value_name = "ID", global = true)]
+    pub region: Option<String>,
+
     /// IAM user whose token is used, issued by IAM for the password in KOOPHONE_IAM_PASSWORD
     /// (used when no token and no HUAWEICLOUD_SDK_AK/HUAWEICLOUD_SDK_SK are given)
     #[arg(long, value_name = "NAME", global = true, help_heading = IAM_HEADING)]
@@ -173,6 +179,13 @@ pub enum Command {
     #[command(after_help = "Example:\n  \
         koophone completions bash > /etc/bash_completion.d/koophone")]
     Completions(CompletionsArgs),
+
+    /// Print the man page (roff): koophone(1), or a command's own koophone-COMMAND(1)
+    #[command(after_help = "Example:\n  \
+        koophone man | man -l -\n  \
+        koophone man > ~/.local/share/man/man1/koophone.1\n  \
+        koophone man wait > ~/.local/share/man/man1/koophone-wait.1")]
+    Man(ManArgs),
 }
 
 /// The ids of a KooPhone cloud phone.
@@ -257,6 +270,14 @@ pub struct CompletionsArgs {
     /// The shell to print the script for
     #[arg(value_enum)]
     pub shell: Shell,
+}
+
+/// `man`.
+#[derive(Args)]
+pub struct ManArgs {
+    /// The command whose page to print (koophone-COMMAND(1)); koophone(1) when absent
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }
 
 #[cfg(test)]

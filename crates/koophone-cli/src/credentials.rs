@@ -53,12 +53,12 @@ pub enum Given {
 }
 
 /// An IAM user and, if given, where its IAM is (`--iam-endpoint` or
-/// `HUAWEICLOUD_SDK_IAM_ENDPOINT`; otherwise [`DEFAULT_IAM_ENDPOINT`], or the
-/// simulator with `--simulate`).
+/// `HUAWEICLOUD_SDK_IAM_ENDPOINT`, else the IAM of `--region`; otherwise
+/// [`DEFAULT_IAM_ENDPOINT`], or the simulator with `--simulate`).
 pub struct IamLogin {
     /// The user, domain, password and project.
     pub request: IssueProjectToken,
-    /// The IAM endpoint given, unparsed.
+    /// The IAM endpoint given or picked by region, unparsed.
     pub endpoint: Option<String>,
 }
 
@@ -228,7 +228,7 @@ fn iam_login(
     .map_err(|e| Failure::invalid_input(e.to_string()))?;
     Ok(Some(Given::Iam(IamLogin {
         request,
-        endpoint: global.iam_endpoint.clone(),
+        endpoint: crate::region::iam_url(global, env)?,
     })))
 }
 

@@ -12,6 +12,7 @@ mod exit;
 mod interrupt;
 mod live;
 mod output;
+mod region;
 mod run;
 
 use std::process::ExitCode;
@@ -34,7 +35,10 @@ fn main() -> ExitCode {
     let format = cli.global.output;
     // `sim` ends cleanly on a signal; the other commands that send requests
     // end with 130, by themselves or after a grace period.
-    let exit_after_grace = !matches!(cli.command, Command::Sim(_) | Command::Completions(_));
+    let exit_after_grace = !matches!(
+        cli.command,
+        Command::Sim(_) | Command::Completions(_) | Command::Man(_)
+    );
     let interrupt = Interrupt::install(format, exit_after_grace);
     let (printed, code) = match run::run(&cli, &matches, &interrupt) {
         Ok(Some(report)) => (output::print_report(format, &report), 0),

@@ -11,22 +11,23 @@ use koophone_sim::{
 };
 use koophone_ureq::{
     Client, ClientBuilder, Credentials, Endpoint, Error, IamPassword, InstanceState, InvalidInput,
-    Password, ProjectScope, RetryPolicy, ShowInstanceStatus, ShowProgress, Token, UntilState,
-    WaitPolicy,
+    Password, ProjectScope, RetryPolicy, Service, ShowInstanceStatus, ShowProgress, Token,
+    UntilState, WaitPolicy,
 };
 
-use crate::args::{Cli, Command, CompletionsArgs, Global, PollArgs, SimArgs};
+use crate::args::{Cli, Command, CompletionsArgs, Global, ManArgs, PollArgs, SimArgs};
 use crate::credentials::{self, DEFAULT_IAM_ENDPOINT, DefaultIamUser, Given, IamLogin};
 use crate::exit::{Failure, Kind};
 use crate::interrupt::Interrupt;
 use crate::live::LiveLine;
 use crate::output::{self, Report};
+use crate::region;
 
 /// The token the embedded simulator accepts when `--simulate` is given no token.
 const SIMULATOR_TOKEN: &str = "sim-token";
 
 /// Run the command; `Some` report to print, `None` when the command printed
-/// its own output (`sim`, `completions`).
+/// its own output (`sim`, `completions`, `man`).
 pub fn run(
     cli: &Cli,
     matches: &ArgMatches,
@@ -36,7 +37,7 @@ pub fn run(
     match &cli.command {
         Command::Progress(ids) => {
             let op = ShowProgress::new(&ids.user_id, &ids.instance_id).map_err(invalid)?;
-            let conn = connect(global, matches, interrupt)?;
+            let conn = connect(global, matches, interrupt, Service::KooPhone)?;
             let progress = conn.client.show_progress(&op).map_err(failure)?;
             Ok(Some(output::progress(&progress)))
         }
@@ -44,7 +45,7 @@ pub fn run(
             let op =
                 ShowProgress::new(&args.ids.user_id, &args.ids.instance_id).map_err(invalid)?;
             let policy = wait_policy(&args.poll, global.retries)?;
-            let conn = connect(global, matches, interrupt)?;
+            let conn = connect(global, matches, interrupt, Service::KooPhone)?;
             let live = LiveLine::start(op.instance_id());
             let waited = conn.client.wait_until_ready(op, policy, |seen| {
                 live.observe(seen, output::describe_progress);
@@ -54,7 +55,7 @@ pub fn run(
         }
         Command::Status(ids) => {
             let op = ShowInstanceStatus::new(&ids.project_id, &ids.instance_id).map_err(invalid)?;
-            let conn = connect(global, matches, interrupt)?;
+            let conn = connect(global, matches, interrupt, Service::CloudDc)?;
             let status = conn.client.show_instance_status(&op).map_err(failure)?;
             Ok(Some(output::status(&status)))
         }
@@ -66,7 +67,7 @@ pub fn run(
             }
             let target = UntilState::new(InstanceState::parse(&args.state));
             let policy = wait_policy(&args.poll, global.retries)?;
-            let conn = connect(global, matches, interrupt)?;
+            let conn = connect(global, matches, interrupt, Service::CloudDc)?;
             let live = LiveLine::start(op.instance_id());
             let waited = conn.client.wait_for_state(op, target, policy, |seen| {
                 live.observe(seen, output::describe_status);
@@ -80,6 +81,7 @@ pub fn run(
             completions(args);
             Ok(None)
         }
+        Command::Man(args) => man_page(args).map(|()| None),
     }
 }
 
@@ -130,12 +132,13 @@ struct Connection {
     _simulator: Option<SimHandle>,
 }
 
-/// Check the endpoint and credentials, start the simulator if asked, and
-/// build a client that stops on Ctrl-C.
+/// Check the endpoint (`--endpoint`, or `service`'s in `--region`) and
+/// credentials, start the simulator if asked, and build a client that stops on Ctrl-C.
 fn connect(
     global: &Global,
     matches: &ArgMatches,
     interrupt: &Interrupt,
+    service: Service,
 ) -> Result<Connection, Failure> {
     let given = credentials::resolve(global, matches, &credentials::process_env)?;
     let timeout = Duration::from_secs(global.timeout);
@@ -161,12 +164,7 @@ fn connect(
             .proxy_from_env(false);
         (builder, Some(handle))
     } else {
-        let url = global.endpoint.as_deref().ok_or_else(|| {
-            Failure::invalid_input(
-                "no endpoint: give --endpoint URL or KOOPHONE_ENDPOINT, or use --simulate",
-            )
-        })?;
-        let endpoint = Endpoint::parse_with(url, global.allow_http).map_err(invalid)?;
+        let endpoint = region::service_endpoint(global, service, &credentials::process_env)?;
         let given = given.ok_or_else(|| {
             Failure::invalid_input(
                 "no token or other credentials: give --token, --token-file or KOOPHONE_TOKEN; \
@@ -217,7 +215,7 @@ fn iam_password(
         .unwrap_or(DEFAULT_IAM_ENDPOINT);
     let endpoint = Endpoint::parse_with(url, allow_http).map_err(|e| {
         Failure::invalid_input(format!(
-            "{e} (the IAM endpoint, from --iam-endpoint or HUAWEICLOUD_SDK_IAM_ENDPOINT)"
+            "{e} (the IAM endpoint, from --iam-endpoint, HUAWEICLOUD_SDK_IAM_ENDPOINT or --region)"
         ))
     })?;
     Ok(IamPassword::new(endpoint, login.request))
@@ -376,6 +374,34 @@ fn serve(
 fn completions(args: &CompletionsArgs) {
     let mut command = Cli::command();
     clap_complete::generate(args.shell, &mut command, "koophone", &mut std::io::stdout());
+}
+
+/// `man`: the roff page of the command (its options and commands), or of
+/// one command, on stdout. The `help` command is left out: a page for it
+/// would only repeat `--help`.
+fn man_page(args: &ManArgs) -> Result<(), Failure> {
+    let mut command = Cli::command().disable_help_subcommand(true);
+    // Building names the commands' pages `koophone-COMMAND`.
+    command.build();
+    let page = match &args.command {
+        None => command,
+        Some(name) => command.find_subcommand(name).cloned().ok_or_else(|| {
+            let names: Vec<&str> = command.get_subcommands().map(|c| c.get_name()).collect();
+            Failure::invalid_input(format!(
+                "no command {name:?} has a man page: one of {}",
+                names.join(", ")
+            ))
+        })?,
+    };
+    let mut roff = Vec::new();
+    clap_mangen::Man::new(page)
+        .source(concat!("koophone ", env!("CARGO_PKG_VERSION")))
+        .render(&mut roff)
+        .map_err(|e| Failure::plain(Kind::Transport, format!("cannot render the man page: {e}")))?;
+    // As for every other output, a closed pipe is not worth a panic.
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(&roff).and_then(|()| stdout.flush());
+    Ok(())
 }
 
 #[cfg(test)]

@@ -59,6 +59,7 @@ pub mod fuzzing;
 mod machine;
 pub mod operation;
 mod redact;
+pub mod region;
 pub mod waiter;
 
 /// The `http` crate this one builds requests and reads responses with, so
@@ -81,7 +82,13 @@ pub use operation::show_progress::{
     MAX_PROGRESS_ID_CHARS, PrepareStatus, Progress, ShowProgress, UntilReady,
 };
 pub use redact::{REDACTED, Redact, Redactor};
+pub use region::Service;
 pub use waiter::{
     Action, Check, Jitter, Observation, Observed, Once, PolicyError, Rng, SeededRng, Target,
     WaitAction, WaitError, WaitPolicy, Waiter,
 };
+
+/// The README's example, compiled and run as a doctest so the crate's page stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

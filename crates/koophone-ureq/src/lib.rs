@@ -89,3 +89,11 @@ pub use koophone_proto::{
     RetryAfter, ServiceError, ShowInstanceStatus, ShowProgress, Target, Throttled, Token,
     TransportErrorKind, UntilReady, UntilState, WaitPolicy,
 };
+
+/// Endpoints by region (`Endpoint::for_region`), as the official SDKs find them.
+pub use koophone_proto::Service;
+
+/// The README's example, compiled as a doctest so the crate's page stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
