@@ -25,20 +25,24 @@ use crate::output::{self, Report};
 /// The token the embedded simulator accepts when `--simulate` is given no token.
 const SIMULATOR_TOKEN: &str = "sim-token";
 
-/// Run the command; `Some` report to print, `None` when the command printed
-/// its own output (`sim`, `completions`).
-pub fn run(
-    cli: &Cli,
-    matches: &ArgMatches,
-    interrupt: &Interrupt,
-) -> Result<Option<Report>, Failure> {
+/// How a command that did not fail ends.
+pub enum Outcome {
+    /// A result for `main` to print.
+    Report(Report),
+    /// The command printed its own output (`sim`, `completions`); whether
+    /// stdout took it.
+    Printed(std::io::Result<()>),
+}
+
+/// Run the command.
+pub fn run(cli: &Cli, matches: &ArgMatches, interrupt: &Interrupt) -> Result<Outcome, Failure> {
     let global = &cli.global;
     match &cli.command {
         Command::Progress(ids) => {
             let op = ShowProgress::new(&ids.user_id, &ids.instance_id).map_err(invalid)?;
             let conn = connect(global, matches, interrupt)?;
             let progress = conn.client.show_progress(&op).map_err(failure)?;
-            Ok(Some(output::progress(&progress)))
+            Ok(Outcome::Report(output::progress(&progress)))
         }
         Command::Wait(args) => {
             let op =
@@ -50,13 +54,13 @@ pub fn run(
                 live.observe(seen, output::describe_progress);
             });
             drop(live);
-            Ok(Some(output::waited_progress(&waited.map_err(failure)?)))
+            Ok(Outcome::Report(output::waited_progress(&waited.map_err(failure)?)))
         }
         Command::Status(ids) => {
             let op = ShowInstanceStatus::new(&ids.project_id, &ids.instance_id).map_err(invalid)?;
             let conn = connect(global, matches, interrupt)?;
             let status = conn.client.show_instance_status(&op).map_err(failure)?;
-            Ok(Some(output::status(&status)))
+            Ok(Outcome::Report(output::status(&status)))
         }
         Command::WaitState(args) => {
             let op = ShowInstanceStatus::new(&args.ids.project_id, &args.ids.instance_id)
@@ -72,14 +76,11 @@ pub fn run(
                 live.observe(seen, output::describe_status);
             });
             drop(live);
-            Ok(Some(output::waited_status(&waited.map_err(failure)?)))
+            Ok(Outcome::Report(output::waited_status(&waited.map_err(failure)?)))
         }
-        Command::Token => issue_token(global, interrupt).map(Some),
-        Command::Sim(args) => serve(args, global, matches, interrupt).map(|()| None),
-        Command::Completions(args) => {
-            completions(args);
-            Ok(None)
-        }
+        Command::Token => issue_token(global, interrupt).map(Outcome::Report),
+        Command::Sim(args) => serve(args, global, matches, interrupt).map(Outcome::Printed),
+        Command::Completions(args) => Ok(Outcome::Printed(completions(args))),
     }
 }
 
@@ -336,13 +337,15 @@ fn simulator_failure(e: SimError) -> Failure {
     }
 }
 
-/// `sim`: serve until interrupted, announcing the address first.
+/// `sim`: serve until interrupted, announcing the address first. When the
+/// announcement cannot be written nobody can learn the address: the
+/// simulator stops at once and the write error is returned.
 fn serve(
     args: &SimArgs,
     global: &Global,
     matches: &ArgMatches,
     interrupt: &Interrupt,
-) -> Result<(), Failure> {
+) -> Result<std::io::Result<()>, Failure> {
     let scenario = match &args.scenario {
         Some(path) => {
             Scenario::from_file(path).map_err(|e| Failure::invalid_input(e.to_string()))?
@@ -356,11 +359,13 @@ fn serve(
     }
     let sim = sim.scenario(scenario);
     let handle = sim.start().map_err(simulator_failure)?;
-    {
-        let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "listening on {}", handle.base_url())
-            .and_then(|()| stdout.flush())
-            .map_err(|e| Failure::plain(Kind::Transport, format!("cannot write to stdout: {e}")))?;
+    let announced = output::write_line(
+        &mut std::io::stdout().lock(),
+        &format!("listening on {}", handle.base_url()),
+    );
+    if let Err(e) = announced {
+        handle.shutdown();
+        return Ok(Err(e));
     }
     if !interrupt.wait() {
         return Err(Failure::plain(
@@ -369,13 +374,17 @@ fn serve(
         ));
     }
     handle.shutdown();
-    Ok(())
+    Ok(Ok(()))
 }
 
-/// `completions`: the script on stdout.
-fn completions(args: &CompletionsArgs) {
+/// `completions`: the script on stdout. Generated into memory first:
+/// clap_complete panics when its writer fails.
+fn completions(args: &CompletionsArgs) -> std::io::Result<()> {
     let mut command = Cli::command();
-    clap_complete::generate(args.shell, &mut command, "koophone", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "koophone", &mut script);
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&script).and_then(|()| stdout.flush())
 }
 
 #[cfg(test)]
