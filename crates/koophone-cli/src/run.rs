@@ -251,8 +251,10 @@ fn issue_token(global: &Global, interrupt: &Interrupt) -> Result<Report, Failure
     let base_url = simulator.as_ref().map(SimHandle::base_url);
     let iam = iam_password(login, base_url, global.allow_http)?;
     let proxy = !iam.endpoint().is_loopback();
+    let timeout = Duration::from_secs(global.timeout);
     let issued = ClientBuilder::default()
-        .timeout(Duration::from_secs(global.timeout))
+        .timeout(timeout)
+        .retry_policy(retry_policy(timeout, global.retries))
         .proxy_from_env(proxy)
         .iam_password(iam)
         .cancel_token(interrupt.cancel_token())
