@@ -20,7 +20,9 @@ pub fn after_lost_output(error: &std::io::Error, code: u8) -> u8 {
     if error.kind() == std::io::ErrorKind::BrokenPipe {
         return code;
     }
-    let line = one_line(&format!("koophone: cannot write the result to stdout: {error}"));
+    let line = one_line(&format!(
+        "koophone: cannot write the result to stdout: {error}"
+    ));
     let mut stderr = std::io::stderr().lock();
     let _ = std::io::Write::write_all(&mut stderr, format!("{line}\n").as_bytes());
     OUTPUT_LOST

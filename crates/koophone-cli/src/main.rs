@@ -20,9 +20,9 @@ use clap::{CommandFactory, FromArgMatches};
 
 use crate::args::{Cli, Command, OutputFormat};
 use crate::exit::{Failure, INTERRUPTED};
+use crate::interrupt::Interrupt;
 use crate::output::Emitted;
 use crate::run::Outcome;
-use crate::interrupt::Interrupt;
 
 fn main() -> ExitCode {
     let matches = match Cli::command().try_get_matches() {

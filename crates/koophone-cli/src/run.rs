@@ -54,7 +54,9 @@ pub fn run(cli: &Cli, matches: &ArgMatches, interrupt: &Interrupt) -> Result<Out
                 live.observe(seen, output::describe_progress);
             });
             drop(live);
-            Ok(Outcome::Report(output::waited_progress(&waited.map_err(failure)?)))
+            Ok(Outcome::Report(output::waited_progress(
+                &waited.map_err(failure)?,
+            )))
         }
         Command::Status(ids) => {
             let op = ShowInstanceStatus::new(&ids.project_id, &ids.instance_id).map_err(invalid)?;
@@ -76,7 +78,9 @@ pub fn run(cli: &Cli, matches: &ArgMatches, interrupt: &Interrupt) -> Result<Out
                 live.observe(seen, output::describe_status);
             });
             drop(live);
-            Ok(Outcome::Report(output::waited_status(&waited.map_err(failure)?)))
+            Ok(Outcome::Report(output::waited_status(
+                &waited.map_err(failure)?,
+            )))
         }
         Command::Token => issue_token(global, interrupt).map(Outcome::Report),
         Command::Sim(args) => serve(args, global, matches, interrupt).map(Outcome::Printed),

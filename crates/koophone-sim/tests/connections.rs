@@ -61,7 +61,8 @@ fn trickle_head(sim: &SimHandle) -> Option<Duration> {
     stream
         .set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
-    let head = b"POST /v1/instances/prepare-progress HTTP/1.1\r\nhost: sim\r\nx-auth-token: sim-token\r\n";
+    let head =
+        b"POST /v1/instances/prepare-progress HTTP/1.1\r\nhost: sim\r\nx-auth-token: sim-token\r\n";
     let start = Instant::now();
     let mut buf = [0u8; 256];
     for byte in head.iter().take(40) {
@@ -157,9 +158,9 @@ fn connections_over_the_cap_are_refused_at_once() {
     thread::sleep(Duration::from_millis(200));
     for _ in 0..5 {
         let asked = Instant::now();
-        match progress_status(&sim) {
-            Ok(status) => assert_eq!(status, 503, "over the cap"),
-            Err(_) => {} // closed before the 503 could be read
+        // A reset may come before the 503 can be read; a 200 may not.
+        if let Ok(status) = progress_status(&sim) {
+            assert_eq!(status, 503, "over the cap");
         }
         assert!(asked.elapsed() < Duration::from_secs(1), "refused promptly");
     }
@@ -169,4 +170,3 @@ fn connections_over_the_cap_are_refused_at_once() {
     thread::sleep(Duration::from_millis(1600));
     assert_eq!(progress_status(&sim), Ok(200));
 }
-

@@ -183,7 +183,11 @@ fn a_failed_first_token_request_is_retried_honouring_retry_after() {
     assert!(answer.is_ok(), "{answer:?}");
     assert_eq!(front.iam_requests.load(Ordering::SeqCst), 3);
     // The first 503 asked for a second; the backoff alone is 10 ms.
-    assert!(begun.elapsed() >= Duration::from_secs(1), "{:?}", begun.elapsed());
+    assert!(
+        begun.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        begun.elapsed()
+    );
 }
 
 #[test]
@@ -202,7 +206,11 @@ fn a_retry_after_past_the_deadline_ends_the_call_at_once() {
     let client = client(&front, "sim-password", retry(5, Duration::from_secs(2)));
     let begun = Instant::now();
     let err = client.show_progress(&progress()).unwrap_err();
-    assert!(begun.elapsed() < Duration::from_secs(2), "{:?}", begun.elapsed());
+    assert!(
+        begun.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        begun.elapsed()
+    );
     assert_eq!(err.http_status(), Some(503), "{err:?}");
     assert_eq!(front.iam_requests.load(Ordering::SeqCst), 1);
 }
