@@ -184,6 +184,9 @@ impl SimBuilder {
         if !self.tokens.is_empty() {
             scenario.tokens = self.tokens;
         }
+        // Read before the wall clock, so the server's wall clock
+        // (origin + elapsed) never runs behind the real one.
+        let origin = Instant::now();
         let wall_clock_origin = self
             .wall_clock_origin
             .or(scenario.wall_clock_origin)
@@ -207,7 +210,6 @@ impl SimBuilder {
             .enable_all()
             .build()
             .map_err(SimError::Runtime)?;
-        let origin = Instant::now();
         let (stop_tx, stop_rx) = oneshot::channel();
         let server = Server {
             shared: shared.clone(),
