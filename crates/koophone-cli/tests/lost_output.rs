@@ -5,6 +5,7 @@
 
 use std::fs::OpenOptions;
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 const USER: &str = "1008600000104285462";
 const PHONE: &str = "iRJEVP9";
@@ -136,4 +137,36 @@ fn a_closed_pipe_stays_quiet() {
         assert_eq!(out.status.code(), Some(0), "{format}: {stderr:?}");
         assert_eq!(stderr, "", "{format}: a broken pipe is not reported");
     }
+}
+
+#[test]
+fn sim_that_cannot_announce_its_address_stops_with_74() {
+    let full = OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("open /dev/full");
+    let mut child = koophone(&["sim", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::from(full))
+        .spawn()
+        .expect("run koophone sim");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break Some(status);
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().expect("collect stderr");
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(74),
+        "sim kept serving unannounced"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
 }
