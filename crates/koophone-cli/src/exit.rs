@@ -8,6 +8,26 @@ use koophone_ureq::{Error, InstanceStatus};
 /// Exit code of a command interrupted by Ctrl-C (128 + SIGINT, the shell convention).
 pub const INTERRUPTED: u8 = 130;
 
+/// Exit code when the result could not be written (`EX_IOERR` of sysexits.h).
+pub const OUTPUT_LOST: u8 = 74;
+
+/// The exit code after stdout refused the result: a broken pipe (the reader
+/// went away, as with `| head`) is quiet and keeps `code`; any other error
+/// (a full disk, `/dev/full`, an I/O error) is said on stderr in one line
+/// and ends with [`OUTPUT_LOST`], so a script never takes a lost result
+/// for a delivered one.
+pub fn after_lost_output(error: &std::io::Error, code: u8) -> u8 {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        return code;
+    }
+    let line = one_line(&format!(
+        "koophone: cannot write the result to stdout: {error}"
+    ));
+    let mut stderr = std::io::stderr().lock();
+    let _ = std::io::Write::write_all(&mut stderr, format!("{line}\n").as_bytes());
+    OUTPUT_LOST
+}
+
 /// The `kind` of the JSON error document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

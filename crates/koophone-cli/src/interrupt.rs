@@ -45,7 +45,8 @@ impl Interrupt {
             }
             std::thread::sleep(GRACE);
             live::clear();
-            if output::print_failure(format, &Failure::interrupted()) {
+            let emitted = output::print_failure(format, &Failure::interrupted());
+            if !matches!(emitted, output::Emitted::Skipped) {
                 std::process::exit(i32::from(INTERRUPTED));
             }
             // The command printed its own ending and is exiting with its own code.

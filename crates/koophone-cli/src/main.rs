@@ -22,6 +22,8 @@ use clap::{CommandFactory, FromArgMatches};
 use crate::args::{Cli, Command, OutputFormat};
 use crate::exit::{Failure, INTERRUPTED};
 use crate::interrupt::Interrupt;
+use crate::output::Emitted;
+use crate::run::Outcome;
 
 fn main() -> ExitCode {
     let matches = match Cli::command().try_get_matches() {
@@ -40,19 +42,30 @@ fn main() -> ExitCode {
         Command::Sim(_) | Command::Completions(_) | Command::Man(_)
     );
     let interrupt = Interrupt::install(format, exit_after_grace);
-    let (printed, code) = match run::run(&cli, &matches, &interrupt) {
-        Ok(Some(report)) => (output::print_report(format, &report), 0),
-        Ok(None) => (true, 0),
+    let (emitted, code) = match run::run(&cli, &matches, &interrupt) {
+        Ok(Outcome::Report(report)) => (output::print_report(format, &report), 0),
+        Ok(Outcome::Printed(Ok(()))) => (Emitted::Written, 0),
+        Ok(Outcome::Printed(Err(e))) => (Emitted::Lost(e), 0),
         Err(failure) => (output::print_failure(format, &failure), failure.exit_code()),
     };
-    // Not printed: the Ctrl-C handler printed the interruption first.
-    ExitCode::from(if printed { code } else { INTERRUPTED })
+    ExitCode::from(match emitted {
+        Emitted::Written => code,
+        // The Ctrl-C handler printed the interruption first.
+        Emitted::Skipped => INTERRUPTED,
+        Emitted::Lost(e) => exit::after_lost_output(&e, code),
+    })
 }
 
 /// clap's own message on stderr (help and version on stdout) with its exit
 /// code, 2 for usage errors; with `--output json` the error document too.
 fn usage_error(e: &clap::Error) -> ExitCode {
-    let _ = e.print();
+    let printed = e.print();
+    if !e.use_stderr()
+        && let Err(lost) = printed
+    {
+        // Help or version asked for and not delivered.
+        return ExitCode::from(exit::after_lost_output(&lost, 0));
+    }
     if e.use_stderr() && json_requested() {
         // The first paragraph, on one line: "the following required
         // arguments were not provided:" is followed by one line per argument.
@@ -64,7 +77,10 @@ fn usage_error(e: &clap::Error) -> ExitCode {
             .collect();
         let paragraph = paragraph.join(" ");
         let message = paragraph.strip_prefix("error: ").unwrap_or(&paragraph);
-        output::print_failure(OutputFormat::Json, &Failure::invalid_input(message));
+        let emitted = output::print_failure(OutputFormat::Json, &Failure::invalid_input(message));
+        if let output::Emitted::Lost(lost) = emitted {
+            return ExitCode::from(exit::after_lost_output(&lost, 2));
+        }
     }
     ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }

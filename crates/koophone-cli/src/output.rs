@@ -6,7 +6,7 @@
 //! written at most once per process, even when Ctrl-C races the command.
 
 use std::fmt;
-use std::io::Write;
+use std::io::{self, Write};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -238,49 +238,64 @@ pub fn failure_json(f: &Failure) -> String {
 /// Whether the final output was written; guards the once-per-process rule.
 static EMITTED: Mutex<bool> = Mutex::new(false);
 
-/// Run `write` unless the final output was already written; true if it ran.
-/// The lock is held while writing, so a racing writer waits and then skips.
-fn emit_once(write: impl FnOnce()) -> bool {
-    let mut emitted = EMITTED.lock().unwrap_or_else(PoisonError::into_inner);
-    if *emitted {
-        return false;
-    }
-    write();
-    *emitted = true;
-    true
+/// What became of the final output.
+#[derive(Debug)]
+pub enum Emitted {
+    /// Written (or, for a failure line on stderr, attempted: there is no
+    /// other place left to say that stderr failed).
+    Written,
+    /// Another thread had already printed the final output.
+    Skipped,
+    /// Writing the result to stdout failed.
+    Lost(io::Error),
 }
 
-/// Print a result: the line or the document, on stdout. Returns false when
-/// another thread had already printed the final output.
-pub fn print_report(format: OutputFormat, report: &Report) -> bool {
+/// Run `write` unless the final output was already written.
+/// The lock is held while writing, so a racing writer waits and then skips.
+fn emit_once(write: impl FnOnce() -> io::Result<()>) -> Emitted {
+    let mut emitted = EMITTED.lock().unwrap_or_else(PoisonError::into_inner);
+    if *emitted {
+        return Emitted::Skipped;
+    }
+    let written = write();
+    *emitted = true;
+    match written {
+        Ok(()) => Emitted::Written,
+        Err(e) => Emitted::Lost(e),
+    }
+}
+
+/// Print a result: the line or the document, on stdout.
+pub fn print_report(format: OutputFormat, report: &Report) -> Emitted {
     emit_once(|| {
         let text = match format {
             OutputFormat::Human => &report.human,
             OutputFormat::Json => &report.json,
         };
-        write_line(&mut std::io::stdout().lock(), text);
+        write_line(&mut io::stdout().lock(), text)
     })
 }
 
 /// Print a failure: `koophone: <line>` on stderr, or the error document on
-/// stdout. Returns false when another thread had already printed the final output.
-pub fn print_failure(format: OutputFormat, failure: &Failure) -> bool {
+/// stdout.
+pub fn print_failure(format: OutputFormat, failure: &Failure) -> Emitted {
     emit_once(|| match format {
         OutputFormat::Human => {
-            write_line(
-                &mut std::io::stderr().lock(),
+            // Nowhere left to report a failing stderr: the exit code still tells.
+            let _ = write_line(
+                &mut io::stderr().lock(),
                 &format!("koophone: {}", failure.line),
             );
+            Ok(())
         }
-        OutputFormat::Json => {
-            write_line(&mut std::io::stdout().lock(), &failure_json(failure));
-        }
+        OutputFormat::Json => write_line(&mut io::stdout().lock(), &failure_json(failure)),
     })
 }
 
-/// Write one line and flush; a closed pipe is not worth a panic.
-fn write_line(out: &mut impl Write, text: &str) {
-    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+/// Write one line and flush, so a full disk or a closed pipe shows here
+/// rather than being lost in a buffer dropped at exit.
+pub fn write_line(out: &mut impl Write, text: &str) -> io::Result<()> {
+    writeln!(out, "{text}").and_then(|()| out.flush())
 }
 
 #[cfg(test)]

@@ -26,20 +26,24 @@ use crate::region;
 /// The token the embedded simulator accepts when `--simulate` is given no token.
 const SIMULATOR_TOKEN: &str = "sim-token";
 
-/// Run the command; `Some` report to print, `None` when the command printed
-/// its own output (`sim`, `completions`, `man`).
-pub fn run(
-    cli: &Cli,
-    matches: &ArgMatches,
-    interrupt: &Interrupt,
-) -> Result<Option<Report>, Failure> {
+/// How a command that did not fail ends.
+pub enum Outcome {
+    /// A result for `main` to print.
+    Report(Report),
+    /// The command printed its own output (`sim`, `completions`, `man`); whether
+    /// stdout took it.
+    Printed(std::io::Result<()>),
+}
+
+/// Run the command.
+pub fn run(cli: &Cli, matches: &ArgMatches, interrupt: &Interrupt) -> Result<Outcome, Failure> {
     let global = &cli.global;
     match &cli.command {
         Command::Progress(ids) => {
             let op = ShowProgress::new(&ids.user_id, &ids.instance_id).map_err(invalid)?;
             let conn = connect(global, matches, interrupt, Service::KooPhone)?;
             let progress = conn.client.show_progress(&op).map_err(failure)?;
-            Ok(Some(output::progress(&progress)))
+            Ok(Outcome::Report(output::progress(&progress)))
         }
         Command::Wait(args) => {
             let op =
@@ -51,13 +55,15 @@ pub fn run(
                 live.observe(seen, output::describe_progress);
             });
             drop(live);
-            Ok(Some(output::waited_progress(&waited.map_err(failure)?)))
+            Ok(Outcome::Report(output::waited_progress(
+                &waited.map_err(failure)?,
+            )))
         }
         Command::Status(ids) => {
             let op = ShowInstanceStatus::new(&ids.project_id, &ids.instance_id).map_err(invalid)?;
             let conn = connect(global, matches, interrupt, Service::CloudDc)?;
             let status = conn.client.show_instance_status(&op).map_err(failure)?;
-            Ok(Some(output::status(&status)))
+            Ok(Outcome::Report(output::status(&status)))
         }
         Command::WaitState(args) => {
             let op = ShowInstanceStatus::new(&args.ids.project_id, &args.ids.instance_id)
@@ -73,15 +79,14 @@ pub fn run(
                 live.observe(seen, output::describe_status);
             });
             drop(live);
-            Ok(Some(output::waited_status(&waited.map_err(failure)?)))
+            Ok(Outcome::Report(output::waited_status(
+                &waited.map_err(failure)?,
+            )))
         }
-        Command::Token => issue_token(global, interrupt).map(Some),
-        Command::Sim(args) => serve(args, global, matches, interrupt).map(|()| None),
-        Command::Completions(args) => {
-            completions(args);
-            Ok(None)
-        }
-        Command::Man(args) => man_page(args).map(|()| None),
+        Command::Token => issue_token(global, interrupt).map(Outcome::Report),
+        Command::Sim(args) => serve(args, global, matches, interrupt).map(Outcome::Printed),
+        Command::Completions(args) => Ok(Outcome::Printed(completions(args))),
+        Command::Man(args) => man_page(args).map(Outcome::Printed),
     }
 }
 
@@ -248,8 +253,10 @@ fn issue_token(global: &Global, interrupt: &Interrupt) -> Result<Report, Failure
     let base_url = simulator.as_ref().map(SimHandle::base_url);
     let iam = iam_password(login, base_url, global.allow_http)?;
     let proxy = !iam.endpoint().is_loopback();
+    let timeout = Duration::from_secs(global.timeout);
     let issued = ClientBuilder::default()
-        .timeout(Duration::from_secs(global.timeout))
+        .timeout(timeout)
+        .retry_policy(retry_policy(timeout, global.retries))
         .proxy_from_env(proxy)
         .iam_password(iam)
         .cancel_token(interrupt.cancel_token())
@@ -334,13 +341,15 @@ fn simulator_failure(e: SimError) -> Failure {
     }
 }
 
-/// `sim`: serve until interrupted, announcing the address first.
+/// `sim`: serve until interrupted, announcing the address first. When the
+/// announcement cannot be written nobody can learn the address: the
+/// simulator stops at once and the write error is returned.
 fn serve(
     args: &SimArgs,
     global: &Global,
     matches: &ArgMatches,
     interrupt: &Interrupt,
-) -> Result<(), Failure> {
+) -> Result<std::io::Result<()>, Failure> {
     let scenario = match &args.scenario {
         Some(path) => {
             Scenario::from_file(path).map_err(|e| Failure::invalid_input(e.to_string()))?
@@ -354,11 +363,13 @@ fn serve(
     }
     let sim = sim.scenario(scenario);
     let handle = sim.start().map_err(simulator_failure)?;
-    {
-        let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "listening on {}", handle.base_url())
-            .and_then(|()| stdout.flush())
-            .map_err(|e| Failure::plain(Kind::Transport, format!("cannot write to stdout: {e}")))?;
+    let announced = output::write_line(
+        &mut std::io::stdout().lock(),
+        &format!("listening on {}", handle.base_url()),
+    );
+    if let Err(e) = announced {
+        handle.shutdown();
+        return Ok(Err(e));
     }
     if !interrupt.wait() {
         return Err(Failure::plain(
@@ -367,19 +378,23 @@ fn serve(
         ));
     }
     handle.shutdown();
-    Ok(())
+    Ok(Ok(()))
 }
 
-/// `completions`: the script on stdout.
-fn completions(args: &CompletionsArgs) {
+/// `completions`: the script on stdout. Generated into memory first:
+/// clap_complete panics when its writer fails.
+fn completions(args: &CompletionsArgs) -> std::io::Result<()> {
     let mut command = Cli::command();
-    clap_complete::generate(args.shell, &mut command, "koophone", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "koophone", &mut script);
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&script).and_then(|()| stdout.flush())
 }
 
 /// `man`: the roff page of the command (its options and commands), or of
 /// one command, on stdout. The `help` command is left out: a page for it
 /// would only repeat `--help`.
-fn man_page(args: &ManArgs) -> Result<(), Failure> {
+fn man_page(args: &ManArgs) -> Result<std::io::Result<()>, Failure> {
     let mut command = Cli::command().disable_help_subcommand(true);
     // Building names the commands' pages `koophone-COMMAND`.
     command.build();
@@ -398,10 +413,8 @@ fn man_page(args: &ManArgs) -> Result<(), Failure> {
         .source(concat!("koophone ", env!("CARGO_PKG_VERSION")))
         .render(&mut roff)
         .map_err(|e| Failure::plain(Kind::Transport, format!("cannot render the man page: {e}")))?;
-    // As for every other output, a closed pipe is not worth a panic.
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(&roff).and_then(|()| stdout.flush());
-    Ok(())
+    Ok(stdout.write_all(&roff).and_then(|()| stdout.flush()))
 }
 
 #[cfg(test)]

@@ -84,7 +84,7 @@ pub use operation::show_progress::{
 pub use redact::{REDACTED, Redact, Redactor};
 pub use region::Service;
 pub use waiter::{
-    Action, Check, Jitter, Observation, Observed, Once, PolicyError, Rng, SeededRng, Target,
+    Action, Check, Jitter, Observation, Observed, Once, PolicyError, Retry, Rng, SeededRng, Target,
     WaitAction, WaitError, WaitPolicy, Waiter,
 };
 

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -18,8 +19,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::scenario::{Scenario, ScenarioError, TokenSpec};
 use crate::shared_simulator::SharedSimulator;
@@ -27,10 +29,20 @@ use crate::simulator::{ConnectionFault, LoggedRequest, SimResponse, Simulator};
 
 /// How long shutdown waits for requests in flight before closing anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// A client may not hold a connection forever without sending a head; long
-/// enough that an idle keep-alive connection of a waiter polling every
-/// 15 s or so is never cut (hyper may count idle time against it).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default of [`SimBuilder::header_read_timeout`]: a real client sends a
+/// head in one go; only a stalled or hostile one takes seconds.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`SimBuilder::idle_timeout`]: well above the 15 s a waiter
+/// pauses at most by default, so its keep-alive connection is not cut
+/// between polls.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default of [`SimBuilder::max_connections`]: well under the usual limit of
+/// 1024 open files, far above what a test or a fleet of waiters holds.
+const MAX_CONNECTIONS: usize = 512;
+/// Written to a connection over [`SimBuilder::max_connections`] before it is
+/// closed: a client that reads it sees a retryable answer, not a mystery.
+const OVER_CAPACITY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -71,8 +83,21 @@ impl Sim {
             tokens: Vec::new(),
             worker_threads: 2,
             wall_clock_origin: None,
+            limits: ConnectionLimits {
+                header_read_timeout: HEADER_READ_TIMEOUT,
+                idle_timeout: IDLE_TIMEOUT,
+                max_connections: MAX_CONNECTIONS,
+            },
         }
     }
+}
+
+/// What one client may hold of the server: see the [`SimBuilder`] methods.
+#[derive(Debug, Clone, Copy)]
+struct ConnectionLimits {
+    header_read_timeout: Duration,
+    idle_timeout: Duration,
+    max_connections: usize,
 }
 
 /// Settings of a simulator server.
@@ -84,6 +109,7 @@ pub struct SimBuilder {
     tokens: Vec<TokenSpec>,
     worker_threads: usize,
     wall_clock_origin: Option<SystemTime>,
+    limits: ConnectionLimits,
 }
 
 impl SimBuilder {
@@ -120,6 +146,31 @@ impl SimBuilder {
         self
     }
 
+    /// How long a client may take to send a request head, from its first
+    /// byte to the blank line that ends it, and then its body (default
+    /// 10 s each); a slower sender is disconnected without an answer.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may sit with no request under way, just opened
+    /// or kept alive after its last response (default 60 s), before the
+    /// server closes it.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_timeout = timeout;
+        self
+    }
+
+    /// How many connections may be open at once (default 512, at least 1).
+    /// One more is answered `503` with `connection: close` at once (without
+    /// reading its request) and closed, so it fails fast instead of waiting
+    /// in the listen backlog; connections that close make room again.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.limits.max_connections = n.max(1);
+        self
+    }
+
     /// Runtime worker threads (default 2, at least 1).
     pub fn worker_threads(mut self, n: usize) -> Self {
         self.worker_threads = n.max(1);
@@ -133,6 +184,9 @@ impl SimBuilder {
         if !self.tokens.is_empty() {
             scenario.tokens = self.tokens;
         }
+        // Read before the wall clock, so the server's wall clock
+        // (origin + elapsed) never runs behind the real one.
+        let origin = Instant::now();
         let wall_clock_origin = self
             .wall_clock_origin
             .or(scenario.wall_clock_origin)
@@ -156,12 +210,12 @@ impl SimBuilder {
             .enable_all()
             .build()
             .map_err(SimError::Runtime)?;
-        let origin = Instant::now();
         let (stop_tx, stop_rx) = oneshot::channel();
         let server = Server {
             shared: shared.clone(),
             origin,
             max_body,
+            limits: self.limits,
         };
         let thread = std::thread::Builder::new()
             .name("koophone-sim-server".to_owned())
@@ -278,6 +332,7 @@ struct Server {
     shared: SharedSimulator,
     origin: Instant,
     max_body: usize,
+    limits: ConnectionLimits,
 }
 
 /// Returned by the service to make hyper close the connection without a
@@ -296,6 +351,7 @@ impl std::error::Error for DroppedConnection {}
 impl Server {
     async fn run(self, listener: TcpListener, mut stop: oneshot::Receiver<()>) {
         let graceful = GracefulShutdown::new();
+        let slots = Arc::new(Semaphore::new(self.limits.max_connections));
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
@@ -308,19 +364,42 @@ impl Server {
                             continue;
                         }
                     };
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        // Best effort and never waiting: the socket is new,
+                        // its send buffer empty.
+                        let _ = stream.try_write(OVER_CAPACITY);
+                        drop(stream);
+                        continue;
+                    };
                     // Latency matters more than packet count on loopback.
                     let _ = stream.set_nodelay(true);
+                    let activity = Arc::new(Activity::new());
                     let server = self.clone();
-                    let service = service_fn(move |req| server.clone().respond(req));
+                    let on_request = activity.clone();
+                    let service = service_fn(move |req| {
+                        on_request.request_started();
+                        server.clone().respond(req, on_request.clone())
+                    });
+                    // The connection's own watchdog enforces both timeouts;
+                    // hyper's header timer would also count idle time.
                     let conn = http1::Builder::new()
                         .timer(TokioTimer::new())
-                        .header_read_timeout(HEADER_READ_TIMEOUT)
-                        .serve_connection(TokioIo::new(stream), service);
+                        .header_read_timeout(None)
+                        .serve_connection(
+                            TokioIo::new(Watched { io: stream, activity: activity.clone() }),
+                            service,
+                        );
                     let conn = graceful.watch(conn);
+                    let limits = self.limits;
                     tokio::spawn(async move {
-                        // Connection errors (client gone, bad bytes, faults)
-                        // end that connection only.
-                        let _ = conn.await;
+                        tokio::select! {
+                            // Connection errors (client gone, bad bytes,
+                            // faults) end that connection only.
+                            _ = conn => {}
+                            // Dropping the connection closes the socket.
+                            () = activity.expired(limits) => {}
+                        }
+                        drop(slot);
                     });
                 }
                 _ = &mut stop => break,
@@ -331,6 +410,19 @@ impl Server {
     }
 
     async fn respond(
+        self,
+        request: Request<Incoming>,
+        activity: Arc<Activity>,
+    ) -> Result<Response<SimBody>, DroppedConnection> {
+        let response = self.answer(request).await?;
+        // The connection is idle again once hyper is done with the body.
+        Ok(response.map(|mut body| {
+            body.activity = Some(activity);
+            body
+        }))
+    }
+
+    async fn answer(
         self,
         request: Request<Incoming>,
     ) -> Result<Response<SimBody>, DroppedConnection> {
@@ -351,7 +443,13 @@ impl Server {
             );
             return Ok(closing(answer));
         }
-        let body = match Limited::new(body, self.max_body).collect().await {
+        // A body trickling in is held to the same limit as a head.
+        let collect = Limited::new(body, self.max_body).collect();
+        let Ok(collected) = tokio::time::timeout(self.limits.header_read_timeout, collect).await
+        else {
+            return Err(DroppedConnection);
+        };
+        let body = match collected {
             Ok(collected) => collected.to_bytes(),
             Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
                 let answer = self
@@ -389,12 +487,163 @@ fn closing(answer: SimResponse) -> Response<SimBody> {
     response
 }
 
+/// Where a connection is in its life, for its watchdog: waiting for a
+/// request (since when, and since when its head has been arriving) or
+/// serving one.
+struct Activity {
+    phase: Mutex<Phase>,
+}
+
+#[derive(Clone, Copy)]
+enum Phase {
+    Waiting {
+        since: Instant,
+        head_since: Option<Instant>,
+    },
+    Serving,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            phase: Mutex::new(Phase::Waiting {
+                since: Instant::now(),
+                head_since: None,
+            }),
+        }
+    }
+
+    fn phase(&self) -> MutexGuard<'_, Phase> {
+        self.phase.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Bytes arrived: while waiting, a request head has begun.
+    fn bytes_read(&self) {
+        let mut phase = self.phase();
+        if let Phase::Waiting {
+            head_since: head @ None,
+            ..
+        } = &mut *phase
+        {
+            *head = Some(Instant::now());
+        }
+    }
+
+    /// hyper has a whole head and calls the service.
+    fn request_started(&self) {
+        *self.phase() = Phase::Serving;
+    }
+
+    /// The response body was sent (or abandoned).
+    fn response_done(&self) {
+        *self.phase() = Phase::Waiting {
+            since: Instant::now(),
+            head_since: None,
+        };
+    }
+
+    /// When the connection has to be closed if nothing changes; `None`
+    /// while a request is being served (its own faults decide its pace).
+    fn deadline(&self, limits: ConnectionLimits) -> Option<Instant> {
+        match *self.phase() {
+            Phase::Waiting {
+                head_since: Some(head),
+                ..
+            } => Some(head + limits.header_read_timeout),
+            Phase::Waiting { since, .. } => Some(since + limits.idle_timeout),
+            Phase::Serving => None,
+        }
+    }
+
+    /// Resolves when the connection overstayed a timeout.
+    async fn expired(&self, limits: ConnectionLimits) {
+        // The deadline moves when a head begins or a request comes, so look
+        // again at least this often: no later than the shorter timeout
+        // after such a change, which still leaves the whole timeout to run.
+        let recheck = limits
+            .header_read_timeout
+            .min(limits.idle_timeout)
+            .max(Duration::from_millis(1));
+        loop {
+            let now = Instant::now();
+            let next = now + recheck;
+            match self.deadline(limits) {
+                Some(at) if at <= now => return,
+                Some(at) => tokio::time::sleep_until(at.min(next).into()).await,
+                None => tokio::time::sleep_until(next.into()).await,
+            }
+        }
+    }
+}
+
+/// A connection's socket that tells its [`Activity`] when bytes arrive.
+struct Watched {
+    io: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.activity.bytes_read();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
 /// A response body that is either whole, or cut short on the wire: it
 /// sends `keep` bytes, yields once so hyper flushes them, then fails, which
 /// makes hyper close the connection short of the advertised Content-Length.
+/// Dropping it (hyper is done with it) makes its connection idle again.
 struct SimBody {
     data: Option<Bytes>,
     stage: Stage,
+    activity: Option<Arc<Activity>>,
+}
+
+impl Drop for SimBody {
+    fn drop(&mut self) {
+        if let Some(activity) = self.activity.take() {
+            activity.response_done();
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -422,6 +671,7 @@ impl SimBody {
         Self {
             data: Some(Bytes::from(body)),
             stage: Stage::Whole,
+            activity: None,
         }
     }
 
@@ -430,6 +680,7 @@ impl SimBody {
         Self {
             data: Some(Bytes::from(body)),
             stage: Stage::FlushThenFail,
+            activity: None,
         }
     }
 }

@@ -12,8 +12,8 @@ use koophone_proto::auth::{AkSkCredentials, IssuedToken};
 use koophone_proto::endpoint::{DEFAULT_USER_AGENT, user_agent_header};
 use koophone_proto::{
     Action, ApiError, Call, CallError, Endpoint, InstanceStatus, InvalidInput, InvalidReason,
-    Jitter, Machine, Observation, Operation, Progress, ShowInstanceStatus, ShowProgress, Target,
-    Token, UntilReady, UntilState, WaitError, WaitPolicy, Waiter,
+    Jitter, Machine, Observation, Operation, Progress, Retry, ShowInstanceStatus, ShowProgress,
+    Target, Token, TransportErrorKind, UntilReady, UntilState, WaitError, WaitPolicy, Waiter,
 };
 
 use crate::cancel::CancelToken;
@@ -134,7 +134,8 @@ impl ClientBuilder {
     /// first use, cached and shared by the client's threads, refreshed before
     /// they expire by one thread while the others wait or keep the current
     /// token; a 401 from the service gets one more try with a new token.
-    /// A failure to get a token ends the call with [`Error::Iam`] (not retried).
+    /// A failure to get a token ends the call with [`Error::Iam`], after the
+    /// retries of the [`RetryPolicy`] when it is retryable.
     pub fn iam_password(self, iam: IamPassword) -> Self {
         self.credentials(Credentials::IamPassword(iam))
     }
@@ -239,7 +240,8 @@ impl ClientBuilder {
 
     /// Issue one project-scoped token with the IAM password credentials
     /// given to this builder, using its transport settings (timeouts, proxy,
-    /// user agent); no service endpoint is needed. Sent once, not retried.
+    /// user agent); no service endpoint is needed. Retried per the builder's
+    /// [`RetryPolicy`] like any call (within its `max_elapsed`).
     /// This is how a program gets a token to hand on (`koophone token`); a
     /// client built with the same credentials manages its tokens itself.
     pub fn issue_token(self) -> Result<IssuedToken, Error> {
@@ -253,10 +255,34 @@ impl ClientBuilder {
         self.transport.validate()?;
         let user_agent = iam_user_agent(self.user_agent.as_deref())?;
         let transport = Transport::new(&self.transport, None);
-        if self.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
+        let retry = self.retry.to_wait_policy();
+        retry.validate()?;
+        let cancelled = || self.cancel.as_ref().is_some_and(CancelToken::is_cancelled);
+        if cancelled() {
             return Err(Error::Cancelled);
         }
-        issue(&transport, iam, &user_agent, None).map_err(|e| Error::Iam(Box::new(e)))
+        let sleep = |at: Instant| match &self.cancel {
+            Some(token) => !token.sleep_until(at),
+            None => {
+                std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                true
+            }
+        };
+        let deadline = Instant::now() + retry.max_wait;
+        let issued = issue_retrying(
+            &transport,
+            iam,
+            &user_agent,
+            &retry,
+            self.transport.request_timeout,
+            deadline,
+            &sleep,
+        );
+        match issued {
+            Ok(issued) => Ok(issued),
+            Err(_) if cancelled() => Err(Error::Cancelled),
+            Err(e) => Err(Error::Iam(Box::new(e))),
+        }
     }
 }
 
@@ -265,6 +291,50 @@ fn iam_user_agent(user_agent: Option<&str>) -> Result<HeaderValue, InvalidInput>
     match user_agent {
         Some(ua) => user_agent_header(ua),
         None => Ok(HeaderValue::from_static(DEFAULT_USER_AGENT)),
+    }
+}
+
+/// IAM token requests retried like any other request: a failure the core
+/// calls retryable ([`ApiError::is_retryable`], a retryable transport
+/// kind) is tried again after the policy's backoff (a `Retry-After` is a
+/// floor), at most `retry.max_consecutive_errors` more times, and never past
+/// `deadline`: no request outlives it and no pause ends after it. `sleep`
+/// pauses until an instant and returns false when the call was cancelled;
+/// the last failure is returned then, as when retrying stops.
+fn issue_retrying(
+    transport: &Transport,
+    iam: &IamPassword,
+    user_agent: &HeaderValue,
+    retry: &WaitPolicy,
+    request_timeout: Duration,
+    deadline: Instant,
+    sleep: &dyn Fn(Instant) -> bool,
+) -> Result<IssuedToken, IamError> {
+    let mut retries = Retry::new(*retry);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(IamError::Transport(TransportError::new(
+                TransportErrorKind::Timeout,
+            )));
+        }
+        let timeout = (left < request_timeout).then_some(left);
+        let failure = match issue(transport, iam, user_agent, timeout) {
+            Ok(issued) => return Ok(issued),
+            Err(failure) => failure,
+        };
+        let pause = match &failure {
+            IamError::Refused(e) => retries.after_error(e),
+            IamError::Transport(t) => retries.after_transport_error(t.kind()),
+            IamError::InvalidInput(_) | IamError::AlreadyExpired => None,
+        };
+        let Some(pause) = pause else {
+            return Err(failure);
+        };
+        let wake = Instant::now() + pause;
+        if wake >= deadline || !sleep(wake) {
+            return Err(failure);
+        }
     }
 }
 
@@ -521,23 +591,34 @@ impl Client {
         )
         .entered();
         let deadline = machine.deadline();
+        let sleep = |at: Instant| self.sleep_until(at).is_ok();
         let issue = |iam: &IamPassword| {
-            let timeout = self.timeout_until(deadline, Instant::now());
-            issue(
+            issue_retrying(
                 &self.inner.transport,
                 iam,
                 &self.inner.iam_user_agent,
-                timeout,
+                &self.inner.retry,
+                self.inner.request_timeout,
+                deadline,
+                &sleep,
             )
         };
         let cancelled = || self.check_cancelled().is_err();
         let io = PrepareIo {
             issue: &issue,
             cancelled: &cancelled,
+            deadline,
         };
         let mut retried = false;
         loop {
-            let prepared = self.inner.context.prepare(&io)?;
+            let prepared = match self.inner.context.prepare(&io) {
+                Ok(prepared) => prepared,
+                Err(e) => {
+                    // A token request cut short by a cancel ends as cancelled.
+                    self.check_cancelled()?;
+                    return Err(e);
+                }
+            };
             // A fixed context is borrowed and took no time to prepare.
             let start = match (&prepared.context, retried) {
                 (Cow::Borrowed(_), false) => now,

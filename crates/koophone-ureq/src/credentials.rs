@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Instant;
 
 use koophone_proto::auth::{AkSkCredentials, IssuedToken, TokenId};
 use koophone_proto::{Endpoint, RequestContext, Token};
@@ -110,10 +111,12 @@ pub(crate) struct Prepared<'a> {
 }
 
 /// What preparing an attempt may need from the client: a way to ask IAM
-/// for a token, and whether the call was cancelled.
+/// for a token, whether the call was cancelled, and when its time is up
+/// (waiting for another thread's token ends then).
 pub(crate) struct PrepareIo<'a> {
     pub(crate) issue: &'a dyn Fn(&IamPassword) -> Result<IssuedToken, IamError>,
     pub(crate) cancelled: &'a dyn Fn() -> bool,
+    pub(crate) deadline: Instant,
 }
 
 impl ContextSource {
@@ -172,7 +175,7 @@ impl ContextSource {
                 endpoint,
                 user_agent,
             } => {
-                let (token, id) = session.lease(io.issue, io.cancelled)?;
+                let (token, id) = session.lease(io.issue, io.cancelled, io.deadline)?;
                 let ctx =
                     RequestContext::new(endpoint.clone(), token).with_secrets([session.password()]);
                 (

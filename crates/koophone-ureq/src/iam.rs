@@ -6,15 +6,16 @@
 
 use std::fmt;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use koophone_proto::auth::{
     IssueProjectToken, IssuedToken, RefreshPolicy, RefreshTicket, TokenCache, TokenId, TokenState,
     UnauthorizedAction,
 };
-use koophone_proto::{Endpoint, Token};
+use koophone_proto::{Endpoint, Token, TransportErrorKind};
 
 use crate::error::{Error, IamError};
+use crate::transport::TransportError;
 
 /// An IAM user's password credentials and the IAM endpoint that issues their
 /// tokens. A client holding them asks IAM for a token on first use, caches
@@ -128,11 +129,14 @@ impl IamSession {
     /// A token to send now and its id for [`IamSession::on_unauthorized`] /
     /// [`IamSession::on_accepted`]. Refreshes through `issue` when the cache
     /// says so and no other thread is at it; without a usable token, waits
-    /// for the thread that is, and fails as it failed.
+    /// for the thread that is, and fails as it failed. That wait ends at this
+    /// caller's own `deadline` (a timeout), not when the other thread's
+    /// request gives up: the other call may have far more time.
     pub(crate) fn lease(
         &self,
         issue: &dyn Fn(&IamPassword) -> Result<IssuedToken, IamError>,
         cancelled: &dyn Fn() -> bool,
+        deadline: Instant,
     ) -> Result<(Token, TokenId), Error> {
         let mut state = self.lock();
         // The `ended` count when this thread started waiting for another's refresh.
@@ -175,9 +179,15 @@ impl IamSession {
                         }
                         None => {
                             waited_since.get_or_insert(state.ended);
+                            let left = deadline.saturating_duration_since(Instant::now());
+                            if left.is_zero() {
+                                return Err(Error::Iam(Box::new(IamError::Transport(
+                                    TransportError::new(TransportErrorKind::Timeout),
+                                ))));
+                            }
                             state = self
                                 .refresh_ended
-                                .wait_timeout(state, WAIT_SLICE)
+                                .wait_timeout(state, WAIT_SLICE.min(left))
                                 .unwrap_or_else(PoisonError::into_inner)
                                 .0;
                         }
@@ -272,6 +282,50 @@ mod tests {
 
     const NEVER: &dyn Fn() -> bool = &|| false;
 
+    /// A deadline no test reaches.
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
+    }
+
+    #[test]
+    fn a_thread_waiting_for_another_refresh_gives_up_at_its_own_deadline() {
+        let session = Arc::new(session(RefreshPolicy::default()));
+        let started = Arc::new(Barrier::new(2));
+        let refresher = {
+            let (session, started) = (session.clone(), started.clone());
+            std::thread::spawn(move || {
+                let slow = |_: &IamPassword| {
+                    started.wait();
+                    // The refreshing call has all the time it wants.
+                    std::thread::sleep(Duration::from_millis(1500));
+                    Ok(issued(0, Duration::from_secs(3600)))
+                };
+                session.lease(&slow, NEVER, far()).map(|(t, _)| t)
+            })
+        };
+        started.wait();
+        let never_called = |_: &IamPassword| -> Result<IssuedToken, IamError> {
+            panic!("a second token request while one is in flight")
+        };
+        let begun = Instant::now();
+        let err = session
+            .lease(&never_called, NEVER, begun + Duration::from_millis(200))
+            .unwrap_err();
+        let waited = begun.elapsed();
+        assert!(
+            matches!(&err, Error::Iam(e) if matches!(**e, IamError::Transport(ref t) if t.kind() == TransportErrorKind::Timeout)),
+            "{err:?}"
+        );
+        assert!(
+            waited >= Duration::from_millis(200) && waited < Duration::from_millis(1000),
+            "waited {waited:?}, bounded by its own 200 ms, not the other's 1.5 s"
+        );
+        assert_eq!(
+            refresher.join().unwrap().unwrap().expose_secret(),
+            "token-0"
+        );
+    }
+
     #[test]
     fn the_first_lease_issues_and_later_ones_reuse() {
         let session = session(RefreshPolicy::default());
@@ -280,8 +334,8 @@ mod tests {
             let n = calls.fetch_add(1, Ordering::SeqCst);
             Ok(issued(n, Duration::from_secs(24 * 3600)))
         };
-        let (first, id) = session.lease(&issue, NEVER).unwrap();
-        let (again, same) = session.lease(&issue, NEVER).unwrap();
+        let (first, id) = session.lease(&issue, NEVER, far()).unwrap();
+        let (again, same) = session.lease(&issue, NEVER, far()).unwrap();
         assert_eq!(first.expose_secret(), "token-0");
         assert_eq!(again.expose_secret(), "token-0");
         assert_eq!(id, same);
@@ -304,7 +358,7 @@ mod tests {
                         Ok(issued(n, Duration::from_secs(3600)))
                     };
                     start.wait();
-                    session.lease(&issue, NEVER).unwrap().0
+                    session.lease(&issue, NEVER, far()).unwrap().0
                 })
             })
             .collect();
@@ -329,7 +383,7 @@ mod tests {
                         Err(refused())
                     };
                     start.wait();
-                    session.lease(&issue, NEVER).unwrap_err()
+                    session.lease(&issue, NEVER, far()).unwrap_err()
                 })
             })
             .collect();
@@ -350,7 +404,7 @@ mod tests {
     fn a_due_refresh_that_fails_keeps_the_valid_token() {
         let session = session(RefreshPolicy::default());
         let ok = |_: &IamPassword| Ok(issued(0, SHORT));
-        session.lease(&ok, NEVER).unwrap();
+        session.lease(&ok, NEVER, far()).unwrap();
         std::thread::sleep(UNTIL_DUE);
         let calls = AtomicUsize::new(0);
         let failing = |_: &IamPassword| {
@@ -359,10 +413,10 @@ mod tests {
                 TransportErrorKind::Connect,
             )))
         };
-        let (token, _) = session.lease(&failing, NEVER).unwrap();
+        let (token, _) = session.lease(&failing, NEVER, far()).unwrap();
         assert_eq!(token.expose_secret(), "token-0");
         // The failure pushed the next refresh back: no second IAM call.
-        session.lease(&failing, NEVER).unwrap();
+        session.lease(&failing, NEVER, far()).unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
@@ -372,16 +426,28 @@ mod tests {
         let n = AtomicUsize::new(0);
         let issue = |_: &IamPassword| Ok(issued(n.fetch_add(1, Ordering::SeqCst), SHORT));
         assert_eq!(
-            session.lease(&issue, NEVER).unwrap().0.expose_secret(),
+            session
+                .lease(&issue, NEVER, far())
+                .unwrap()
+                .0
+                .expose_secret(),
             "token-0"
         );
         assert_eq!(
-            session.lease(&issue, NEVER).unwrap().0.expose_secret(),
+            session
+                .lease(&issue, NEVER, far())
+                .unwrap()
+                .0
+                .expose_secret(),
             "token-0"
         );
         std::thread::sleep(UNTIL_DUE);
         assert_eq!(
-            session.lease(&issue, NEVER).unwrap().0.expose_secret(),
+            session
+                .lease(&issue, NEVER, far())
+                .unwrap()
+                .0
+                .expose_secret(),
             "token-1"
         );
         assert_eq!(n.load(Ordering::SeqCst), 2);
@@ -397,9 +463,9 @@ mod tests {
                 Duration::from_secs(3600),
             ))
         };
-        let (_, first) = session.lease(&issue, NEVER).unwrap();
+        let (_, first) = session.lease(&issue, NEVER, far()).unwrap();
         assert!(session.on_unauthorized(first));
-        let (token, second) = session.lease(&issue, NEVER).unwrap();
+        let (token, second) = session.lease(&issue, NEVER, far()).unwrap();
         assert_eq!(token.expose_secret(), "token-1");
         assert!(!session.on_unauthorized(second));
     }
@@ -413,9 +479,9 @@ mod tests {
                 expires_at: SystemTime::now() - Duration::from_secs(1),
             })
         };
-        let err = session.lease(&stale, NEVER).unwrap_err();
+        let err = session.lease(&stale, NEVER, far()).unwrap_err();
         assert!(matches!(err, Error::Iam(ref e) if matches!(**e, IamError::AlreadyExpired)));
-        let err = session.lease(&stale, &|| true).unwrap_err();
+        let err = session.lease(&stale, &|| true, far()).unwrap_err();
         assert!(matches!(err, Error::Cancelled));
     }
 

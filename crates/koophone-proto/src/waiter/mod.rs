@@ -12,18 +12,20 @@ use std::time::{Duration, Instant, SystemTime};
 use http::{Request, Response};
 
 use crate::endpoint::RequestContext;
-use crate::error::{InvalidInput, RetryAfter, TransportErrorKind};
+use crate::error::{InvalidInput, TransportErrorKind};
 use crate::operation::Operation;
 use crate::redact::Redactor;
 
 mod outcome;
 mod policy;
+mod retry;
 mod rng;
 pub mod script;
 mod target;
 
 pub use outcome::{Action, Observation, Observed, WaitAction, WaitError};
 pub use policy::{Jitter, PolicyError, WaitPolicy};
+pub use retry::Retry;
 pub(crate) use rng::wait_seed;
 pub use rng::{Rng, SeededRng};
 pub use target::{Check, Once, Target};
@@ -225,10 +227,7 @@ where
         match self.op.decode_redacted(response, &self.redactor) {
             Ok(output) => self.on_output(output, attempt, now),
             Err(error) => {
-                let retry_after = match error.retry_after() {
-                    Some(RetryAfter::Delay(delay)) => Some(delay),
-                    Some(RetryAfter::At(_)) | None => None,
-                };
+                let retry_after = retry::asked_delay(&error);
                 let retryable =
                     error.is_retryable() && (Op::IDEMPOTENT || error.proves_not_applied());
                 self.observe(attempt, now, Observed::Error(error.clone()));
@@ -324,14 +323,8 @@ where
             self.state = State::Done(Err(error));
             return;
         }
-        let min = self.policy.min_interval;
-        let step = self.policy.step(self.error_streak);
-        let floor = retry_after.map_or(min, |delay| delay.max(min));
-        let pause = self
-            .policy
-            .jitter
-            .apply(min, step, &mut self.rng)
-            .max(floor);
+        let (pause, floor) =
+            retry::failure_pause(&self.policy, self.error_streak, retry_after, &mut self.rng);
         self.schedule(now, pause, floor);
     }
 
