@@ -7,7 +7,9 @@ use koophone_proto::{
     TransportErrorKind,
 };
 
+use crate::metadata::MetadataFetchError;
 use crate::wait::{FailedState, WaitDeadline};
+use koophone_proto::auth::MetadataError;
 
 /// Everything a call or a wait can end with other than its answer.
 ///
@@ -38,6 +40,8 @@ pub enum Error {
     Credentials(CredentialsError),
     /// IAM did not issue a token for the client's IAM password credentials.
     Iam(Box<IamError>),
+    /// The instance metadata service gave no temporary credentials.
+    Metadata(Box<MetadataFetchError>),
     /// A wait's deadline passed before the instance got where it was waited for.
     WaitDeadline(Box<WaitDeadline>),
     /// While waiting, the instance reached a failure state.
@@ -68,6 +72,13 @@ impl Error {
                 IamError::Transport(_) => "transport",
                 IamError::InvalidInput(_) => "invalid_input",
                 IamError::AlreadyExpired => "credentials",
+            },
+            Error::Metadata(e) => match &**e {
+                MetadataFetchError::Transport(_) => "transport",
+                MetadataFetchError::InvalidInput(_) => "invalid_input",
+                MetadataFetchError::Refused(MetadataError::Malformed { .. }) => "malformed",
+                MetadataFetchError::Refused(MetadataError::Status { .. }) => "service",
+                _ => "credentials",
             },
             Error::WaitDeadline(_) => "timeout",
             Error::FailedState(_) => "failed_state",
@@ -136,6 +147,10 @@ impl Error {
                 IamError::Transport(t) => Some(t.kind()),
                 _ => None,
             },
+            Error::Metadata(e) => match &**e {
+                MetadataFetchError::Transport(t) => Some(t.kind()),
+                _ => None,
+            },
             Error::WaitDeadline(d) => d.last_transport_error(),
             _ => None,
         }
@@ -153,6 +168,10 @@ impl Error {
             Error::Iam(e) => match &**e {
                 IamError::Refused(api) => api.is_retryable(),
                 IamError::Transport(t) => t.kind().is_retryable(),
+                _ => false,
+            },
+            Error::Metadata(e) => match &**e {
+                MetadataFetchError::Transport(t) => t.kind().is_retryable(),
                 _ => false,
             },
             _ => false,
@@ -276,6 +295,7 @@ impl fmt::Display for Error {
             Error::Transport(t) => write!(f, "{t}"),
             Error::Credentials(c) => write!(f, "{c}"),
             Error::Iam(e) => write!(f, "{e}"),
+            Error::Metadata(e) => write!(f, "{e}"),
             Error::WaitDeadline(d) => write!(f, "{d}"),
             Error::FailedState(s) => write!(f, "{s}"),
             Error::Cancelled => f.write_str("cancelled"),
@@ -334,6 +354,7 @@ impl std::error::Error for Error {
             Error::Transport(t) => t.source.as_ref().map(|e| e as _),
             Error::Credentials(c) => Some(&*c.source),
             Error::Iam(e) => std::error::Error::source(&**e),
+            Error::Metadata(e) => std::error::Error::source(&**e),
             Error::WaitDeadline(d) => d.last_error(),
             _ => None,
         }
