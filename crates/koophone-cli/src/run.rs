@@ -167,14 +167,10 @@ fn connect(
             )
         })?;
         let endpoint = Endpoint::parse_with(url, global.allow_http).map_err(invalid)?;
-        let given = given.ok_or_else(|| {
-            Failure::invalid_input(
-                "no token or other credentials: give --token, --token-file or KOOPHONE_TOKEN; \
-                 or HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK; \
-                 or --iam-user, --iam-domain and --iam-project with KOOPHONE_IAM_PASSWORD",
-            )
-        })?;
-        let credentials = to_credentials(given, None, global.allow_http)?;
+        let credentials = match given {
+            Some(given) => to_credentials(given, None, global.allow_http)?,
+            None => credentials::from_chain(global, &credentials::process_env)?.0,
+        };
         // A proxy cannot reach this machine's loopback interface.
         let builder = builder
             .proxy_from_env(!endpoint.is_loopback())
