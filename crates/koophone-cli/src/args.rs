@@ -21,7 +21,12 @@ Examples:
 Credentials, the first one given wins: --token, --token-file, KOOPHONE_TOKEN;
 then HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK (AK/SK signing; optional
 HUAWEICLOUD_SDK_SECURITY_TOKEN and HUAWEICLOUD_SDK_PROJECT_ID); then
---iam-user, --iam-domain, --iam-project with the password in KOOPHONE_IAM_PASSWORD.
+--iam-user, --iam-domain, --iam-project with the password in KOOPHONE_IAM_PASSWORD;
+then the profile file (HUAWEICLOUD_SDK_CREDENTIALS_FILE or ~/.huaweicloud/credentials,
+section [basic]: ak, sk, optional security_token and project_id); then the
+ECS/BMS instance metadata service (temporary credentials of the instance's agency;
+KOOPHONE_METADATA_ENDPOINT overrides http://169.254.169.254; skipped with
+--no-metadata or KOOPHONE_NO_METADATA=1).
 
 Exit codes: 0 done; 2 usage or invalid input (nothing was sent); 3 the wait
 deadline passed; 4 the service answered with an error (after retries);
@@ -124,6 +129,16 @@ pub struct Global {
         help_heading = IAM_HEADING
     )]
     pub iam_endpoint: Option<String>,
+
+    /// Do not ask the ECS/BMS instance metadata service for temporary credentials
+    /// when no other credentials are found (KOOPHONE_NO_METADATA=1 does the same)
+    #[arg(
+        long,
+        env = "KOOPHONE_NO_METADATA",
+        value_parser = clap::builder::FalseyValueParser::new(),
+        global = true
+    )]
+    pub no_metadata: bool,
 }
 
 const IAM_HEADING: &str = "IAM login (password from KOOPHONE_IAM_PASSWORD)";

@@ -1,8 +1,9 @@
 //! Which credentials a command uses: the contract's CREDENTIALS rules
-//! (DESIGN.md), all in [`resolve`]. The first one given wins: a token
-//! (`--token`, `--token-file`, `KOOPHONE_TOKEN`), then an AK/SK pair from the
-//! official SDKs' variables, then an IAM user whose password is in
-//! `KOOPHONE_IAM_PASSWORD`.
+//! (DESIGN.md), in [`resolve`] and [`from_chain`]. The first one given wins:
+//! a token (`--token`, `--token-file`, `KOOPHONE_TOKEN`), then an AK/SK pair
+//! from the official SDKs' variables, then an IAM user whose password is in
+//! `KOOPHONE_IAM_PASSWORD`; when none is given, the official SDKs' chain goes
+//! on with the profile file and the ECS/BMS metadata service.
 //!
 //! No message here repeats a token, secret key or password, and no type here
 //! derives `Debug` over one without redaction.
@@ -13,7 +14,9 @@ use clap::ArgMatches;
 use clap::parser::ValueSource;
 use koophone_sim::AccessKeySpec;
 use koophone_ureq::{
-    AkSkCredentials, IssueProjectToken, Password, ProjectScope, SecretKey, SecurityToken, Token,
+    AkSkCredentials, ChainError, CredentialChain, CredentialOrigin, Credentials,
+    DEFAULT_CREDENTIALS_FILE, ENV_CREDENTIALS_FILE, IssueProjectToken, LookedAt, Password,
+    ProjectScope, SecretKey, SecurityToken, Token,
 };
 
 use crate::args::Global;
@@ -33,6 +36,9 @@ pub const ENV_IAM_PASSWORD: &str = "KOOPHONE_IAM_PASSWORD";
 /// Where IAM issues tokens when neither `--iam-endpoint` nor
 /// `HUAWEICLOUD_SDK_IAM_ENDPOINT` says: the global endpoint the official SDKs use.
 pub const DEFAULT_IAM_ENDPOINT: &str = "https://iam.myhuaweicloud.com";
+
+/// Turns the metadata step of the chain off (`1`, `true`, `yes`, `on`).
+pub const ENV_NO_METADATA: &str = "KOOPHONE_NO_METADATA";
 
 /// Reads an environment variable; the process environment, or a table in tests.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -92,6 +98,55 @@ pub fn resolve(
         return Ok(Some(Given::AkSk(aksk)));
     }
     iam_login(global, env, None)
+}
+
+/// When [`resolve`] found nothing: the profile file, then (unless
+/// `--no-metadata` or `KOOPHONE_NO_METADATA`) the metadata service. When
+/// neither has credentials, one invalid-input error names every place
+/// looked at, in the contract's order, and how to give credentials.
+pub fn from_chain(
+    global: &Global,
+    env: Env<'_>,
+) -> Result<(Credentials, CredentialOrigin), Failure> {
+    let chain = CredentialChain::with_env(env)
+        .environment(false)
+        .metadata(!global.no_metadata);
+    let looked_at = match chain.resolve() {
+        Ok(found) => return Ok((found.credentials, found.origin)),
+        Err(ChainError::NotFound(looked_at)) => looked_at,
+        Err(invalid) => return Err(Failure::invalid_input(invalid.to_string())),
+    };
+    let not = |place: &str, outcome: &str| LookedAt {
+        place: place.to_owned(),
+        outcome: outcome.to_owned(),
+    };
+    let mut places = vec![
+        not("--token, --token-file, KOOPHONE_TOKEN", "not given"),
+        not(&format!("{ENV_AK} and {ENV_SK}"), "not set"),
+        not("--iam-user, --iam-domain, --iam-project", "not given"),
+    ];
+    places.extend(looked_at);
+    if global.no_metadata {
+        places.push(not(
+            "ECS/BMS instance metadata",
+            &format!("skipped (--no-metadata or {ENV_NO_METADATA})"),
+        ));
+    }
+    let profile = chain.profile_path().map_or_else(
+        || format!("~/{DEFAULT_CREDENTIALS_FILE}"),
+        |(path, _)| path.display().to_string(),
+    );
+    let listed = places
+        .iter()
+        .map(|p| format!("{}: {}", p.place, p.outcome))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(Failure::invalid_input(format!(
+        "no token or other credentials found; looked at {listed}. To fix: give --token, --token-file or \
+         KOOPHONE_TOKEN; or set {ENV_AK} and {ENV_SK}; or give --iam-user, --iam-domain and \
+         --iam-project with {ENV_IAM_PASSWORD}; or write ak and sk under [basic] in {profile} \
+         (or the file {ENV_CREDENTIALS_FILE} names); or run on an ECS/BMS instance with an agency"
+    )))
 }
 
 /// The IAM login alone, for `koophone token`: the other credentials do not

@@ -129,7 +129,7 @@ impl Failure {
             return Failure::interrupted();
         }
         let mut line = error.to_string();
-        if let Error::Transport(_) | Error::Iam(_) = error {
+        if let Error::Transport(_) | Error::Iam(_) | Error::Metadata(_) = error {
             // ureq's own error says why (connection refused, dns, certificate).
             let mut source = error.source();
             while let Some(cause) = source {
@@ -194,8 +194,9 @@ fn kind_of(error: &Error) -> Kind {
         Error::WaitDeadline(_) => Kind::Timeout,
         Error::FailedState(_) => Kind::FailedState,
         Error::Cancelled => Kind::Cancelled,
-        // IAM issued no token: the kind of IAM's answer, or of the failure to get one.
-        Error::Iam(_) => match error.kind() {
+        // IAM issued no token, or the metadata service no credentials: the
+        // kind of its answer, or of the failure to get one.
+        Error::Iam(_) | Error::Metadata(_) => match error.kind() {
             "invalid_input" => Kind::InvalidInput,
             "throttled" => Kind::Throttled,
             "malformed" => Kind::Malformed,

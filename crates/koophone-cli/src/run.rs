@@ -170,14 +170,10 @@ fn connect(
         (builder, Some(handle))
     } else {
         let endpoint = region::service_endpoint(global, service, &credentials::process_env)?;
-        let given = given.ok_or_else(|| {
-            Failure::invalid_input(
-                "no token or other credentials: give --token, --token-file or KOOPHONE_TOKEN; \
-                 or HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK; \
-                 or --iam-user, --iam-domain and --iam-project with KOOPHONE_IAM_PASSWORD",
-            )
-        })?;
-        let credentials = to_credentials(given, None, global.allow_http)?;
+        let credentials = match given {
+            Some(given) => to_credentials(given, None, global.allow_http)?,
+            None => credentials::from_chain(global, &credentials::process_env)?.0,
+        };
         // A proxy cannot reach this machine's loopback interface.
         let builder = builder
             .proxy_from_env(!endpoint.is_loopback())

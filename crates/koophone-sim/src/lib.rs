@@ -39,6 +39,7 @@ mod fault;
 pub mod fuzzing;
 mod iam;
 pub mod memory;
+mod metadata;
 mod model;
 mod rate_limit;
 pub mod scenario;
@@ -50,6 +51,7 @@ mod virtual_clock;
 
 pub use fault::Route;
 pub use iam::{IAM_TOKENS_PATH, SUBJECT_TOKEN_HEADER};
+pub use metadata::{METADATA_TOKEN_PATH, MetadataSpec, NO_AGENCY_MESSAGE, SECURITY_KEY_PATH};
 pub use scenario::{
     AccessKeySpec, CloudDcInstance, CloudDcPhase, CloudDcProject, CloudDcSpec,
     DEFAULT_TOKEN_LIFETIME_MS, DEFAULT_WALL_CLOCK_ORIGIN_UNIX_SECS, Fault, FaultRoute, FaultRule,

@@ -11,6 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Deserializer};
 
+pub use crate::metadata::MetadataSpec;
+
 /// The longest `user_id` / `instance_id` KooPhone accepts, in characters.
 pub const KOOPHONE_ID_MAX_CHARS: usize = 32;
 
@@ -101,6 +103,10 @@ pub struct Scenario {
     /// overrides it.
     #[serde(default, deserialize_with = "rfc3339")]
     pub wall_clock_origin: Option<SystemTime>,
+    /// The ECS/BMS instance metadata service (temporary AK/SK credentials
+    /// of the instance's agency); served by default.
+    #[serde(default)]
+    pub metadata: MetadataSpec,
 }
 
 /// The wall-clock origin of an in-process simulator whose scenario names
@@ -715,6 +721,7 @@ impl Scenario {
             access_keys: default_access_keys(),
             iam: IamSpec::default(),
             wall_clock_origin: None,
+            metadata: MetadataSpec::default(),
         }
     }
 
@@ -753,6 +760,7 @@ impl Scenario {
         }
         self.validate_access_keys()?;
         self.validate_iam()?;
+        self.metadata.validate()?;
         self.validate_koophone()?;
         self.validate_clouddc()?;
         for (i, rule) in self.faults.iter().enumerate() {

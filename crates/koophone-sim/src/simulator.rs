@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::fault::{FaultInjector, Route};
 use crate::iam::{IAM_TOKENS_PATH, Iam, Issued, wall_clock};
+use crate::metadata::Metadata;
 use crate::model::{Model, ProgressLookup};
 use crate::rate_limit::RateLimiter;
 use crate::scenario::{
@@ -249,6 +250,7 @@ pub struct Simulator {
     tokens: HashMap<String, Option<u64>>,
     access_keys: HashMap<String, AccessKeySpec>,
     iam: Iam,
+    metadata: Metadata,
     wall_clock_origin: SystemTime,
     rate_limiter: Option<RateLimiter>,
     faults: FaultInjector,
@@ -292,6 +294,7 @@ impl Simulator {
             tokens,
             access_keys,
             iam: Iam::new(&scenario.iam, seed),
+            metadata: Metadata::new(&scenario.metadata, seed),
             wall_clock_origin: scenario
                 .wall_clock_origin
                 .unwrap_or_else(default_wall_clock_origin),
@@ -373,6 +376,12 @@ impl Simulator {
         let mut fired = None;
         let answer = if body.len() > self.scenario.max_body_bytes {
             plain_answer(too_large(&request_id))
+        } else if Metadata::is_metadata_path(path) {
+            // The instance's metadata service, not the gateway: no faults, no rate limit.
+            let origin = self.wall_clock_origin;
+            plain_answer(self.metadata.handle(request, ms(at), |ms| {
+                wall_clock(origin, Duration::from_millis(ms))
+            }))
         } else {
             match matched {
                 Matched::NotFound => plain_answer(gateway_error(
@@ -588,7 +597,11 @@ impl Simulator {
             if headers.contains_key(AUTHORIZATION) {
                 return signature::verify(
                     request,
-                    |ak| self.access_keys.get(ak),
+                    |ak| {
+                        self.access_keys
+                            .get(ak)
+                            .or_else(|| self.metadata.access_key(ak, at))
+                    },
                     self.wall_clock(at),
                 )
                 .map_err(|err| ("APIGW.0301", err.gateway_message()));

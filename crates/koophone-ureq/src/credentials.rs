@@ -1,6 +1,7 @@
 //! Where the credentials of each attempt come from: a fixed token or AK/SK
-//! pair, a token source asked before every attempt, or IAM-issued tokens
-//! from a cache shared by the client's threads.
+//! pair, a token source asked before every attempt, IAM-issued tokens from a
+//! cache shared by the client's threads, or temporary AK/SK credentials from
+//! the instance metadata service.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -12,6 +13,7 @@ use koophone_proto::{Endpoint, RequestContext, Token};
 
 use crate::error::{CredentialsError, Error, IamError};
 use crate::iam::{IamPassword, IamSession};
+use crate::metadata::MetadataCredentials;
 
 /// How the client authenticates.
 ///
@@ -30,6 +32,10 @@ pub enum Credentials {
     /// An IAM user's password: the client gets a project-scoped token from
     /// IAM when it first needs one, caches it and refreshes it before it expires.
     IamPassword(IamPassword),
+    /// Temporary AK/SK credentials of the instance's agency from the ECS/BMS
+    /// metadata service, refreshed before they expire; every attempt is
+    /// signed with the current ones.
+    Metadata(MetadataCredentials),
 }
 
 type TokenFn = dyn Fn() -> Result<Token, CredentialsError> + Send + Sync;
@@ -78,6 +84,12 @@ impl From<AkSkCredentials> for Credentials {
     }
 }
 
+impl From<MetadataCredentials> for Credentials {
+    fn from(metadata: MetadataCredentials) -> Self {
+        Credentials::Metadata(metadata)
+    }
+}
+
 impl From<IamPassword> for Credentials {
     fn from(iam: IamPassword) -> Self {
         Credentials::IamPassword(iam)
@@ -98,6 +110,11 @@ pub(crate) enum ContextSource {
     },
     Iam {
         session: IamSession,
+        endpoint: Endpoint,
+        user_agent: Option<String>,
+    },
+    Metadata {
+        source: MetadataCredentials,
         endpoint: Endpoint,
         user_agent: Option<String>,
     },
@@ -144,6 +161,11 @@ impl ContextSource {
                 endpoint,
                 user_agent,
             },
+            Credentials::Metadata(source) => ContextSource::Metadata {
+                source,
+                endpoint,
+                user_agent,
+            },
         })
     }
 
@@ -151,9 +173,9 @@ impl ContextSource {
     pub(crate) fn endpoint(&self) -> &Endpoint {
         match self {
             ContextSource::Fixed(ctx) => ctx.endpoint(),
-            ContextSource::Dynamic { endpoint, .. } | ContextSource::Iam { endpoint, .. } => {
-                endpoint
-            }
+            ContextSource::Dynamic { endpoint, .. }
+            | ContextSource::Iam { endpoint, .. }
+            | ContextSource::Metadata { endpoint, .. } => endpoint,
         }
     }
 
@@ -183,6 +205,18 @@ impl ContextSource {
                     Some(id),
                 )
             }
+            ContextSource::Metadata {
+                source,
+                endpoint,
+                user_agent,
+            } => {
+                let (credentials, id) = source.lease(io.cancelled)?;
+                let ctx = RequestContext::with_aksk(endpoint.clone(), credentials);
+                (
+                    Cow::Owned(make_context(ctx, user_agent.as_deref())?),
+                    Some(id),
+                )
+            }
         };
         Ok(Prepared { context, lease })
     }
@@ -190,14 +224,24 @@ impl ContextSource {
     /// The service answered an attempt made with IAM token `lease`: true when
     /// it refused the token and one more try with a new token is warranted.
     pub(crate) fn report(&self, lease: TokenId, unauthorized: bool) -> bool {
-        let ContextSource::Iam { session, .. } = self else {
-            return false;
-        };
-        if unauthorized {
-            session.on_unauthorized(lease)
-        } else {
-            session.on_accepted(lease);
-            false
+        match self {
+            ContextSource::Iam { session, .. } => {
+                if unauthorized {
+                    session.on_unauthorized(lease)
+                } else {
+                    session.on_accepted(lease);
+                    false
+                }
+            }
+            ContextSource::Metadata { source, .. } => {
+                if unauthorized {
+                    source.on_unauthorized(lease)
+                } else {
+                    source.on_accepted(lease);
+                    false
+                }
+            }
+            ContextSource::Fixed(_) | ContextSource::Dynamic { .. } => false,
         }
     }
 }

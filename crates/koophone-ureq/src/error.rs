@@ -10,6 +10,7 @@ use koophone_proto::{
 
 use crate::transport::TransportError;
 use crate::wait::{FailedState, WaitDeadline};
+use koophone_proto::auth::MetadataError;
 
 /// Everything a call or a wait can end with other than its answer.
 ///
@@ -40,6 +41,8 @@ pub enum Error {
     Credentials(CredentialsError),
     /// IAM did not issue a token for the client's IAM password credentials.
     Iam(Box<IamError>),
+    /// The instance metadata service gave no temporary credentials.
+    Metadata(Box<MetadataFetchError>),
     /// A wait's deadline passed before the instance got where it was waited for.
     WaitDeadline(Box<WaitDeadline>),
     /// While waiting, the instance reached a failure state.
@@ -70,6 +73,13 @@ impl Error {
                 IamError::Transport(_) => "transport",
                 IamError::InvalidInput(_) => "invalid_input",
                 IamError::AlreadyExpired => "credentials",
+            },
+            Error::Metadata(e) => match &**e {
+                MetadataFetchError::Transport(_) => "transport",
+                MetadataFetchError::InvalidInput(_) => "invalid_input",
+                MetadataFetchError::Refused(MetadataError::Malformed { .. }) => "malformed",
+                MetadataFetchError::Refused(MetadataError::Status { .. }) => "service",
+                _ => "credentials",
             },
             Error::WaitDeadline(_) => "timeout",
             Error::FailedState(_) => "failed_state",
@@ -138,6 +148,10 @@ impl Error {
                 IamError::Transport(t) => Some(t.kind()),
                 _ => None,
             },
+            Error::Metadata(e) => match &**e {
+                MetadataFetchError::Transport(t) => Some(t.kind()),
+                _ => None,
+            },
             Error::WaitDeadline(d) => d.last_transport_error(),
             _ => None,
         }
@@ -155,6 +169,10 @@ impl Error {
             Error::Iam(e) => match &**e {
                 IamError::Refused(api) => api.is_retryable(),
                 IamError::Transport(t) => t.kind().is_retryable(),
+                _ => false,
+            },
+            Error::Metadata(e) => match &**e {
+                MetadataFetchError::Transport(t) => t.kind().is_retryable(),
                 _ => false,
             },
             _ => false,
@@ -278,6 +296,7 @@ impl fmt::Display for Error {
             Error::Transport(t) => write!(f, "{t}"),
             Error::Credentials(c) => write!(f, "{c}"),
             Error::Iam(e) => write!(f, "{e}"),
+            Error::Metadata(e) => write!(f, "{e}"),
             Error::WaitDeadline(d) => write!(f, "{d}"),
             Error::FailedState(s) => write!(f, "{s}"),
             Error::Cancelled => f.write_str("cancelled"),
@@ -330,6 +349,7 @@ impl std::error::Error for Error {
             Error::Transport(t) => std::error::Error::source(t),
             Error::Credentials(c) => Some(&*c.source),
             Error::Iam(e) => std::error::Error::source(&**e),
+            Error::Metadata(e) => std::error::Error::source(&**e),
             Error::WaitDeadline(d) => d.last_error(),
             _ => None,
         }
@@ -423,5 +443,56 @@ impl fmt::Display for CredentialsError {
 impl std::error::Error for CredentialsError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&*self.source)
+    }
+}
+/// Why the metadata service gave no credentials.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MetadataFetchError {
+    /// It answered, but not with credentials (no agency, 404, a session
+    /// token refused twice, a malformed answer).
+    Refused(MetadataError),
+    /// No usable answer: nothing listens there, a timeout, a reset.
+    Transport(TransportError),
+    /// The request could not be built (a valid endpoint never leads here).
+    InvalidInput(InvalidInput),
+    /// The credentials had already expired by this machine's clock.
+    AlreadyExpired,
+}
+
+impl MetadataFetchError {
+    /// A copy for threads that waited for the refresh that failed.
+    pub(crate) fn shared_copy(&self) -> MetadataFetchError {
+        match self {
+            MetadataFetchError::Refused(e) => MetadataFetchError::Refused(e.clone()),
+            MetadataFetchError::Transport(t) => {
+                MetadataFetchError::Transport(TransportError::new(t.kind()))
+            }
+            MetadataFetchError::InvalidInput(e) => MetadataFetchError::InvalidInput(e.clone()),
+            MetadataFetchError::AlreadyExpired => MetadataFetchError::AlreadyExpired,
+        }
+    }
+}
+
+impl fmt::Display for MetadataFetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no temporary credentials from the instance metadata service: ")?;
+        match self {
+            MetadataFetchError::Refused(e) => write!(f, "{e}"),
+            MetadataFetchError::Transport(t) => write!(f, "{t}"),
+            MetadataFetchError::InvalidInput(e) => write!(f, "{e}"),
+            MetadataFetchError::AlreadyExpired => {
+                f.write_str("they had already expired by this machine's clock")
+            }
+        }
+    }
+}
+
+impl std::error::Error for MetadataFetchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MetadataFetchError::Transport(t) => std::error::Error::source(t),
+            _ => None,
+        }
     }
 }

@@ -43,7 +43,14 @@
 //! is sent; or an IAM user's password ([`IamPassword`],
 //! [`ClientBuilder::iam_password`]): a project-scoped token fetched on first
 //! use, shared by the client's threads, refreshed by one of them before it
-//! expires, and replaced once when the service answers 401.
+//! expires, and replaced once when the service answers 401; or temporary
+//! AK/SK credentials of an ECS/BMS instance's agency ([`MetadataCredentials`]),
+//! refreshed the same way. [`CredentialChain`] finds credentials the way the
+//! official SDKs do when none are given: `HUAWEICLOUD_SDK_AK`/`SK`, then the
+//! profile file (`HUAWEICLOUD_SDK_CREDENTIALS_FILE` or
+//! `~/.huaweicloud/credentials`, section `[basic]`), then the metadata service
+//! (`http://169.254.169.254`, or [`ENV_METADATA_ENDPOINT`]
+//! `KOOPHONE_METADATA_ENDPOINT`; 1 s to connect, 3 s per call).
 //!
 //! Errors say what to do about them: [`Error::kind`] names the case
 //! (`service`, `throttled`, `transport`, `timeout`, ...), and
@@ -63,18 +70,27 @@
 #![deny(missing_docs)]
 
 mod cancel;
+mod chain;
 mod client;
 mod credentials;
 mod error;
 mod iam;
+mod metadata;
 mod transport;
 mod wait;
 
 pub use cancel::CancelToken;
+pub use chain::{
+    ChainError, CredentialChain, CredentialOrigin, DEFAULT_CREDENTIALS_FILE, ENV_CREDENTIALS_FILE,
+    EnvReader, FoundCredentials, LookedAt,
+};
 pub use client::{Client, ClientBuilder, RetryPolicy};
 pub use credentials::{Credentials, TokenSource};
-pub use error::{ApiErrorRef, CredentialsError, Error, IamError};
+pub use error::{ApiErrorRef, CredentialsError, Error, IamError, MetadataFetchError};
 pub use iam::IamPassword;
+pub use metadata::{
+    ENV_METADATA_ENDPOINT, METADATA_CALL_TIMEOUT, METADATA_CONNECT_TIMEOUT, MetadataCredentials,
+};
 pub use transport::TransportError;
 pub use wait::{FailedState, Snapshot, WaitDeadline, Waited};
 
