@@ -71,7 +71,7 @@ pub struct IamLogin {
 /// clap reads `KOOPHONE_TOKEN` into the same field as `--token`, so the
 /// value's source tells a typed token (first) from the environment's (third).
 /// An empty `KOOPHONE_TOKEN` counts as unset, as every other variable here
-/// does ([`process_env`]), so `KOOPHONE_TOKEN=` does not hide an AK/SK pair.
+/// does (`process_env`), so `KOOPHONE_TOKEN=` does not hide an AK/SK pair.
 pub fn resolve(
     global: &Global,
     matches: &ArgMatches,

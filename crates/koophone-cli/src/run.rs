@@ -1,7 +1,7 @@
 //! The commands: validate everything first (nothing is sent on bad input),
 //! then connect ([`crate::connect`]), then call or wait, and render the
 //! result ([`crate::render`]). Every operation goes through the same two
-//! paths: [`call`] and [`wait`].
+//! paths: `Context::call` and `Context::wait`.
 
 use clap::ArgMatches;
 use koophone_ureq::{
