@@ -27,10 +27,10 @@ use crate::error::{ApiError, Malformed, RetryAfter, ServiceError, Throttled};
 use crate::model::{ErrorStatus, InstanceState, InstanceStatus, PrepareStatus, Progress};
 
 /// The most body text an error carries (lossy UTF-8, cut on a character boundary).
-pub(crate) const SNIPPET_MAX_BYTES: usize = 256;
+pub const SNIPPET_MAX_BYTES: usize = 256;
 
 /// Malformed reasons quote serde_json, which may quote the body: keep them short.
-const REASON_MAX_BYTES: usize = 200;
+pub const REASON_MAX_BYTES: usize = 200;
 
 const X_REQUEST_ID: &str = "x-request-id";
 
@@ -385,7 +385,7 @@ fn first<'a>(candidates: impl IntoIterator<Item = Option<Cow<'a, str>>>) -> Opti
 }
 
 /// The most of an error body's code, message, request id or type that is kept.
-const FIELD_MAX_BYTES: usize = 1024;
+pub const FIELD_MAX_BYTES: usize = 1024;
 
 /// Read an error body; `None` when it is not a JSON object. A body that is not
 /// UTF-8 (a gateway answering in GBK or Latin-1) is read lossily, so its error

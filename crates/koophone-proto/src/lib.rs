@@ -45,8 +45,6 @@ pub mod auth;
 mod decode;
 pub mod endpoint;
 pub mod error;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod model;
 pub mod operation;
 pub mod waiter;
@@ -55,13 +53,14 @@ pub mod waiter;
 /// drivers use the same version.
 pub use http;
 
-pub use endpoint::{Auth, Endpoint, RequestContext, Token};
+pub use decode::{FIELD_MAX_BYTES, REASON_MAX_BYTES, SNIPPET_MAX_BYTES};
+pub use endpoint::{Auth, DEFAULT_USER_AGENT, Endpoint, RequestContext, Token};
 pub use error::{
     ApiError, ErrorCode, InvalidInput, InvalidReason, Malformed, RetryAfter, ServiceError,
     Throttled, TransportErrorKind,
 };
 pub use model::{ErrorStatus, InstanceState, InstanceStatus, PrepareStatus, Progress};
-pub use operation::{Operation, ShowInstanceStatus, ShowProgress};
+pub use operation::{MAX_PROGRESS_ID_CHARS, Operation, ShowInstanceStatus, ShowProgress};
 pub use waiter::{
     Action, Check, Jitter, Observation, Observed, Once, PolicyError, Rng, SeededRng, Target,
     UntilReady, UntilState, WaitError, WaitPolicy, Waiter,

@@ -16,8 +16,6 @@ use crate::error::{ApiError, RetryAfter, TransportErrorKind};
 use crate::model::{InstanceState, InstanceStatus, PrepareStatus, Progress};
 use crate::operation::Operation;
 
-pub mod script;
-
 /// How often to ask, how long to keep asking, and how many failures in a row to
 /// tolerate.
 ///

@@ -1,16 +1,14 @@
 //! The fuzz targets' properties on stable: each proptest below feeds the same
-//! property function in `koophone_proto::fuzzing` that a target in `fuzz/`
+//! property function in `koophone_check` that a target in `fuzz/`
 //! calls, with inputs shaped like the fuzzer's. Every crash the fuzzer ever
 //! found is replayed at the end of this file as a plain test.
 
 use std::path::Path;
 use std::time::Duration;
 
-use koophone_proto::fuzzing::{
-    BuildInput, Fields, WaitTarget, build_request, decode_error, decode_instance_status,
-    decode_progress, response,
-};
-use koophone_proto::waiter::script::{Reply, Script, Step};
+use koophone_check::build::{BuildInput, Fields, build_request};
+use koophone_check::decode::{decode_error, decode_instance_status, decode_progress, response};
+use koophone_check::wait::{Reply, Script, Step, WaitTarget};
 use koophone_proto::{ApiError, InstanceState, Jitter, TransportErrorKind, WaitPolicy};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -316,7 +314,7 @@ proptest! {
         steps in prop::collection::vec(step(), 0..40),
         target in wait_target(),
     ) {
-        koophone_proto::fuzzing::wait(&Script { policy, seed, steps }, target);
+        koophone_check::wait::wait(&Script { policy, seed, steps }, target);
     }
 }
 
@@ -401,7 +399,7 @@ fn check_error_catches_a_wrong_request_id() {
     };
     e.request_id = Some("other".to_owned());
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        koophone_proto::fuzzing::check_error(&r, &ApiError::Service(e));
+        koophone_check::decode::check_error(&r, &ApiError::Service(e));
     }));
     assert!(caught.is_err());
 }
@@ -465,7 +463,7 @@ fn fuzz_crash_pause_cap_after_an_early_pending_answer() {
         headers: Vec::new(),
         body: br#"{"state":"teminated"}"#.to_vec(),
     })];
-    koophone_proto::fuzzing::wait(
+    koophone_check::wait::wait(
         &Script {
             policy,
             seed: 0,
