@@ -584,3 +584,26 @@ fn fuzz_crash_error_code_lost_to_a_repeated_member() {
     assert_eq!(error.error_code(), Some("KOOPHONE.API.1001"));
     assert!(!error.is_retryable(), "a permission error is not retried");
 }
+
+/// Found by the stable proptest `progress_decoding_keeps_its_promises`
+/// (shrunk to status 400, body `{"request_id":"𐖣\u{a0}"}`): a request id
+/// taken from an error body kept its surrounding whitespace (here a trailing
+/// no-break space), while the same id in the `X-Request-Id` header is
+/// trimmed, so one id printed two ways and broke `check_error`'s promise that
+/// every request id is trimmed. `error_info` in
+/// `crates/koophone-proto/src/decode.rs` now trims the body's id as
+/// `header_text` trims the header's.
+#[test]
+fn fuzz_crash_body_request_id_keeps_its_whitespace() {
+    for body in [
+        r#"{"request_id":" req-1 "}"#,
+        r#"{"request_id":"req-1\u00a0"}"#,
+        r#"{"error":{"request_id":"\treq-1\n"}}"#,
+    ] {
+        let error = decode_error(&response(400, &[], body.as_bytes())).unwrap();
+        assert_eq!(error.request_id(), Some("req-1"), "{body}");
+    }
+    let header = [("x-request-id".to_owned(), b" req-1 ".to_vec())];
+    let error = decode_error(&response(400, &header, b"{}")).unwrap();
+    assert_eq!(error.request_id(), Some("req-1"));
+}
