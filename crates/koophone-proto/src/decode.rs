@@ -432,7 +432,8 @@ fn error_info_of(body: &[u8]) -> Option<ErrorInfo> {
             nested.error_msg_camel.0,
             nested_text,
         ]),
-        request_id: first([top.request_id.0, nested.request_id.0]),
+        // Trimmed like the `X-Request-Id` header's, so one id prints one way.
+        request_id: first([top.request_id.0, nested.request_id.0]).map(|id| id.trim().to_owned()),
         error_type: first([top.error_type.0, nested.error_type.0]),
     })
 }
