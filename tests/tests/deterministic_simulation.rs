@@ -23,7 +23,7 @@
 //! `KOOPHONE_DST_SEED=S` replays one scenario, and `KOOPHONE_DST_VERBOSE=1`
 //! prints its policy, oracle, requests and outcome.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::Response;
 use koophone_proto::{
@@ -37,7 +37,7 @@ use koophone_sim::{
     KooPhoneInstance, KooPhonePhase, KooPhoneSpec, KooPhoneStatus, KooPhoneUser, RateLimit,
     Scenario,
 };
-use koophone_tests::driver_cases::memory_error_kind;
+use koophone_tests::driver_cases::{in_memory, memory_error_kind};
 
 const USER: &str = "dst-user";
 const PHONE: &str = "dst-phone";
@@ -470,8 +470,7 @@ fn run_seed(seed: u64, tally: &mut Tally) {
     };
     let policy = policy(&mut g);
     policy.validate().expect("generated policy is valid");
-    let transport =
-        MemoryTransport::from_scenario(scenario, seed).expect("generated scenario is valid");
+    let transport = in_memory(scenario, seed, Instant::now()).expect("generated scenario is valid");
     // Half the drivers give up on slow answers, as a client with a request
     // timeout does.
     let transport = if g.chance(50) {
@@ -579,7 +578,7 @@ fn same_seed_same_run() {
             faults,
             ..Scenario::empty()
         };
-        let transport = MemoryTransport::from_scenario(scenario, seed)
+        let transport = in_memory(scenario, seed, Instant::now())
             .unwrap()
             .with_timeout(Duration::from_secs(2));
         let op = ShowProgress::new(USER, PHONE).unwrap();
