@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod common;
+
+use common::{Run, exec, wait_at_most};
+
 /// The token every test uses; it must never appear in any output.
 const SECRET: &str = "tok-S3CRET-never-printed-7f3a";
 const USER: &str = "1008600000104285462";
@@ -24,44 +28,12 @@ const PHONE: &str = "iRJEVP9";
 
 // ---------------------------------------------------------------- running
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// The one JSON document stdout must hold.
-    fn json(&self) -> Value {
-        let lines: Vec<&str> = self.stdout.lines().collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "exactly one line on stdout: {:?}",
-            self.stdout
-        );
-        serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {:?}", self.stdout))
-    }
-
-    fn assert_code(&self, code: i32) -> &Run {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "stdout: {:?}\nstderr: {:?}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-}
-
 /// The binary with an empty environment: no inherited endpoint, token or proxy.
 fn koophone(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_koophone"));
-    cmd.env_clear().args(args).stdin(Stdio::null());
-    cmd
+    common::koophone(args, &[])
 }
 
+/// The token appears in no output and no escape code is written.
 fn check_output(stdout: &str, stderr: &str) {
     for (name, text) in [("stdout", stdout), ("stderr", stderr)] {
         assert!(!text.contains(SECRET), "the token appeared on {name}");
@@ -72,29 +44,11 @@ fn check_output(stdout: &str, stderr: &str) {
     }
 }
 
+/// Run `cmd` through [`check_output`].
 fn run(cmd: &mut Command) -> Run {
-    let out = cmd.output().expect("run koophone");
-    let run = Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
-    };
+    let run = exec(cmd);
     check_output(&run.stdout, &run.stderr);
     run
-}
-
-/// Wait for a spawned child, at most `limit`; kills it if it overstays.
-fn wait_at_most(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
 }
 
 fn interrupt(child: &Child) {
@@ -1095,20 +1049,15 @@ fn sim_refuses_a_bad_scenario_file() {
 /// Debian's essential `bsdutils`), which copies the terminal's output to its stdout.
 fn on_terminal(args: &str) -> Run {
     let command = format!("{} {args}", env!("CARGO_BIN_EXE_koophone"));
-    let out = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env_clear()
-        .env("TERM", "xterm")
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run script(1)");
-    let run = Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
+    let run = exec(
+        Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env_clear()
+            .env("TERM", "xterm")
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .stdin(Stdio::null()),
+    );
+    run.assert_hides(&[SECRET]);
     run
 }
 
