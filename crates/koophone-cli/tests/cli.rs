@@ -233,6 +233,15 @@ fn token_sent(request: &str) -> Option<&str> {
     })
 }
 
+/// The same command in both output modes: `args` as given (human), then
+/// with `--output json` in front; both through [`check_output`].
+fn both_modes(args: &[&str], vars: &[(&str, &str)]) -> (Run, Run) {
+    let human = run(&mut common::koophone(args, vars));
+    let json_args = [&["--output", "json"][..], args].concat();
+    let json = run(&mut common::koophone(&json_args, vars));
+    (human, json)
+}
+
 /// `koophone --endpoint URL --token SECRET --output MODE ARGS...`
 fn against(server: &Scripted, output: &str, args: &[&str]) -> Run {
     let url = server.url();
@@ -326,7 +335,7 @@ fn progress_in_both_modes_with_simulate() {
         "--instance-id",
         PHONE,
     ];
-    let human = run(&mut koophone(&args));
+    let (human, json) = both_modes(&args, &[]);
     human.assert_code(0);
     assert!(
         human
@@ -335,9 +344,6 @@ fn progress_in_both_modes_with_simulate() {
         "{:?}",
         human.stdout
     );
-    let mut json_args = vec!["--output", "json"];
-    json_args.extend_from_slice(&args);
-    let json = run(&mut koophone(&json_args));
     json.assert_code(0);
     let doc = json.json();
     assert_eq!(doc["status"], "queuing");
@@ -356,14 +362,10 @@ fn status_in_both_modes_with_simulate() {
         "--instance-id",
         "sim-instance",
     ];
-    let human = run(&mut koophone(&args));
+    let (human, json) = both_modes(&args, &[("KOOPHONE_TOKEN", SECRET)]);
     human.assert_code(0);
     assert_eq!(human.stdout, "stopped\n");
-    let mut json_args = vec!["--output", "json"];
-    json_args.extend_from_slice(&args);
-    let doc = run(koophone(&json_args).env("KOOPHONE_TOKEN", SECRET))
-        .assert_code(0)
-        .json();
+    let doc = json.assert_code(0).json();
     assert_eq!(
         doc,
         json!({"state": "stopped", "operation_state": null, "error": null})
@@ -386,7 +388,7 @@ fn wait_state_in_both_modes_with_simulate() {
         "--max-interval",
         "400",
     ];
-    let human = run(&mut koophone(&args));
+    let (human, json) = both_modes(&args, &[]);
     human.assert_code(0);
     assert!(
         human
@@ -395,9 +397,7 @@ fn wait_state_in_both_modes_with_simulate() {
         "{:?}",
         human.stdout
     );
-    let mut json_args = vec!["--output", "json"];
-    json_args.extend_from_slice(&args);
-    let doc = run(&mut koophone(&json_args)).assert_code(0).json();
+    let doc = json.assert_code(0).json();
     assert_eq!(doc["state"], "running");
     assert_eq!(doc["operation_state"], "install-succeed");
     assert_eq!(doc["error"], Value::Null);
@@ -423,7 +423,7 @@ fn wait_for_a_failing_phone_exits_6() {
         "--max-interval",
         "400",
     ];
-    let human = run(&mut koophone(&args));
+    let (human, json) = both_modes(&args, &[]);
     human.assert_code(6);
     assert!(human.stdout.is_empty());
     assert!(
@@ -433,51 +433,35 @@ fn wait_for_a_failing_phone_exits_6() {
         "{:?}",
         human.stderr
     );
-    let mut json_args = vec!["--output", "json"];
-    json_args.extend_from_slice(&args);
-    let run = run(&mut koophone(&json_args));
-    run.assert_code(6);
-    assert_error_doc(&run, "failed_state", Value::Null, Value::Null);
+    json.assert_code(6);
+    assert_error_doc(&json, "failed_state", Value::Null, Value::Null);
 }
 
 #[test]
 fn wait_state_reaching_error_exits_6_with_the_instance_error() {
-    let json = run(&mut koophone(&[
-        "--simulate",
-        "--output",
-        "json",
-        "wait-state",
-        "--project-id",
-        "sim-project",
-        "--instance-id",
-        "sim-broken",
-        "--state",
-        "running",
-        "--min-interval",
-        "200",
-        "--max-interval",
-        "400",
-    ]));
+    let (human, json) = both_modes(
+        &[
+            "--simulate",
+            "wait-state",
+            "--project-id",
+            "sim-project",
+            "--instance-id",
+            "sim-broken",
+            "--state",
+            "running",
+            "--min-interval",
+            "200",
+            "--max-interval",
+            "400",
+        ],
+        &[],
+    );
     json.assert_code(6);
     let doc = assert_error_doc(&json, "failed_state", Value::Null, json!("CLOUDDC.5001"));
     assert_eq!(
         doc["error"]["error_msg"],
         "the instance failed to be created"
     );
-    let human = run(&mut koophone(&[
-        "--simulate",
-        "wait-state",
-        "--project-id",
-        "sim-project",
-        "--instance-id",
-        "sim-broken",
-        "--state",
-        "running",
-        "--min-interval",
-        "200",
-        "--max-interval",
-        "400",
-    ]));
     human.assert_code(6);
     assert_eq!(
         human.stderr,
