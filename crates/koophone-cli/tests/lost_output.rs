@@ -44,31 +44,20 @@ fn assert_lost(out: &Output) {
 }
 
 #[test]
-fn a_json_result_stdout_refuses_exits_74() {
-    let out = into_dev_full(&[
-        "--simulate",
-        "--output",
-        "json",
-        "progress",
-        "--user-id",
-        USER,
-        "--instance-id",
-        PHONE,
-    ]);
-    assert_lost(&out);
-}
-
-#[test]
-fn a_human_result_stdout_refuses_exits_74() {
-    let out = into_dev_full(&[
-        "--simulate",
-        "progress",
-        "--user-id",
-        USER,
-        "--instance-id",
-        PHONE,
-    ]);
-    assert_lost(&out);
+fn a_result_stdout_refuses_exits_74_in_both_modes() {
+    for format in ["json", "human"] {
+        let out = into_dev_full(&[
+            "--simulate",
+            "--output",
+            format,
+            "progress",
+            "--user-id",
+            USER,
+            "--instance-id",
+            PHONE,
+        ]);
+        assert_lost(&out);
+    }
 }
 
 #[test]
