@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 
 use http::{Request, Response};
 
-use crate::endpoint::RequestContext;
+use crate::context::RequestContext;
 use crate::error::{ApiError, InvalidInput, TransportErrorKind};
 use crate::operation::Operation;
 use crate::waiter::{Action, Observation, Observed, Once, WaitError, WaitPolicy, Waiter};

@@ -24,7 +24,6 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::error::Category;
 
 use crate::error::{ApiError, Malformed, RetryAfter, ServiceError, Throttled};
-use crate::operation::Operation;
 use crate::redact::{Redact, Redactor};
 
 /// The most body text an error carries (lossy UTF-8, cut on a character boundary).
@@ -36,23 +35,24 @@ const REASON_MAX_BYTES: usize = 200;
 const X_REQUEST_ID: &str = "x-request-id";
 
 /// Decode any operation's response: the shared status handling, the
-/// operation's own success body, and scrubbing of network text.
-pub(crate) fn response<O: Operation + ?Sized>(
-    op: &O,
+/// operation's own success body (`decode_success`), and scrubbing of
+/// network text.
+pub(crate) fn response<T: Redact>(
     response: &Response<&[u8]>,
     redactor: &Redactor,
-) -> Result<O::Output, ApiError> {
+    decode_success: impl Fn(&[u8]) -> Result<T, SuccessError>,
+) -> Result<T, ApiError> {
     if !response.status().is_success() {
         return Err(failure(response, redactor));
     }
     let body = *response.body();
-    let decoded = op.decode_success(body).or_else(|first| match first.0 {
+    let decoded = decode_success(body).or_else(|first| match first.0 {
         // One rule for every body: a member repeated in an object keeps its
         // last value, as `serde_json::Value` and most JSON readers do
         // (serde's derive refuses the repeat). Only bodies the strict read
         // refused pay for this second read.
         Failure::Json(_) => match without_repeated_members(body) {
-            Some(normalized) => op.decode_success(&normalized).map_err(|_| first),
+            Some(normalized) => decode_success(&normalized).map_err(|_| first),
             None => Err(first),
         },
         _ => Err(first),
@@ -641,23 +641,17 @@ fn truncate_on_char_boundary(text: &mut String, max: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ShowInstanceStatus, ShowProgress};
+    use crate::{Operation, ShowInstanceStatus, ShowProgress};
     use http::{HeaderValue, StatusCode};
 
     fn progress(r: &Response<&[u8]>) -> Result<crate::Progress, ApiError> {
-        super::response(
-            &ShowProgress::new("u", "i").unwrap(),
-            r,
-            &Redactor::default(),
-        )
+        let op = ShowProgress::new("u", "i").unwrap();
+        super::response(r, &Redactor::default(), |body| op.decode_success(body))
     }
 
     fn instance_status(r: &Response<&[u8]>) -> Result<crate::InstanceStatus, ApiError> {
-        super::response(
-            &ShowInstanceStatus::new("p", "i").unwrap(),
-            r,
-            &Redactor::default(),
-        )
+        let op = ShowInstanceStatus::new("p", "i").unwrap();
+        super::response(r, &Redactor::default(), |body| op.decode_success(body))
     }
 
     fn response<'b>(status: u16, headers: &[(&str, &[u8])], body: &'b [u8]) -> Response<&'b [u8]> {

@@ -1,21 +1,17 @@
-//! Where requests go and what they carry: the endpoint, the credentials
-//! (a token or AK/SK), the user agent.
+//! Where requests go: the endpoint; and the token and user agent they carry.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
-use std::time::SystemTime;
 
+use http::HeaderValue;
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
-use http::{HeaderValue, Request};
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use http::HeaderName;
 
-use crate::auth::signing::{AkSkCredentials, SignError};
 use crate::error::{InvalidInput, InvalidReason};
-use crate::redact::Redactor;
 
 /// The header both APIs read the IAM token from.
 pub const X_AUTH_TOKEN: HeaderName = HeaderName::from_static("x-auth-token");
@@ -430,172 +426,10 @@ impl fmt::Debug for Token {
 /// The user agent sent when none is configured.
 pub const DEFAULT_USER_AGENT: &str = concat!("koophone/", env!("CARGO_PKG_VERSION"));
 
-/// Check a user agent as [`RequestContext::with_user_agent`] does, for
+/// Check a user agent as [`RequestContext::with_user_agent`](crate::RequestContext::with_user_agent) does, for
 /// requests built without a context (the IAM token request).
 pub fn user_agent_header(user_agent: &str) -> Result<HeaderValue, InvalidInput> {
     header_text("user_agent", user_agent)
-}
-
-/// How requests prove who sends them.
-///
-/// `Debug` names the kind and, for AK/SK, the access key; secrets print redacted.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum Auth {
-    /// An IAM token, sent as `x-auth-token`.
-    Token(Token),
-    /// AK/SK credentials: every request is signed (`SDK-HMAC-SHA256`) as of
-    /// the time it is sent, and carries no `x-auth-token`.
-    AkSk(AkSkCredentials),
-}
-
-/// Everything request building needs besides the operation itself.
-///
-/// `Debug` shows the endpoint, the kind of credentials and the user agent;
-/// tokens and secret keys print as `<redacted>`.
-///
-/// With AK/SK credentials a request is only complete once signed, which needs
-/// the wall-clock time: drivers build every attempt with
-/// [`Operation::build_authorized_request`](crate::Operation::build_authorized_request)
-/// (or call [`RequestContext::authorize`] last), never plain `build_request`.
-///
-/// ```
-/// use std::time::{Duration, SystemTime};
-/// use koophone_proto::auth::{AkSkCredentials, SecretKey, signing};
-/// use koophone_proto::{Endpoint, Operation, RequestContext, ShowInstanceStatus};
-///
-/// let sk = SecretKey::new("my-secret-key")?;
-/// let creds = AkSkCredentials::new("MYACCESSKEY", sk.clone())?;
-/// let ctx = RequestContext::with_aksk(Endpoint::parse("https://clouddc.example.com")?, creds);
-/// let op = ShowInstanceStatus::new("my-project", "my-instance")?;
-///
-/// let now = SystemTime::now();
-/// let request = op.build_authorized_request(&ctx, now)?;
-/// assert!(request.headers().get("x-auth-token").is_none());
-/// assert!(request.headers()["authorization"].to_str()?.starts_with("SDK-HMAC-SHA256 Access=MYACCESSKEY,"));
-/// signing::verify(&request, &sk, now, Duration::from_secs(900))?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct RequestContext {
-    endpoint: Endpoint,
-    auth: Auth,
-    user_agent: HeaderValue,
-    redactor: Redactor,
-}
-
-impl RequestContext {
-    /// A context that sends `token` as `x-auth-token`, with the default user
-    /// agent (`koophone/<version>`).
-    pub fn new(endpoint: Endpoint, token: Token) -> RequestContext {
-        RequestContext::with_auth(endpoint, Auth::Token(token))
-    }
-
-    /// A context that signs every request with AK/SK credentials, with the
-    /// default user agent.
-    pub fn with_aksk(endpoint: Endpoint, credentials: AkSkCredentials) -> RequestContext {
-        RequestContext::with_auth(endpoint, Auth::AkSk(credentials))
-    }
-
-    /// A context with any kind of credentials and the default user agent.
-    pub fn with_auth(endpoint: Endpoint, auth: Auth) -> RequestContext {
-        let redactor = match &auth {
-            Auth::Token(token) => Redactor::new([token.expose_secret()]),
-            Auth::AkSk(credentials) => Redactor::new(
-                [Some(credentials.secret_key().expose_secret())]
-                    .into_iter()
-                    .chain([credentials.security_token().map(|t| t.expose_secret())])
-                    .flatten(),
-            ),
-        };
-        RequestContext {
-            endpoint,
-            auth,
-            user_agent: HeaderValue::from_static(DEFAULT_USER_AGENT),
-            redactor,
-        }
-    }
-
-    /// Also scrub these secrets from network text: credentials the client
-    /// holds besides the ones requests carry (an IAM password, the key pair
-    /// a token was issued for).
-    pub fn with_secrets<S: AsRef<str>>(
-        self,
-        secrets: impl IntoIterator<Item = S>,
-    ) -> RequestContext {
-        let redactor = self.redactor.with(secrets);
-        RequestContext { redactor, ..self }
-    }
-
-    /// The credentials of this context, to scrub from network text: its
-    /// token or secret key and security token, and any added with
-    /// [`RequestContext::with_secrets`].
-    pub fn redactor(&self) -> &Redactor {
-        &self.redactor
-    }
-
-    /// Replace the user agent (printable ASCII, non-empty, no surrounding whitespace).
-    pub fn with_user_agent(self, user_agent: &str) -> Result<RequestContext, InvalidInput> {
-        let user_agent = user_agent_header(user_agent)?;
-        Ok(RequestContext { user_agent, ..self })
-    }
-
-    /// Where requests go.
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
-    }
-
-    /// The credentials requests carry.
-    pub fn auth(&self) -> &Auth {
-        &self.auth
-    }
-
-    /// The token requests carry, when the credentials are a token.
-    pub fn token(&self) -> Option<&Token> {
-        match &self.auth {
-            Auth::Token(token) => Some(token),
-            Auth::AkSk(_) => None,
-        }
-    }
-
-    /// The `user-agent` header value.
-    pub fn user_agent(&self) -> &HeaderValue {
-        &self.user_agent
-    }
-
-    /// The last step of building a request: with a token, make sure it
-    /// carries `x-auth-token`; with AK/SK, drop any `x-auth-token` and sign
-    /// the request as it now stands, as of `now` (the wall clock; the
-    /// signature is only accepted for a few minutes around it). Call it again
-    /// for every attempt, after any change to the request.
-    pub fn authorize<B: AsRef<[u8]>>(
-        &self,
-        request: &mut Request<B>,
-        now: SystemTime,
-    ) -> Result<(), InvalidInput> {
-        match &self.auth {
-            Auth::Token(token) => {
-                request
-                    .headers_mut()
-                    .insert(X_AUTH_TOKEN, token.header_value().clone());
-                Ok(())
-            }
-            Auth::AkSk(credentials) => {
-                request.headers_mut().remove(X_AUTH_TOKEN);
-                credentials.sign(request, now).map_err(|e| {
-                    let field = match e {
-                        SignError::TimeOutOfRange => "signing_time",
-                        SignError::MissingHost => "endpoint",
-                        _ => "request",
-                    };
-                    InvalidInput {
-                        field,
-                        reason: InvalidReason::Unencodable,
-                    }
-                })
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -709,10 +543,6 @@ mod tests {
         assert_eq!(token.expose_secret(), "MIIsecret-token+/=");
         assert!(token.header_value().is_sensitive());
         assert_eq!(format!("{token:?}"), "Token(<redacted>)");
-        let ctx = RequestContext::new(Endpoint::parse("https://h.example").unwrap(), token);
-        let debug = format!("{ctx:?}");
-        assert!(!debug.contains("MIIsecret"), "{debug}");
-        assert!(debug.contains("<redacted>"));
 
         let reason = |t: &str| Token::new(t).unwrap_err();
         assert_eq!(reason("").reason, InvalidReason::Empty);
@@ -722,20 +552,5 @@ mod tests {
         assert_eq!(reason(" abc").reason, InvalidReason::SurroundingWhitespace);
         assert_eq!(reason("abc ").field, "token");
         assert!(!reason("secret\u{1}").to_string().contains("secret"));
-    }
-
-    #[test]
-    fn user_agent_defaults_and_is_validated() {
-        let ctx = RequestContext::new(
-            Endpoint::parse("https://h.example").unwrap(),
-            Token::new("t").unwrap(),
-        );
-        assert_eq!(ctx.user_agent(), DEFAULT_USER_AGENT);
-        assert!(DEFAULT_USER_AGENT.starts_with("koophone/"));
-        let ctx = ctx.with_user_agent("my-tool/1.2 (ci)").unwrap();
-        assert_eq!(ctx.user_agent(), "my-tool/1.2 (ci)");
-        let e = ctx.with_user_agent("bad\r\nx: y").unwrap_err();
-        assert_eq!(e.field, "user_agent");
-        assert_eq!(e.reason, InvalidReason::ControlCharacter);
     }
 }

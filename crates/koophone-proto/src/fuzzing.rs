@@ -11,7 +11,8 @@ use http::header::{DATE, RETRY_AFTER};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use serde_json::Value;
 
-use crate::endpoint::{DEFAULT_USER_AGENT, Endpoint, RequestContext, Token};
+use crate::context::RequestContext;
+use crate::endpoint::{DEFAULT_USER_AGENT, Endpoint, Token};
 use crate::error::{ApiError, InvalidInput, InvalidReason, RetryAfter};
 use crate::operation::Operation;
 use crate::waiter::Once;

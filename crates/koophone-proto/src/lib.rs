@@ -51,6 +51,7 @@
 
 pub mod auth;
 mod call;
+pub mod context;
 mod decode;
 pub mod endpoint;
 pub mod error;
@@ -60,6 +61,7 @@ mod machine;
 pub mod operation;
 mod redact;
 pub mod region;
+mod target;
 pub mod waiter;
 
 /// The `http` crate this one builds requests and reads responses with, so
@@ -67,8 +69,9 @@ pub mod waiter;
 pub use http;
 
 pub use call::{Call, CallError};
+pub use context::{Auth, RequestContext};
 pub use decode::{FIELD_MAX_BYTES, SNIPPET_MAX_BYTES, SuccessError};
-pub use endpoint::{Auth, Endpoint, RequestContext, Token, X_AUTH_TOKEN};
+pub use endpoint::{Endpoint, Token, X_AUTH_TOKEN};
 pub use error::{
     ApiError, ErrorCode, InvalidInput, InvalidReason, Malformed, RetryAfter, ServiceError,
     Throttled, TransportErrorKind,

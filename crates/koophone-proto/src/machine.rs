@@ -5,7 +5,7 @@ use std::time::{Instant, SystemTime};
 use http::{Request, Response};
 
 use crate::call::Call;
-use crate::endpoint::RequestContext;
+use crate::context::RequestContext;
 use crate::error::{InvalidInput, TransportErrorKind};
 use crate::operation::Operation;
 use crate::waiter::{Action, Observation, Target, WaitError, Waiter};

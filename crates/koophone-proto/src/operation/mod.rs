@@ -38,8 +38,8 @@ use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
+use crate::context::{Auth, RequestContext};
 use crate::decode::{self, SuccessError};
-use crate::endpoint::{Auth, RequestContext};
 use crate::error::{ApiError, InvalidInput, InvalidReason};
 use crate::redact::{Redact, Redactor};
 
@@ -127,7 +127,7 @@ pub trait Operation: Hash {
         response: Response<&[u8]>,
         redactor: &Redactor,
     ) -> Result<Self::Output, ApiError> {
-        decode::response(self, &response, redactor)
+        decode::response(&response, redactor, |body| self.decode_success(body))
     }
 
     /// [`Operation::decode_response`] for an owned body.

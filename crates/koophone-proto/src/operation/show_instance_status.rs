@@ -7,7 +7,7 @@ use super::{Operation, check_path_parameter};
 use crate::decode::{JsonStr, MapOnly, SuccessError};
 use crate::error::{InvalidInput, OneLine};
 use crate::redact::{Redact, Redactor};
-use crate::waiter::{Check, Target};
+use crate::target::{Check, Target};
 
 /// CloudDC ShowInstanceStatus: `GET /v1/{project_id}/instances/{id}/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

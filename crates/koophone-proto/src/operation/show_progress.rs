@@ -10,7 +10,7 @@ use super::{Operation, check_text, json_body, json_escaped_len};
 use crate::decode::{self, SuccessError};
 use crate::error::InvalidInput;
 use crate::redact::{Redact, Redactor};
-use crate::waiter::{Check, Target};
+use crate::target::{Check, Target};
 
 /// The documented limit of ShowProgress's `user_id` and `instance_id`, in characters.
 pub const MAX_PROGRESS_ID_CHARS: usize = 32;

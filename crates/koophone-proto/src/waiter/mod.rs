@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::{Request, Response};
 
-use crate::endpoint::RequestContext;
+use crate::context::RequestContext;
 use crate::error::{InvalidInput, TransportErrorKind};
 use crate::operation::Operation;
 use crate::redact::Redactor;
@@ -21,14 +21,13 @@ mod policy;
 mod retry;
 mod rng;
 pub mod script;
-mod target;
 
+pub use crate::target::{Check, Once, Target};
 pub use outcome::{Action, Observation, Observed, WaitAction, WaitError};
 pub use policy::{Jitter, PolicyError, WaitPolicy};
 pub use retry::Retry;
 pub(crate) use rng::wait_seed;
 pub use rng::{Rng, SeededRng};
-pub use target::{Check, Once, Target};
 
 #[derive(Debug, Clone)]
 enum State<O> {

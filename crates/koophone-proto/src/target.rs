@@ -1,4 +1,5 @@
-//! What a wait waits for.
+//! What a wait waits for: a condition on an operation's output. Each
+//! operation's own targets live beside it; `Once` serves every operation.
 
 use std::time::Duration;
 
