@@ -63,6 +63,19 @@ impl Gen {
     }
 }
 
+/// The KooPhone side of a scenario: one user with one phone going through `phases`.
+fn one_phone(phases: Vec<KooPhonePhase>) -> KooPhoneSpec {
+    KooPhoneSpec {
+        users: vec![KooPhoneUser {
+            user_id: USER.to_owned(),
+            instances: vec![KooPhoneInstance {
+                instance_id: PHONE.to_owned(),
+                phases,
+            }],
+        }],
+    }
+}
+
 fn koophone_phases(g: &mut Gen) -> Vec<KooPhonePhase> {
     let mut phases = Vec::new();
     let mut add = |status, for_ms, waiting_count_from| {
@@ -447,15 +460,7 @@ fn run_seed(seed: u64, tally: &mut Tally) {
     let scenario = Scenario {
         rate_limit,
         request_log_capacity: 4,
-        koophone: KooPhoneSpec {
-            users: vec![KooPhoneUser {
-                user_id: USER.to_owned(),
-                instances: vec![KooPhoneInstance {
-                    instance_id: PHONE.to_owned(),
-                    phases: koophone_phases(&mut g),
-                }],
-            }],
-        },
+        koophone: one_phone(koophone_phases(&mut g)),
         clouddc: CloudDcSpec {
             projects: vec![CloudDcProject {
                 project_id: PROJECT.to_owned(),
@@ -566,15 +571,7 @@ fn same_seed_same_run() {
         let mut g = Gen(SeededRng::new(seed));
         let faults = fault_rules(&mut g);
         let scenario = Scenario {
-            koophone: KooPhoneSpec {
-                users: vec![KooPhoneUser {
-                    user_id: USER.to_owned(),
-                    instances: vec![KooPhoneInstance {
-                        instance_id: PHONE.to_owned(),
-                        phases: koophone_phases(&mut g),
-                    }],
-                }],
-            },
+            koophone: one_phone(koophone_phases(&mut g)),
             faults,
             ..Scenario::empty()
         };

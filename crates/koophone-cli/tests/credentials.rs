@@ -77,6 +77,10 @@ fn status_args(sim: &SimHandle, output: &str) -> Vec<String> {
     .to_vec()
 }
 
+fn iam_flags(sim: &SimHandle) -> Vec<String> {
+    iam_user_flags(sim, "cli-user")
+}
+
 fn args(strings: &[String]) -> Vec<&str> {
     strings.iter().map(String::as_str).collect()
 }
@@ -174,10 +178,11 @@ fn half_an_aksk_pair_exits_2_and_sends_nothing() {
 
 // ---------------------------------------------------------------- IAM
 
-fn iam_flags(sim: &SimHandle) -> Vec<String> {
+/// Log in as IAM user `user` of the simulator's domain and project.
+fn iam_user_flags(sim: &SimHandle, user: &str) -> Vec<String> {
     [
         "--iam-user",
-        "cli-user",
+        user,
         "--iam-domain",
         "sim-domain",
         "--iam-project",
@@ -302,18 +307,7 @@ fn the_first_credentials_given_win() {
         aksk[1],
         ("KOOPHONE_IAM_PASSWORD", "sim-password"),
     ];
-    let mut all = [
-        "--iam-user",
-        "sim-user",
-        "--iam-domain",
-        "sim-domain",
-        "--iam-project",
-        "sim-project",
-        "--iam-endpoint",
-        sim.base_url(),
-    ]
-    .map(str::to_owned)
-    .to_vec();
+    let mut all = iam_user_flags(&sim, "sim-user");
     all.extend(status_args(&sim, "json"));
     // The token first.
     exec(&mut koophone(&args(&all), &everything)).assert_code(0);
