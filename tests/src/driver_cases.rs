@@ -1,12 +1,15 @@
 //! The shared table of driver scenarios (`tests/scenarios/drivers.json`):
 //! what each case runs and the outcome every driver must reach, plus the
-//! in-memory driver loop (the koophone-proto waiter over
+//! in-memory driver loop (any koophone-proto [`Machine`] over
 //! [`MemoryTransport`] under a virtual clock).
 //!
 //! A driver test implements [`Driver`] and hands each case to
-//! [`run_case`], which builds the case's operation, target and policy and
-//! compares nothing itself: the test compares the [`Outcome`] (and, where the
-//! case gives one, the number of requests the simulator saw).
+//! [`run_case`], which builds the case's operation and target (the one place
+//! that names operations) and compares nothing itself: the test compares the
+//! [`Outcome`] (and, where the case gives one, the number of requests the
+//! simulator saw). Outputs are compared by [`state_name`], the first word of
+//! their `Display`, so no operation needs code of its own here. The harness
+//! decides nothing a driver should: every outcome is the core's.
 
 // The machines' outcomes are passed on by value, as the core returns them.
 #![allow(clippy::result_large_err)]

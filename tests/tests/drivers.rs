@@ -12,7 +12,7 @@ use koophone_example_tokio as tokio_example;
 use koophone_proto::{Auth, Call, Operation, Target, Waiter};
 use koophone_sim::{Scenario, Sim, SimHandle};
 use koophone_tests::driver_cases::{
-    Driver, Outcome, Run, Table, in_memory, run_case, run_in_memory, state_name,
+    Driver, Outcome, Run, Table, call_in_memory, in_memory, run_case, run_in_memory, state_name,
 };
 
 fn ureq_outcome(error: &koophone_ureq::Error) -> Outcome {
@@ -161,12 +161,7 @@ impl Driver for MemoryDriver {
         let ctx = run.context("https://sim.invalid");
         let (call_policy, wait_policy) = (run.call_policy(), run.wait_policy());
         let outcome = match run.target {
-            None => run_in_memory(
-                &mut Call::new(run.op, call_policy, transport.now()),
-                &ctx,
-                &transport,
-            )
-            .map(Outcome::from_call),
+            None => call_in_memory(run.op, call_policy, &ctx, &transport).map(Outcome::from_call),
             Some(target) => {
                 let mut waiter = Waiter::new(run.op, target, wait_policy, transport.now());
                 run_in_memory(&mut waiter, &ctx, &transport).map(Outcome::from_wait)
