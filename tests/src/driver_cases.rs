@@ -122,11 +122,14 @@ impl Outcome {
 }
 
 /// The name an output is compared by: the first word of its `Display`
-/// (ShowProgress's status, ShowInstanceStatus's state), so the table needs
-/// nothing per operation.
+/// (ShowProgress's status, ShowInstanceStatus's state; a word is letters,
+/// digits, `-` and `_`), so the table needs nothing per operation.
 pub fn state_name(output: &impl fmt::Display) -> String {
-    let text = output.to_string();
-    text.split(' ').next().unwrap_or_default().to_owned()
+    output
+        .to_string()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || matches!(c, '-' | '_'))
+        .collect()
 }
 
 /// The whole table.
