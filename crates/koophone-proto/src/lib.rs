@@ -55,6 +55,7 @@ pub mod context;
 mod decode;
 pub mod endpoint;
 pub mod error;
+pub mod fleet;
 #[doc(hidden)]
 pub mod fuzzing;
 mod machine;
