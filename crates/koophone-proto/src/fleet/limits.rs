@@ -8,6 +8,10 @@ use super::policy::FleetPolicy;
 use crate::waiter::{Failure, RetryGate};
 
 const SECOND: Duration = Duration::from_secs(1);
+/// The ceiling is this fraction of the rate a 429 came at.
+const CEILING_MARGIN: f64 = 0.9;
+/// Above the ceiling the rate climbs this much slower than below it.
+const PROBE_SPEED: f64 = 0.1;
 
 /// Decides when the next request may go out.
 ///
@@ -30,6 +34,10 @@ pub(crate) struct RateLimiter {
     /// Nothing is sent before this (`Retry-After`, fleet-wide).
     hold_until: Option<Instant>,
     last_throttle: Option<Instant>,
+    /// Just under the rate the service last throttled at: recovery is quick
+    /// up to it and slow beyond it, so the fleet does not keep overshooting
+    /// a limit it has found.
+    ceiling: Option<f64>,
     /// The instant recovery was last accounted up to.
     last_update: Option<Instant>,
 }
@@ -45,6 +53,7 @@ impl RateLimiter {
             log: VecDeque::with_capacity(Self::slots(policy.rate)),
             hold_until: None,
             last_throttle: None,
+            ceiling: None,
             last_update: None,
         }
     }
@@ -75,8 +84,24 @@ impl RateLimiter {
             (None, _) => now,
         };
         if now > from && self.current < self.nominal {
-            let gained = self.recovery * (now - from).as_secs_f64();
-            self.current = (self.current + gained).min(self.nominal);
+            let mut seconds = (now - from).as_secs_f64();
+            let fast = self.recovery;
+            if let Some(ceiling) = self.ceiling.filter(|c| self.current < *c) {
+                let to_ceiling = (ceiling - self.current) / fast;
+                if seconds <= to_ceiling {
+                    self.current += fast * seconds;
+                    seconds = 0.0;
+                } else {
+                    self.current = ceiling;
+                    seconds -= to_ceiling;
+                }
+            }
+            let speed = if self.ceiling.is_some() {
+                fast * PROBE_SPEED
+            } else {
+                fast
+            };
+            self.current = (self.current + speed * seconds).min(self.nominal);
         }
         if self.last_update.is_none_or(|update| now > update) {
             self.last_update = Some(now);
@@ -115,6 +140,7 @@ impl RateLimiter {
             .last_throttle
             .is_none_or(|last| now.saturating_duration_since(last) >= SECOND)
         {
+            self.ceiling = Some(self.current * CEILING_MARGIN);
             self.current = (self.current * self.decrease).max(self.floor);
             self.last_throttle = Some(now);
         }
@@ -278,6 +304,11 @@ mod tests {
         assert_eq!(l.current(), 50.0);
         l.advance(t0 + Duration::from_secs(7));
         assert!((l.current() - 70.0).abs() < 1e-9, "{}", l.current());
+        // Quick up to 90% of the rate throttled at last (100), slow beyond.
+        l.advance(t0 + Duration::from_secs(12));
+        assert!((l.current() - 90.0).abs() < 1e-9, "{}", l.current());
+        l.advance(t0 + Duration::from_secs(22));
+        assert!((l.current() - 94.0).abs() < 1e-9, "{}", l.current());
         l.advance(t0 + Duration::from_secs(600));
         assert_eq!(l.current(), 200.0);
     }

@@ -18,7 +18,8 @@
 //!   adds no load and every wait picks up once it is over.
 //! - **Throttling**: a 429 halves the send rate (at most once a second, down
 //!   to [`FleetPolicy::min_rate`]); after a second without 429 it climbs back
-//!   by [`FleetPolicy::recovery`] of the rate per second. A `Retry-After`
+//!   by [`FleetPolicy::recovery`] of the rate per second up to 90% of the
+//!   rate the last 429 came at, and ten times slower beyond. A `Retry-After`
 //!   holds every request of the fleet, not only the throttled instance's.
 //! - **Fairness**: requests that are due go out earliest due first (the most
 //!   overdue instance first), so once an instance is due at most `n - 1`

@@ -19,7 +19,8 @@ pub struct FleetPolicy {
     /// A 429 multiplies the send rate by this (at most once a second).
     pub throttle_decrease: f64,
     /// After a second without 429, the send rate climbs back by this
-    /// fraction of `rate` per second, up to `rate`.
+    /// fraction of `rate` per second up to 90% of the rate the last 429 came
+    /// at, then ten times slower, up to `rate`.
     pub recovery: f64,
     /// Tokens the retry budget holds (and starts with).
     pub retry_capacity: u32,
