@@ -37,6 +37,7 @@
 mod fault;
 #[doc(hidden)]
 pub mod fuzzing;
+mod generate;
 mod iam;
 pub mod memory;
 mod metadata;
@@ -55,14 +56,14 @@ pub use metadata::{METADATA_TOKEN_PATH, MetadataSpec, NO_AGENCY_MESSAGE, SECURIT
 pub use scenario::{
     AccessKeySpec, CloudDcInstance, CloudDcPhase, CloudDcProject, CloudDcSpec,
     DEFAULT_TOKEN_LIFETIME_MS, DEFAULT_WALL_CLOCK_ORIGIN_UNIX_SECS, Fault, FaultRoute, FaultRule,
-    IamDomain, IamProject, IamSpec, IamUser, InstanceError, KooPhoneInstance, KooPhonePhase,
-    KooPhoneSpec, KooPhoneStatus, KooPhoneUser, RateLimit, Scenario, ScenarioError, TokenSpec,
-    default_wall_clock_origin,
+    GeneratedInstances, IamDomain, IamProject, IamSpec, IamUser, InstanceError, KooPhoneInstance,
+    KooPhonePhase, KooPhoneSpec, KooPhoneStatus, KooPhoneUser, Outage, RateLimit, Scenario,
+    ScenarioError, TokenSpec, default_wall_clock_origin,
 };
 pub use server::{Sim, SimBuilder, SimError, SimHandle};
 pub use shared_simulator::SharedSimulator;
 pub use simulator::{
     AUTH_TOKEN_HEADER, ConnectionFault, LOGGED_BODY_MAX, LoggedRequest, REQUEST_ID_HEADER,
-    SHOW_PROGRESS_PATH, SimResponse, Simulator,
+    RequestCounts, SHOW_PROGRESS_PATH, SimResponse, Simulator,
 };
 pub use virtual_clock::VirtualClock;
