@@ -212,7 +212,12 @@ fn start_fleet(
 
 #[test]
 fn ten_thousand_instances_under_a_binding_rate() {
-    let entry = generated(10_000, 0.02);
+    // Preparations of up to 3 minutes: most instances are polled a few times
+    // while the rate binds.
+    let entry = GeneratedInstances {
+        ready_after_ms: [5_000, 180_000],
+        ..generated(10_000, 0.02)
+    };
     let transport = MemoryTransport::from_scenario(scenario(&entry), 3).unwrap();
     let start = transport.now();
     let policy = FleetPolicy::default().with_limits(200.0, 16);
@@ -236,6 +241,12 @@ fn ten_thousand_instances_under_a_binding_rate() {
     // The rate binds: 10,000 first polls alone take 50 s.
     let bound = wait.max_interval.max(Duration::from_secs(2 * 10_000 / 200));
     let gap = longest_gap(&run, start);
+    eprintln!(
+        "binding: {} requests, busiest second {} (sliding) / {busiest_logged} (log), longest gap {gap:?}, max in flight {}",
+        run.sends.len(),
+        busiest_second(&run.sends),
+        run.max_in_flight
+    );
     assert!(
         gap <= bound,
         "an instance waited {gap:?} between polls (bound {bound:?})"
@@ -312,6 +323,9 @@ fn ten_thousand_instances_when_the_rate_does_not_bind() {
         .map(|k| u64::from(fleet.waiter(k).unwrap().polls()))
         .sum();
     let ratio = fleet_requests as f64 / single as f64;
+    eprintln!(
+        "not binding: fleet {fleet_requests} vs single waiters {single} requests (ratio {ratio:.3})"
+    );
     assert!(
         (0.95..=1.05).contains(&ratio),
         "fleet {fleet_requests} vs single waiters {single} requests"
@@ -336,6 +350,11 @@ fn ten_thousand_instances_when_the_rate_does_not_bind() {
             .filter(|(lag, allowed)| *lag > *allowed + slack)
             .count()
     };
+    eprintln!(
+        "not binding: {} of 10000 over the allowance, {} over it plus 1 s",
+        over(Duration::from_millis(10)),
+        over(Duration::from_secs(1))
+    );
     assert!(
         over(Duration::from_millis(10)) <= 100,
         "{} over the allowance",
@@ -363,12 +382,10 @@ fn an_outage_costs_no_extra_load_and_every_instance_finishes_after_it() {
     let transport = MemoryTransport::from_scenario(scenario, 3).unwrap();
     let start = transport.now();
     let wait = WaitPolicy::default();
-    let mut fleet = start_fleet(
-        FleetPolicy::default().with_limits(200.0, 16),
-        wait,
-        &entry,
-        &transport,
-    );
+    // A rate that does not bind: what limits the load in the outage is the
+    // retry budget.
+    let policy = FleetPolicy::default().with_limits(2_000.0, 64);
+    let mut fleet = start_fleet(policy, wait, &entry, &transport);
     let run = drive(&mut fleet, &transport, (20, 60));
     check_outcomes(&run, &entry, &transport);
     for (at, _) in run.outcomes.iter().flatten() {
@@ -384,6 +401,7 @@ fn an_outage_costs_no_extra_load_and_every_instance_finishes_after_it() {
     };
     let before = count(Duration::from_secs(30), outage.0) / 30.0;
     let during = count(outage.0, outage.1) / 60.0;
+    eprintln!("outage: {before:.1}/s before, {during:.1}/s during");
     assert!(
         during <= before,
         "{during:.1}/s during the outage, {before:.1}/s before"
