@@ -316,7 +316,7 @@ fn ten_thousand_instances_when_the_rate_does_not_bind() {
 
     // Single waiters for every tenth instance (jitter differs per instance,
     // so the totals of a thousand agree to well within 5%).
-    let sample = |k: usize| k % 10 == 0;
+    let sample = |k: usize| k.is_multiple_of(10);
     let single = single_waiters(&entry, wait, sample);
     let fleet_requests: u64 = (0..fleet.len())
         .filter(|k| sample(*k))

@@ -46,7 +46,7 @@
 //! - [`FleetAction::Done`]`(k, outcome)`: instance `k` finished (once each).
 //! - [`FleetAction::AllDone`]: every instance is done or cancelled.
 //!
-//! A blocking driver cap its request timeout at the time left to the
+//! A blocking driver should cap its request timeout at the time left to the
 //! instance's deadline ([`Fleet::waiter`]`(k)`, [`Waiter::deadline`]), as
 //! for a single waiter.
 //!
