@@ -3,45 +3,11 @@
 
 use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
-use serde::Deserialize;
 
 use crate::scenario::{
-    Fault, FaultRoute, FaultRule, KooPhoneInstance, KooPhonePhase, KooPhoneStatus,
+    Fault, FaultRoute, FaultRule, GeneratedInstances, KooPhoneInstance, KooPhonePhase,
+    KooPhoneStatus, Outage,
 };
-
-/// `count` KooPhone instances of one user, with seeded preparation times
-/// and failures, written in one scenario entry:
-///
-/// ```json
-/// {"generate": [{"user_id": "1008600000104285462", "id_prefix": "iFLEET",
-///   "count": 10000, "seed": 7, "ready_after_ms": [5000, 60000],
-///   "failure_rate": 0.01}]}
-/// ```
-///
-/// Instance `i` is `id_prefix` followed by `i` zero-padded to the width of
-/// `count - 1` (`iFLEET0000` … `iFLEET9999`). Its preparation time is drawn
-/// uniformly from `ready_after_ms` (inclusive): the first half queuing with
-/// `waitingCount` counting down, the second half restoring; then it is
-/// normal, or — with probability `failure_rate` — failed. The same entry
-/// always gives the same instances.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GeneratedInstances {
-    /// The owner (the `user_id` of ShowProgress requests).
-    pub user_id: String,
-    /// What every instance id starts with.
-    pub id_prefix: String,
-    /// How many instances (at least 1, at most [`GeneratedInstances::MAX_COUNT`]).
-    pub count: u32,
-    /// Seeds the preparation times and failures.
-    #[serde(default)]
-    pub seed: u64,
-    /// `[min, max]` preparation time in milliseconds.
-    pub ready_after_ms: [u64; 2],
-    /// Chance (0 to 1) that an instance ends failed instead of normal.
-    #[serde(default)]
-    pub failure_rate: f64,
-}
 
 impl GeneratedInstances {
     /// The largest `count` accepted.
@@ -114,21 +80,6 @@ fn phases(ready_after: u64, failed: bool) -> Vec<KooPhonePhase> {
     }
     phases.push(end);
     phases
-}
-
-/// A window in which every KooPhone and CloudDC request is answered 503
-/// (IAM and the metadata service stay up):
-/// `{"outages": [{"from_ms": 60000, "for_ms": 60000}]}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Outage {
-    /// When it starts (ms since start).
-    pub from_ms: u64,
-    /// How long it lasts (ms, at least 1).
-    pub for_ms: u64,
-    /// Retry-After (seconds) on the 503s, if any.
-    #[serde(default)]
-    pub retry_after_s: Option<u64>,
 }
 
 impl Outage {

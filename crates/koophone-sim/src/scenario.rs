@@ -11,10 +11,6 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Deserializer};
 
-pub use crate::generate::{GeneratedInstances, Outage};
-
-pub use crate::metadata::MetadataSpec;
-
 /// The longest `user_id` / `instance_id` KooPhone accepts, in characters.
 pub const KOOPHONE_ID_MAX_CHARS: usize = 32;
 
@@ -568,6 +564,55 @@ impl InstanceError {
 /// States after which the CloudDC docs expect an `error` object.
 pub(crate) fn is_error_state(state: &str) -> bool {
     matches!(state, "error" | "failed")
+}
+
+/// `count` KooPhone instances of one user, with seeded preparation times
+/// and failures, written in one scenario entry:
+///
+/// ```json
+/// {"generate": [{"user_id": "1008600000104285462", "id_prefix": "iFLEET",
+///   "count": 10000, "seed": 7, "ready_after_ms": [5000, 60000],
+///   "failure_rate": 0.01}]}
+/// ```
+///
+/// Instance `i` is `id_prefix` followed by `i` zero-padded to the width of
+/// `count - 1` (`iFLEET0000` … `iFLEET9999`). Its preparation time is drawn
+/// uniformly from `ready_after_ms` (inclusive): the first half queuing with
+/// `waitingCount` counting down, the second half restoring; then it is
+/// normal, or — with probability `failure_rate` — failed. The same entry
+/// always gives the same instances.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratedInstances {
+    /// The owner (the `user_id` of ShowProgress requests).
+    pub user_id: String,
+    /// What every instance id starts with.
+    pub id_prefix: String,
+    /// How many instances (at least 1, at most [`GeneratedInstances::MAX_COUNT`]).
+    pub count: u32,
+    /// Seeds the preparation times and failures.
+    #[serde(default)]
+    pub seed: u64,
+    /// `[min, max]` preparation time in milliseconds.
+    pub ready_after_ms: [u64; 2],
+    /// Chance (0 to 1) that an instance ends failed instead of normal.
+    #[serde(default)]
+    pub failure_rate: f64,
+}
+
+/// A window in which every KooPhone and CloudDC request is answered 503
+/// (IAM and the metadata service stay up):
+/// `{"outages": [{"from_ms": 60000, "for_ms": 60000}]}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outage {
+    /// When it starts (ms since start).
+    pub from_ms: u64,
+    /// How long it lasts (ms, at least 1).
+    pub for_ms: u64,
+    /// Retry-After (seconds) on the 503s, if any.
+    #[serde(default)]
+    pub retry_after_s: Option<u64>,
 }
 
 /// A fault rule: on requests to `route`, within `[from_ms, until_ms)`, with
@@ -1221,5 +1266,69 @@ impl Default for Scenario {
             },
             ..Self::empty()
         }
+    }
+}
+/// The metadata service of a scenario (`"metadata": {...}`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetadataSpec {
+    /// Whether the service answers at all; when false both paths get 404,
+    /// as on a machine that is not an ECS/BMS instance.
+    pub enabled: bool,
+    /// Whether the service issues session tokens (and then requires one on
+    /// the securitykey call); when false the token call answers 404.
+    pub session_tokens: bool,
+    /// When set, session tokens expire after this long (ms) even if a longer
+    /// TTL was asked for: lets tests see a session token expire.
+    pub session_token_lifetime_ms: Option<u64>,
+    /// Whether the instance has an agency; without one, securitykey answers
+    /// 401 "Please configure Cloud Service Agency first".
+    pub agency: bool,
+    /// How long each set of temporary credentials is valid, in ms.
+    pub credential_lifetime_ms: u64,
+    /// After how long (ms) a new set replaces the current one in answers;
+    /// default half the lifetime. Older sets stay valid until they expire.
+    pub rotate_after_ms: Option<u64>,
+}
+
+impl Default for MetadataSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            session_tokens: true,
+            session_token_lifetime_ms: None,
+            agency: true,
+            credential_lifetime_ms: 24 * 60 * 60 * 1000,
+            rotate_after_ms: None,
+        }
+    }
+}
+
+impl MetadataSpec {
+    pub(crate) fn validate(&self) -> Result<(), ScenarioError> {
+        let invalid = |field: &str, message: &str| ScenarioError::Invalid {
+            field: format!("metadata.{field}"),
+            message: message.to_owned(),
+        };
+        if self.credential_lifetime_ms == 0 {
+            return Err(invalid("credential_lifetime_ms", "must be at least 1"));
+        }
+        if self.session_token_lifetime_ms == Some(0) {
+            return Err(invalid("session_token_lifetime_ms", "must be at least 1"));
+        }
+        match self.rotate_after_ms {
+            Some(0) => Err(invalid("rotate_after_ms", "must be at least 1")),
+            Some(ms) if ms > self.credential_lifetime_ms => Err(invalid(
+                "rotate_after_ms",
+                "must not exceed credential_lifetime_ms",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn rotate_after_ms(&self) -> u64 {
+        self.rotate_after_ms
+            .unwrap_or(self.credential_lifetime_ms / 2)
+            .max(1)
     }
 }
