@@ -29,7 +29,8 @@ use koophone_proto::{Endpoint, RequestContext, ShowProgress, Token, UntilReady, 
 
 const QUEUING: &[u8] =
     br#"{"data":{"status":1,"waitingCount":2},"error_code":"0","error_msg":"OK"}"#;
-const NORMAL: &[u8] = br#"{"data":{"status":0,"waitingCount":0},"error_code":"0","error_msg":"OK"}"#;
+const NORMAL: &[u8] =
+    br#"{"data":{"status":0,"waitingCount":0},"error_code":"0","error_msg":"OK"}"#;
 
 /// Nanoseconds this thread has run on a CPU, or wall time where the kernel
 /// does not say.

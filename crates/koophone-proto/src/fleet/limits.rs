@@ -358,6 +358,46 @@ mod tests {
         assert!(busiest_second(&sends) <= 20);
     }
 
+    proptest::proptest! {
+        /// Whatever the rate, the 429s and the instants a driver asks at,
+        /// no half-open second holds more than `floor(rate)` sends (one per
+        /// `1 / rate` below 1/s).
+        #[test]
+        fn the_window_holds_under_any_schedule(
+            rate in 0.2f64..300.0,
+            probes in proptest::collection::vec((0u64..1500, proptest::bool::weighted(0.05), 0u64..3), 1..400),
+        ) {
+            let t0 = Instant::now();
+            let mut l = RateLimiter::new(&FleetPolicy {
+                rate,
+                min_rate: rate.min(0.2),
+                ..FleetPolicy::default()
+            });
+            let mut now = t0;
+            let mut sends = Vec::new();
+            for (step_ms, throttle, retry_after_s) in probes {
+                now += Duration::from_millis(step_ms);
+                l.advance(now);
+                if throttle {
+                    l.throttled(now, Some(Duration::from_secs(retry_after_s)));
+                }
+                // Send as many as allowed at this instant.
+                while l.next_allowed(now).is_none() {
+                    l.record(now);
+                    sends.push(now);
+                }
+            }
+            let allowed = (rate.floor() as usize).max(1);
+            proptest::prop_assert!(busiest_second(&sends) <= allowed);
+            if rate < 1.0 {
+                let spacing = Duration::from_secs_f64(1.0 / rate) - Duration::from_micros(1);
+                for pair in sends.windows(2) {
+                    proptest::prop_assert!(pair[1] - pair[0] >= spacing);
+                }
+            }
+        }
+    }
+
     fn failure(timeout: bool) -> Failure {
         Failure {
             throttled: false,

@@ -46,9 +46,13 @@
 //! - [`FleetAction::Done`]`(k, outcome)`: instance `k` finished (once each).
 //! - [`FleetAction::AllDone`]: every instance is done or cancelled.
 //!
-//! A blocking driver should cap its request timeout at the time left to the
-//! instance's deadline ([`Fleet::waiter`]`(k)`, [`Waiter::deadline`]), as
-//! for a single waiter.
+//! Deadlines: an instance waiting for its turn ends with
+//! [`WaitError::Deadline`] at its deadline even while the rate or the
+//! concurrency limit holds everyone back; an instance with a request in
+//! flight is ended by that request's answer (a late answer to a timely
+//! request is honoured, as for a single waiter). So a blocking driver should
+//! cap each request's timeout at the time left to the instance's deadline
+//! ([`Fleet::waiter`]`(k)`, [`Waiter::deadline`]).
 //!
 //! ```
 //! use std::time::{Duration, Instant};
