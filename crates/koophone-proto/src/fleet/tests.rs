@@ -518,3 +518,11 @@ fn an_invalid_policy_is_refused() {
         Fleet::new(policy, WaitPolicy::default(), Instant::now());
     assert_eq!(fleet.err(), Some(FleetPolicyError::ZeroConcurrency));
 }
+
+#[test]
+fn a_fleet_can_move_to_and_be_shared_by_driver_threads() {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Fleet<ShowProgress, UntilReady>>();
+    send_and_sync::<Fleet<crate::ShowInstanceStatus, crate::UntilState>>();
+    send_and_sync::<FleetAction<Progress>>();
+}
