@@ -56,8 +56,6 @@ mod decode;
 pub mod endpoint;
 pub mod error;
 pub mod fleet;
-#[doc(hidden)]
-pub mod fuzzing;
 mod machine;
 pub mod operation;
 mod redact;
@@ -71,8 +69,8 @@ pub use http;
 
 pub use call::{Call, CallError};
 pub use context::{Auth, RequestContext};
-pub use decode::{FIELD_MAX_BYTES, SNIPPET_MAX_BYTES, SuccessError};
-pub use endpoint::{Endpoint, Token, X_AUTH_TOKEN};
+pub use decode::{FIELD_MAX_BYTES, REASON_MAX_BYTES, SNIPPET_MAX_BYTES, SuccessError};
+pub use endpoint::{DEFAULT_USER_AGENT, Endpoint, Token, X_AUTH_TOKEN};
 pub use error::{
     ApiError, ErrorCode, InvalidInput, InvalidReason, Malformed, RetryAfter, ServiceError,
     Throttled, TransportErrorKind,

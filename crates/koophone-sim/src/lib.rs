@@ -35,8 +35,6 @@
 #![deny(missing_docs)]
 
 mod fault;
-#[doc(hidden)]
-pub mod fuzzing;
 mod generate;
 mod iam;
 pub mod memory;
