@@ -5,16 +5,15 @@
 //! or, when there is none, wait for the new one and share its outcome.
 
 use std::fmt;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 use koophone_proto::auth::{
-    IssueProjectToken, IssuedToken, RefreshPolicy, RefreshTicket, TokenCache, TokenId, TokenState,
-    UnauthorizedAction,
+    IssueProjectToken, IssuedToken, RefreshPolicy, TokenCache, TokenId, UnauthorizedAction,
 };
 use koophone_proto::{Endpoint, Token, TransportErrorKind};
 
 use crate::error::{Error, IamError};
+use crate::single_flight::{RefreshFailure, SingleFlight};
 use crate::transport::TransportError;
 
 /// An IAM user's password credentials and the IAM endpoint that issues their
@@ -76,24 +75,10 @@ impl IamPassword {
     }
 }
 
-/// How often a thread waiting for another's refresh looks at its cancel token.
-const WAIT_SLICE: Duration = Duration::from_millis(50);
-
 /// The token cache of one client, shared by its clones and threads.
 pub(crate) struct IamSession {
     iam: IamPassword,
-    state: Mutex<State>,
-    refresh_ended: Condvar,
-}
-
-struct State {
-    cache: TokenCache,
-    /// How many refreshes have ended, so a waiting thread can tell that the
-    /// one it waited for is over.
-    ended: u64,
-    /// How the last refresh that ended failed, when it did: threads that
-    /// waited for it report that failure instead of asking IAM again.
-    last_failure: Option<IamError>,
+    flight: SingleFlight<TokenCache, IamError>,
 }
 
 impl fmt::Debug for IamSession {
@@ -112,128 +97,55 @@ impl IamSession {
 
     pub(crate) fn new(iam: IamPassword) -> IamSession {
         IamSession {
-            state: Mutex::new(State {
-                cache: TokenCache::new(iam.policy),
-                ended: 0,
-                last_failure: None,
-            }),
+            flight: SingleFlight::new(TokenCache::new(iam.policy)),
             iam,
-            refresh_ended: Condvar::new(),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A token to send now and its id for [`IamSession::on_unauthorized`] /
     /// [`IamSession::on_accepted`]. Refreshes through `issue` when the cache
     /// says so and no other thread is at it; without a usable token, waits
-    /// for the thread that is, and fails as it failed. That wait ends at this
-    /// caller's own `deadline` (a timeout), not when the other thread's
-    /// request gives up: the other call may have far more time.
+    /// for the thread that is, and fails as it failed, or as a timeout at
+    /// this caller's own `deadline`.
     pub(crate) fn lease(
         &self,
         issue: &dyn Fn(&IamPassword) -> Result<IssuedToken, IamError>,
         cancelled: &dyn Fn() -> bool,
         deadline: Instant,
     ) -> Result<(Token, TokenId), Error> {
-        let mut state = self.lock();
-        // The `ended` count when this thread started waiting for another's refresh.
-        let mut waited_since = None;
-        loop {
-            if cancelled() {
-                return Err(Error::Cancelled);
-            }
-            let now = SystemTime::now();
-            match state.cache.state(now) {
-                TokenState::Fresh(lease) => return Ok((lease.token.clone(), lease.id)),
-                TokenState::RefreshDue(lease) => {
-                    let current = (lease.token.clone(), lease.id);
-                    let Some(ticket) = state.cache.begin_refresh(now) else {
-                        return Ok(current);
-                    };
-                    drop(state);
-                    // A failure keeps the current token, still valid, in use;
-                    // the cache asks again after its retry delay.
-                    let refreshed = self.refresh(ticket, issue);
-                    #[cfg(feature = "tracing")]
-                    if let Err(e) = &refreshed {
-                        tracing::warn!(error = %e, "token refresh failed; the current token stays in use");
-                    }
-                    drop(refreshed);
-                    state = self.lock();
-                }
-                TokenState::RefreshRequired => {
-                    if let Some(since) = waited_since
-                        && state.ended != since
-                        && let Some(failure) = &state.last_failure
-                    {
-                        return Err(Error::Iam(Box::new(failure.shared_copy())));
-                    }
-                    match state.cache.begin_refresh(now) {
-                        Some(ticket) => {
-                            drop(state);
-                            self.refresh(ticket, issue)?;
-                            state = self.lock();
-                        }
-                        None => {
-                            waited_since.get_or_insert(state.ended);
-                            let left = deadline.saturating_duration_since(Instant::now());
-                            if left.is_zero() {
-                                return Err(Error::Iam(Box::new(IamError::Transport(
-                                    TransportError::new(TransportErrorKind::Timeout),
-                                ))));
-                            }
-                            state = self
-                                .refresh_ended
-                                .wait_timeout(state, WAIT_SLICE.min(left))
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .0;
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Ask IAM (without holding the lock), store the outcome, wake the waiters.
-    fn refresh(
-        &self,
-        ticket: RefreshTicket,
-        issue: &dyn Fn(&IamPassword) -> Result<IssuedToken, IamError>,
-    ) -> Result<(), Error> {
-        let issued = issue(&self.iam);
-        let now = SystemTime::now();
-        let mut state = self.lock();
-        let outcome = match issued {
-            Ok(issued) => state
-                .cache
-                .complete_refresh(ticket, issued, now)
-                .map(drop)
-                .map_err(|_| IamError::AlreadyExpired),
-            Err(e) => {
-                state.cache.fail_refresh(ticket, now);
-                Err(e)
-            }
-        };
-        state.ended = state.ended.wrapping_add(1);
-        state.last_failure = outcome.as_ref().err().map(IamError::shared_copy);
-        drop(state);
-        self.refresh_ended.notify_all();
-        outcome.map_err(|e| Error::Iam(Box::new(e)))
+        self.flight
+            .lease(&|| issue(&self.iam), cancelled, Some(deadline))
     }
 
     /// The service refused token `id` with a 401: true when a new token is
     /// worth one more try (the first refusal), false when a replacement was
     /// refused too.
     pub(crate) fn on_unauthorized(&self, id: TokenId) -> bool {
-        self.lock().cache.on_unauthorized(id) == UnauthorizedAction::RetryWithNewToken
+        self.flight.with_cache(|cache| cache.on_unauthorized(id))
+            == UnauthorizedAction::RetryWithNewToken
     }
 
     /// The service accepted token `id` (any answer but 401).
     pub(crate) fn on_accepted(&self, id: TokenId) {
-        self.lock().cache.on_accepted(id);
+        self.flight.with_cache(|cache| cache.on_accepted(id));
+    }
+}
+
+impl RefreshFailure for IamError {
+    fn shared_copy(&self) -> IamError {
+        IamError::shared_copy(self)
+    }
+
+    fn already_expired() -> IamError {
+        IamError::AlreadyExpired
+    }
+
+    fn timed_out() -> IamError {
+        IamError::Transport(TransportError::new(TransportErrorKind::Timeout))
+    }
+
+    fn into_error(self) -> Error {
+        Error::Iam(Box::new(self))
     }
 }
 
@@ -241,7 +153,7 @@ impl IamSession {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Barrier};
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime};
 
     use koophone_proto::auth::{Password, ProjectScope};
     use koophone_proto::{ApiError, ServiceError, TransportErrorKind};

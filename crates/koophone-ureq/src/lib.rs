@@ -84,6 +84,7 @@ mod credentials;
 mod error;
 mod iam;
 mod metadata;
+mod single_flight;
 mod transport;
 mod wait;
 
