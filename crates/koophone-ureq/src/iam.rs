@@ -10,11 +10,10 @@ use std::time::Instant;
 use koophone_proto::auth::{
     IssueProjectToken, IssuedToken, RefreshPolicy, TokenCache, TokenId, UnauthorizedAction,
 };
-use koophone_proto::{Endpoint, Token, TransportErrorKind};
+use koophone_proto::{Endpoint, Token};
 
 use crate::error::{Error, IamError};
-use crate::single_flight::{RefreshFailure, SingleFlight};
-use crate::transport::TransportError;
+use crate::single_flight::SingleFlight;
 
 /// An IAM user's password credentials and the IAM endpoint that issues their
 /// tokens. A client holding them asks IAM for a token on first use, caches
@@ -131,24 +130,6 @@ impl IamSession {
     }
 }
 
-impl RefreshFailure for IamError {
-    fn shared_copy(&self) -> IamError {
-        IamError::shared_copy(self)
-    }
-
-    fn already_expired() -> IamError {
-        IamError::AlreadyExpired
-    }
-
-    fn timed_out() -> IamError {
-        IamError::Transport(TransportError::new(TransportErrorKind::Timeout))
-    }
-
-    fn into_error(self) -> Error {
-        Error::Iam(Box::new(self))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -254,57 +235,54 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
-    #[test]
-    fn threads_without_a_token_share_one_refresh() {
+    /// `threads` threads without a token lease at once; each IAM answer
+    /// takes 200 ms, long enough for the others to find it in flight.
+    /// Returns each thread's outcome and how many times IAM was asked.
+    fn lease_together(
+        threads: usize,
+        answer: fn(usize) -> Result<IssuedToken, IamError>,
+    ) -> (Vec<Result<Token, Error>>, usize) {
         let session = Arc::new(session(RefreshPolicy::default()));
         let calls = Arc::new(AtomicUsize::new(0));
-        let start = Arc::new(Barrier::new(8));
-        let threads: Vec<_> = (0..8)
+        let start = Arc::new(Barrier::new(threads));
+        let threads: Vec<_> = (0..threads)
             .map(|_| {
                 let (session, calls, start) = (session.clone(), calls.clone(), start.clone());
                 std::thread::spawn(move || {
                     let issue = |_: &IamPassword| {
                         let n = calls.fetch_add(1, Ordering::SeqCst);
-                        // Long enough for the other threads to find it in flight.
                         std::thread::sleep(Duration::from_millis(200));
-                        Ok(issued(n, Duration::from_secs(3600)))
+                        answer(n)
                     };
                     start.wait();
-                    session.lease(&issue, NEVER, far()).unwrap().0
+                    session.lease(&issue, NEVER, far()).map(|(token, _)| token)
                 })
             })
             .collect();
-        for thread in threads {
-            assert_eq!(thread.join().unwrap().expose_secret(), "token-0");
+        let outcomes = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        (outcomes, calls.load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn threads_without_a_token_share_one_refresh() {
+        let (outcomes, calls) = lease_together(8, |n| Ok(issued(n, Duration::from_secs(3600))));
+        assert_eq!(outcomes.len(), 8);
+        for outcome in outcomes {
+            assert_eq!(outcome.unwrap().expose_secret(), "token-0");
         }
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(calls, 1);
     }
 
     #[test]
     fn threads_waiting_for_a_failed_refresh_share_its_failure() {
-        let session = Arc::new(session(RefreshPolicy::default()));
-        let calls = Arc::new(AtomicUsize::new(0));
-        let start = Arc::new(Barrier::new(4));
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let (session, calls, start) = (session.clone(), calls.clone(), start.clone());
-                std::thread::spawn(move || {
-                    let issue = |_: &IamPassword| {
-                        calls.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(200));
-                        Err(refused())
-                    };
-                    start.wait();
-                    session.lease(&issue, NEVER, far()).unwrap_err()
-                })
-            })
-            .collect();
-        for thread in threads {
-            let err = thread.join().unwrap();
+        let (outcomes, calls) = lease_together(4, |_| Err(refused()));
+        assert_eq!(outcomes.len(), 4);
+        for outcome in outcomes {
+            let err = outcome.unwrap_err();
             assert_eq!(err.kind(), "unauthorized");
             assert_eq!(err.http_status(), Some(401));
         }
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(calls, 1);
     }
 
     /// A token of 1.2 s is due for refresh after 0.6 s (the margin is at

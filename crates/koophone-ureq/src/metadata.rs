@@ -16,11 +16,11 @@ use koophone_proto::auth::metadata::{
 };
 use koophone_proto::auth::{AkSkCredentials, RefreshPolicy, UnauthorizedAction};
 use koophone_proto::endpoint::DEFAULT_USER_AGENT;
-use koophone_proto::{Endpoint, InvalidInput, TransportErrorKind};
+use koophone_proto::{Endpoint, InvalidInput};
 
 use crate::error::{Error, MetadataFetchError};
-use crate::single_flight::{RefreshFailure, SingleFlight};
-use crate::transport::{Transport, TransportConfig, TransportError};
+use crate::single_flight::SingleFlight;
+use crate::transport::{Transport, TransportConfig};
 
 /// The environment variable that points the metadata calls elsewhere than
 /// `http://169.254.169.254` (a simulator, an unusual network). Plain `http`
@@ -248,24 +248,6 @@ impl MetadataCredentials {
     /// The service accepted credentials `id`.
     pub(crate) fn on_accepted(&self, id: CredentialsId) {
         self.shared.flight.with_cache(|cache| cache.on_accepted(id));
-    }
-}
-
-impl RefreshFailure for MetadataFetchError {
-    fn shared_copy(&self) -> MetadataFetchError {
-        MetadataFetchError::shared_copy(self)
-    }
-
-    fn already_expired() -> MetadataFetchError {
-        MetadataFetchError::AlreadyExpired
-    }
-
-    fn timed_out() -> MetadataFetchError {
-        MetadataFetchError::Transport(TransportError::new(TransportErrorKind::Timeout))
-    }
-
-    fn into_error(self) -> Error {
-        Error::Metadata(Box::new(self))
     }
 }
 

@@ -8,14 +8,15 @@ use std::fmt;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use koophone_proto::Token;
 use koophone_proto::auth::metadata::TemporaryCredentials;
 use koophone_proto::auth::metadata::{CredentialCache, CredentialState, CredentialsId};
 use koophone_proto::auth::{
     AkSkCredentials, IssuedToken, RefreshTicket, TokenCache, TokenId, TokenState,
 };
+use koophone_proto::{Token, TransportErrorKind};
 
-use crate::error::Error;
+use crate::error::{Error, IamError, MetadataFetchError};
+use crate::transport::TransportError;
 
 /// How often a thread waiting for another's refresh looks at its cancel token.
 const WAIT_SLICE: Duration = Duration::from_millis(50);
@@ -199,6 +200,28 @@ impl<C: RefreshCache, E: RefreshFailure> SingleFlight<C, E> {
     }
 }
 
+/// The three ticket methods, which both core caches spell alike.
+macro_rules! delegate_tickets {
+    ($cache:ident) => {
+        fn begin_refresh(&mut self, now: SystemTime) -> Option<RefreshTicket> {
+            $cache::begin_refresh(self, now)
+        }
+
+        fn complete_refresh(
+            &mut self,
+            ticket: RefreshTicket,
+            fetched: Self::Fetched,
+            now: SystemTime,
+        ) -> bool {
+            $cache::complete_refresh(self, ticket, fetched, now).is_ok()
+        }
+
+        fn fail_refresh(&mut self, ticket: RefreshTicket, now: SystemTime) {
+            $cache::fail_refresh(self, ticket, now);
+        }
+    };
+}
+
 impl RefreshCache for TokenCache {
     type Lease = (Token, TokenId);
     type Fetched = IssuedToken;
@@ -213,22 +236,7 @@ impl RefreshCache for TokenCache {
         }
     }
 
-    fn begin_refresh(&mut self, now: SystemTime) -> Option<RefreshTicket> {
-        TokenCache::begin_refresh(self, now)
-    }
-
-    fn complete_refresh(
-        &mut self,
-        ticket: RefreshTicket,
-        fetched: IssuedToken,
-        now: SystemTime,
-    ) -> bool {
-        TokenCache::complete_refresh(self, ticket, fetched, now).is_ok()
-    }
-
-    fn fail_refresh(&mut self, ticket: RefreshTicket, now: SystemTime) {
-        TokenCache::fail_refresh(self, ticket, now);
-    }
+    delegate_tickets!(TokenCache);
 }
 
 impl RefreshCache for CredentialCache {
@@ -245,20 +253,31 @@ impl RefreshCache for CredentialCache {
         }
     }
 
-    fn begin_refresh(&mut self, now: SystemTime) -> Option<RefreshTicket> {
-        CredentialCache::begin_refresh(self, now)
-    }
-
-    fn complete_refresh(
-        &mut self,
-        ticket: RefreshTicket,
-        fetched: TemporaryCredentials,
-        now: SystemTime,
-    ) -> bool {
-        CredentialCache::complete_refresh(self, ticket, fetched, now).is_ok()
-    }
-
-    fn fail_refresh(&mut self, ticket: RefreshTicket, now: SystemTime) {
-        CredentialCache::fail_refresh(self, ticket, now);
-    }
+    delegate_tickets!(CredentialCache);
 }
+
+/// Both credential sources' failures share these variants and `shared_copy`.
+macro_rules! refresh_failure {
+    ($failure:ident, $wrap:path) => {
+        impl RefreshFailure for $failure {
+            fn shared_copy(&self) -> $failure {
+                $failure::shared_copy(self)
+            }
+
+            fn already_expired() -> $failure {
+                $failure::AlreadyExpired
+            }
+
+            fn timed_out() -> $failure {
+                $failure::Transport(TransportError::new(TransportErrorKind::Timeout))
+            }
+
+            fn into_error(self) -> Error {
+                $wrap(Box::new(self))
+            }
+        }
+    };
+}
+
+refresh_failure!(IamError, Error::Iam);
+refresh_failure!(MetadataFetchError, Error::Metadata);
