@@ -315,31 +315,14 @@ mod tests {
         let session = session(RefreshPolicy::default());
         let n = AtomicUsize::new(0);
         let issue = |_: &IamPassword| Ok(issued(n.fetch_add(1, Ordering::SeqCst), SHORT));
-        assert_eq!(
-            session
-                .lease(&issue, NEVER, far())
-                .unwrap()
-                .0
-                .expose_secret(),
-            "token-0"
-        );
-        assert_eq!(
-            session
-                .lease(&issue, NEVER, far())
-                .unwrap()
-                .0
-                .expose_secret(),
-            "token-0"
-        );
+        let leased = || {
+            let (token, _) = session.lease(&issue, NEVER, far()).unwrap();
+            token.expose_secret().to_owned()
+        };
+        assert_eq!(leased(), "token-0");
+        assert_eq!(leased(), "token-0");
         std::thread::sleep(UNTIL_DUE);
-        assert_eq!(
-            session
-                .lease(&issue, NEVER, far())
-                .unwrap()
-                .0
-                .expose_secret(),
-            "token-1"
-        );
+        assert_eq!(leased(), "token-1");
         assert_eq!(n.load(Ordering::SeqCst), 2);
     }
 
