@@ -397,70 +397,55 @@ pub enum EndpointInput {
     /// Any text.
     Raw(Text),
     /// `scheme://host[:port][/prefix...]`.
-    Parts {
-        /// https or http.
-        https: bool,
-        /// The host.
-        host: HostChoice,
-        /// The port.
-        port: Option<u16>,
-        /// Path prefix segments.
-        prefix: Vec<Text>,
-    },
+    Parts(UrlParts),
 }
+
+encode_variants!(EndpointInput, 2 { 0 => Raw(text), 1 => Parts(parts) });
+
+/// The parts of an assembled endpoint URL.
+#[derive(Arbitrary, Debug, Clone, PartialEq, Eq)]
+pub struct UrlParts {
+    /// https or http.
+    pub https: bool,
+    /// The host.
+    pub host: HostChoice,
+    /// The port.
+    pub port: Option<u16>,
+    /// Path prefix segments.
+    pub prefix: Vec<Text>,
+}
+
+encode_fields!(UrlParts {
+    https,
+    host,
+    port,
+    prefix
+});
 
 impl EndpointInput {
     /// The URL text.
     pub fn url(&self) -> String {
-        match self {
-            EndpointInput::Raw(text) => text.0.clone(),
-            EndpointInput::Parts {
-                https,
-                host,
-                port,
-                prefix,
-            } => {
-                let host = match host {
-                    HostChoice::Loopback => "127.0.0.1",
-                    HostChoice::Localhost => "localhost",
-                    HostChoice::Ipv6Loopback => "[::1]",
-                    HostChoice::Example => "koophone.example.com",
-                    HostChoice::Name(name) => &name.0,
-                };
-                let mut url = format!("{}://{host}", if *https { "https" } else { "http" });
-                if let Some(port) = port {
-                    url.push_str(&format!(":{port}"));
-                }
-                for segment in prefix {
-                    url.push('/');
-                    url.push_str(&segment.0);
-                }
-                url
-            }
+        let parts = match self {
+            EndpointInput::Raw(text) => return text.0.clone(),
+            EndpointInput::Parts(parts) => parts,
+        };
+        let host = match &parts.host {
+            HostChoice::Loopback => "127.0.0.1",
+            HostChoice::Localhost => "localhost",
+            HostChoice::Ipv6Loopback => "[::1]",
+            HostChoice::Example => "koophone.example.com",
+            HostChoice::Name(name) => &name.0,
+        };
+        let scheme = if parts.https { "https" } else { "http" };
+        let mut url = format!("{scheme}://{host}");
+        if let Some(port) = parts.port {
+            url.push_str(&format!(":{port}"));
         }
-    }
-}
-
-impl Encode for EndpointInput {
-    fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            EndpointInput::Raw(text) => {
-                variant(out, 0, 2);
-                text.encode(out);
-            }
-            EndpointInput::Parts {
-                https,
-                host,
-                port,
-                prefix,
-            } => {
-                variant(out, 1, 2);
-                https.encode(out);
-                host.encode(out);
-                port.encode(out);
-                prefix.encode(out);
-            }
+        for segment in &parts.prefix {
+            url.push('/');
+            url.push_str(&segment.0);
         }
+        url
     }
 }
 
