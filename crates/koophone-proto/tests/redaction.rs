@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use koophone_check::echo::visible;
 use koophone_proto::auth::{
     AkSkCredentials, IssueProjectToken, Password, ProjectScope, SecretKey, SecurityToken,
 };
@@ -256,20 +257,6 @@ fn response(
         None => serde_json::to_vec(&serde_json::Value::Object(members)).unwrap(),
     };
     (headers, body)
-}
-
-/// The text the user could see, lower-cased and with control characters as
-/// spaces (as a one-line Display shows them).
-fn visible(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                ' '
-            } else {
-                c.to_ascii_lowercase()
-            }
-        })
-        .collect()
 }
 
 fn assert_clean(what: &str, text: &str, secrets: &[&str]) -> Result<(), TestCaseError> {
