@@ -310,6 +310,30 @@ fn check_status(s: &InstanceStatus, secrets: &[&str]) -> Result<(), TestCaseErro
     Ok(())
 }
 
+/// A ShowInstanceStatus machine made by `machine`, run with `creds`
+/// against a server that always answers `status` with `echoes` of their
+/// secrets; the machine is returned for its last observation.
+fn echoed<M: Machine>(
+    creds: &Creds,
+    status: u16,
+    echoes: &[(Place, Echo)],
+    machine: impl FnOnce(ShowInstanceStatus, Instant) -> M,
+) -> (M, M::Outcome) {
+    let (headers, body) = response(status, echoes, &creds.secrets());
+    let op = ShowInstanceStatus::new("project", "instance").unwrap();
+    let start = Instant::now();
+    let mut machine = machine(op, start);
+    let outcome = drive(
+        &mut machine,
+        &creds.context(),
+        status,
+        &headers,
+        &body,
+        start,
+    );
+    (machine, outcome)
+}
+
 /// Run a machine against a server that always gives this answer; every
 /// request is built from `ctx` the way a driver builds it.
 fn drive<M: Machine>(
@@ -368,13 +392,10 @@ proptest! {
         status in proptest::sample::select(&STATUSES[..]),
         echoes in places(),
     ) {
-        let ctx = creds.context();
         let secrets = creds.secrets();
-        let (headers, body) = response(status, &echoes, &secrets);
-        let op = ShowInstanceStatus::new("project", "instance").unwrap();
-        let start = Instant::now();
-        let mut call = Call::new(op, policy(), start);
-        match drive(&mut call, &ctx, status, &headers, &body, start) {
+        let (call, outcome) =
+            echoed(&creds, status, &echoes, |op, start| Call::new(op, policy(), start));
+        match outcome {
             Ok(output) => check_status(&output, &secrets)?,
             Err(CallError::Api(e)) => check_error(&e, &secrets)?,
             Err(e) => assert_clean("call error", &format!("{e} {e:?}"), &secrets)?,
@@ -390,15 +411,12 @@ proptest! {
         status in proptest::sample::select(&STATUSES[..]),
         echoes in places(),
     ) {
-        let ctx = creds.context();
         let secrets = creds.secrets();
-        let (headers, body) = response(status, &echoes, &secrets);
-        let op = ShowInstanceStatus::new("project", "instance").unwrap();
-        let start = Instant::now();
         let target = UntilState::new(InstanceState::Running)
             .with_failure_states([InstanceState::Error, InstanceState::Failed]);
-        let mut waiter = Waiter::new(op, target, policy(), start);
-        let outcome = drive(&mut waiter, &ctx, status, &headers, &body, start);
+        let (waiter, outcome) = echoed(&creds, status, &echoes, |op, start| {
+            Waiter::new(op, target, policy(), start)
+        });
         match &outcome {
             Ok(output) => check_status(output, &secrets)?,
             Err(WaitError::FailedState(output)) => check_status(output, &secrets)?,
