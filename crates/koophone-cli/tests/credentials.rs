@@ -62,19 +62,7 @@ fn sim() -> SimHandle {
 }
 
 fn status_args(sim: &SimHandle, output: &str) -> Vec<String> {
-    [
-        "--endpoint",
-        sim.base_url(),
-        "--output",
-        output,
-        "status",
-        "--project-id",
-        "sim-project",
-        "--instance-id",
-        "sim-instance",
-    ]
-    .map(str::to_owned)
-    .to_vec()
+    common::status_args(sim.base_url(), output)
 }
 
 fn iam_flags(sim: &SimHandle) -> Vec<String> {

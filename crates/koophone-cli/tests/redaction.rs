@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::koophone_run as koophone;
+use common::{SIM_IAM_USER, koophone_run as koophone, status_args};
 use koophone_check::echo::{ECHOES, Echo, EchoServer, visible};
 
 const TOKEN: &str = "MIItoken-CLI-ECHOED-0123456789abcdef";
@@ -30,18 +30,9 @@ fn run_all(creds: &Creds<'_>) {
     for echo in ECHOES {
         for output in ["json", "human"] {
             let server = EchoServer::start(echo, extras(creds), 8);
+            let call = status_args(&server.url, output);
             let mut args = creds.flags.clone();
-            args.extend([
-                "--endpoint",
-                &server.url,
-                "--output",
-                output,
-                "status",
-                "--project-id",
-                "sim-project",
-                "--instance-id",
-                "sim-instance",
-            ]);
+            args.extend(call.iter().map(String::as_str));
             let run = koophone(&args, &creds.vars);
             let what = format!("{} {echo:?} --output {output}", creds.name);
             let mut secrets: Vec<String> = creds.secrets.iter().map(|s| s.to_string()).collect();
@@ -127,16 +118,7 @@ fn an_iam_password_and_issued_token_are_never_printed() {
     let sim = koophone_sim::Sim::builder().start().expect("simulator");
     run_all(&Creds {
         name: "IAM",
-        flags: vec![
-            "--iam-user",
-            "sim-user",
-            "--iam-domain",
-            "sim-domain",
-            "--iam-project",
-            "sim-project",
-            "--iam-endpoint",
-            sim.base_url(),
-        ],
+        flags: [&SIM_IAM_USER[..], &["--iam-endpoint", sim.base_url()]].concat(),
         vars: vec![("KOOPHONE_IAM_PASSWORD", SIM_PASSWORD)],
         secrets: vec![SIM_PASSWORD],
     });
