@@ -78,6 +78,10 @@ pub use error::{
 };
 pub use machine::Machine;
 pub use operation::Operation;
+pub use operation::batch_prepare_instances::{
+    BatchPrepareInstances, MAX_PREPARE_BATCH, MAX_PREPARE_ID_CHARS, PhoneStatus, PreparedInstance,
+    PreparedInstances, prepare_batches,
+};
 pub use operation::show_instance_status::{
     ErrorStatus, InstanceState, InstanceStatus, ShowInstanceStatus, UntilState,
 };

@@ -43,6 +43,7 @@ use crate::decode::{self, SuccessError};
 use crate::error::{ApiError, InvalidInput, InvalidReason};
 use crate::redact::{Redact, Redactor};
 
+pub mod batch_prepare_instances;
 pub mod show_instance_status;
 pub mod show_progress;
 
