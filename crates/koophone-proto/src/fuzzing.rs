@@ -18,8 +18,9 @@ use crate::operation::Operation;
 use crate::waiter::Once;
 use crate::waiter::script::Script;
 use crate::{
-    InstanceState, InstanceStatus, MAX_PROGRESS_ID_CHARS, PrepareStatus, Progress,
-    ShowInstanceStatus, ShowProgress, UntilReady, UntilState,
+    BatchPrepareInstances, InstanceState, InstanceStatus, MAX_PROGRESS_ID_CHARS, PhoneStatus,
+    PrepareStatus, PreparedInstances, Progress, ShowInstanceStatus, ShowProgress, UntilReady,
+    UntilState,
 };
 
 const SNIPPET_MAX_BYTES: usize = 256;
@@ -91,6 +92,58 @@ fn example_progress() -> ShowProgress {
 fn example_status() -> ShowInstanceStatus {
     ShowInstanceStatus::new("0605767a3300d5762fb7c0186d9e1779", "i-1")
         .expect("example path parameters are valid")
+}
+
+/// The ids the decoding property sends in its BatchPrepareInstances call.
+pub const PREPARE_EXAMPLE_IDS: [&str; 2] = ["iRJEVP9", "iQWERT1"];
+
+/// BatchPrepareInstances decoding is total and its outcome agrees with the
+/// body: only a 2xx decodes, with one entry per id sent, in order, whose
+/// status is the last one `data.status_list` gives that id (or none when it
+/// gives none); every error keeps the promises of [`check_error`].
+pub fn decode_prepared(response: &Response<&[u8]>) -> Result<PreparedInstances, ApiError> {
+    let op = BatchPrepareInstances::new("1008600000104285462", PREPARE_EXAMPLE_IDS)
+        .expect("example ids are valid");
+    let outcome = decode_both(&op, response);
+    match &outcome {
+        Ok(prepared) => {
+            assert!(
+                response.status().is_success(),
+                "decoded a {}",
+                response.status()
+            );
+            let ids: Vec<&str> = prepared
+                .instances
+                .iter()
+                .map(|i| i.instance_id.as_str())
+                .collect();
+            assert_eq!(ids, PREPARE_EXAMPLE_IDS, "one entry per id sent, in order");
+            let Some(top) = json_object(response.body()) else {
+                return outcome;
+            };
+            let Some(Value::Array(list)) = top.get("data").and_then(|d| d.get("status_list"))
+            else {
+                panic!("decoded without a status_list array: {top:?}");
+            };
+            for instance in &prepared.instances {
+                let last = list
+                    .iter()
+                    .rev()
+                    .filter(|e| {
+                        e.get("instance_id").and_then(Value::as_str) == Some(&instance.instance_id)
+                    })
+                    .find_map(|e| e.get("status").and_then(Value::as_i64));
+                assert_eq!(
+                    instance.status.map(PhoneStatus::code),
+                    last,
+                    "status of {}",
+                    instance.instance_id
+                );
+            }
+        }
+        Err(error) => check_error(response, error),
+    }
+    outcome
 }
 
 /// ShowProgress decoding is total and its outcome agrees with the body:
