@@ -453,6 +453,7 @@ fn run_seed(seed: u64, tally: &mut Tally) {
                 instances: vec![KooPhoneInstance {
                     instance_id: PHONE.to_owned(),
                     phases: koophone_phases(&mut g),
+                    prepare: None,
                 }],
             }],
         },
@@ -573,6 +574,7 @@ fn same_seed_same_run() {
                     instances: vec![KooPhoneInstance {
                         instance_id: PHONE.to_owned(),
                         phases: koophone_phases(&mut g),
+                        prepare: None,
                     }],
                 }],
             },

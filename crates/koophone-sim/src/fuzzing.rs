@@ -76,7 +76,10 @@ const LIMITED: &str = r#"{
         {"instance_id": "iRJEVP9", "phases": [
             {"status": "queuing", "for_ms": 2000, "waiting_count_from": 5},
             {"status": 42, "for_ms": 1000},
-            {"status": "normal"}]}]}]},
+            {"status": "normal"}]},
+        {"instance_id": "iPREP001", "prepare": {"phone_status": 1}, "phases": [
+            {"status": "queuing", "for_ms": 1000, "waiting_count_from": 2},
+            {"status": "failed"}]}]}]},
     "clouddc": {"projects": [{"project_id": "sim-project", "instances": [
         {"instance_id": "sim-instance", "phases": [
             {"state": "pending", "for_ms": 1500, "operation_state": "install-processing"},
@@ -232,7 +235,10 @@ fn check_log_redaction(entry: &LoggedRequest) {
 
 /// The method a path's operation takes, or `None` off-route.
 fn route_method(path: &str) -> Option<Method> {
-    if path == crate::SHOW_PROGRESS_PATH || path == crate::IAM_TOKENS_PATH {
+    if path == crate::SHOW_PROGRESS_PATH
+        || path == crate::BATCH_PREPARE_PATH
+        || path == crate::IAM_TOKENS_PATH
+    {
         return Some(Method::POST);
     }
     let segments: Vec<&str> = path.split('/').collect();
@@ -323,7 +329,19 @@ fn check_rules(
         assert_eq!(body["error_code"], "0");
         assert!(body["data"]["status"].is_i64() && body["data"]["waitingCount"].is_i64());
     }
-    if status == 200 && request.uri().path() != crate::SHOW_PROGRESS_PATH {
+    if request.uri().path() == crate::BATCH_PREPARE_PATH && status == 200 {
+        let body: Value = serde_json::from_slice(response.body()).unwrap_or_default();
+        assert_eq!(body["error_code"], "0");
+        let list = body["data"]["status_list"].as_array();
+        assert!(
+            list.is_some_and(|l| l
+                .iter()
+                .all(|e| e["instance_id"].is_string() && e["status"].is_i64())),
+            "prepare answer without a status list"
+        );
+    }
+    let koophone = [crate::SHOW_PROGRESS_PATH, crate::BATCH_PREPARE_PATH];
+    if status == 200 && !koophone.contains(&request.uri().path()) {
         let body: Value = serde_json::from_slice(response.body()).unwrap_or_default();
         assert!(body["state"].is_string(), "status answer without state");
     }
