@@ -4,7 +4,7 @@
 //!
 //! No type here derives `Debug`: [`Global`] holds the token. The IAM password
 //! and the AK/SK secret key are no options at all: they are read from the
-//! environment only (`crate::credentials`), so clap never holds them.
+//! environment only (the credentials module), so clap never holds them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

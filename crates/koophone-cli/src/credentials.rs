@@ -20,6 +20,7 @@ use koophone_ureq::{
 };
 
 use crate::args::Global;
+use crate::environment::Env;
 use crate::exit::Failure;
 
 /// The access key id of AK/SK signing (the official SDKs' name).
@@ -39,14 +40,6 @@ pub const DEFAULT_IAM_ENDPOINT: &str = "https://iam.myhuaweicloud.com";
 
 /// Turns the metadata step of the chain off (`1`, `true`, `yes`, `on`).
 pub const ENV_NO_METADATA: &str = "KOOPHONE_NO_METADATA";
-
-/// Reads an environment variable; the process environment, or a table in tests.
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// The process environment, with unset, empty and non-UTF-8 values alike absent.
-pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.is_empty())
-}
 
 /// The credentials a command was given.
 pub enum Given {
@@ -78,7 +71,7 @@ pub struct IamLogin {
 /// clap reads `KOOPHONE_TOKEN` into the same field as `--token`, so the
 /// value's source tells a typed token (first) from the environment's (third).
 /// An empty `KOOPHONE_TOKEN` counts as unset, as every other variable here
-/// does ([`process_env`]), so `KOOPHONE_TOKEN=` does not hide an AK/SK pair.
+/// does (`process_env`), so `KOOPHONE_TOKEN=` does not hide an AK/SK pair.
 pub fn resolve(
     global: &Global,
     matches: &ArgMatches,

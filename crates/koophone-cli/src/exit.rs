@@ -148,12 +148,9 @@ impl Failure {
             && let Some(status) = failed.state.downcast_ref::<InstanceStatus>()
             && let Some(instance_error) = &status.error
         {
+            // The state's own Display (in the line already) names its error.
             error_code = instance_error.error_code.clone();
             error_msg = instance_error.error_msg.clone();
-            if let Some(msg) = &error_msg {
-                line.push_str(": ");
-                line.push_str(msg);
-            }
         }
         for (label, value) in [
             ("error code", error_code.as_deref()),

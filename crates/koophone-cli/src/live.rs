@@ -40,13 +40,13 @@ impl LiveLine {
         }
     }
 
-    /// Show what the latest poll saw; `describe` renders a decoded answer.
-    pub fn observe<O>(&self, seen: &Observation<O>, describe: impl Fn(&O) -> String) {
+    /// Show what the latest poll saw (an answer as its `Display` says).
+    pub fn observe<O: std::fmt::Display>(&self, seen: &Observation<O>) {
         let Some(bar) = &self.bar else { return };
         let what = match &seen.event {
-            Observed::Output(output) => describe(output),
+            Observed::Output(output) => output.to_string(),
             Observed::Error(e) => format!("last poll: http {}", e.status().as_u16()),
-            Observed::Transport(kind) => format!("last poll: transport failure ({kind:?})"),
+            Observed::Transport(kind) => format!("last poll: {kind}"),
         };
         let unit = if seen.attempt == 1 { "poll" } else { "polls" };
         bar.set_message(format!("{}: {what}; {} {unit}", self.subject, seen.attempt));

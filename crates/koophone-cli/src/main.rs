@@ -7,13 +7,19 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod connect;
 mod credentials;
+mod docs;
+mod environment;
 mod exit;
 mod interrupt;
 mod live;
 mod output;
 mod region;
+mod render;
 mod run;
+mod serve;
+mod token;
 
 use std::process::ExitCode;
 

@@ -5,7 +5,7 @@
 use koophone_ureq::{Endpoint, Service};
 
 use crate::args::Global;
-use crate::credentials::Env;
+use crate::environment::Env;
 use crate::exit::Failure;
 
 /// The service endpoint: `--endpoint` (or `KOOPHONE_ENDPOINT`) wins; else the

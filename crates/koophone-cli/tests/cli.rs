@@ -527,8 +527,9 @@ fn wait_state_reaching_error_exits_6_with_the_instance_error() {
     human.assert_code(6);
     assert_eq!(
         human.stderr,
-        "koophone: the instance reached a failure state: error (create_instance_error): \
-         the instance failed to be created (error code CLOUDDC.5001)\n"
+        "koophone: the instance reached a failure state: error, operation state \
+         install-failed, error CLOUDDC.5001 create_instance_error: the instance failed to be \
+         created\n"
     );
 }
 

@@ -54,13 +54,13 @@ mod virtual_clock;
 
 pub use fault::Route;
 pub use iam::{IAM_TOKENS_PATH, SUBJECT_TOKEN_HEADER};
-pub use metadata::{METADATA_TOKEN_PATH, MetadataSpec, NO_AGENCY_MESSAGE, SECURITY_KEY_PATH};
+pub use metadata::{METADATA_TOKEN_PATH, NO_AGENCY_MESSAGE, SECURITY_KEY_PATH};
 pub use scenario::{
     AccessKeySpec, CloudDcInstance, CloudDcPhase, CloudDcProject, CloudDcSpec,
     DEFAULT_TOKEN_LIFETIME_MS, DEFAULT_WALL_CLOCK_ORIGIN_UNIX_SECS, Fault, FaultRoute, FaultRule,
     IamDomain, IamProject, IamSpec, IamUser, InstanceError, KooPhoneInstance, KooPhonePhase,
-    KooPhoneSpec, KooPhoneStatus, KooPhoneUser, PrepareSpec, RateLimit, Scenario, ScenarioError,
-    TokenSpec, default_wall_clock_origin,
+    KooPhoneSpec, KooPhoneStatus, KooPhoneUser, MetadataSpec, PrepareSpec, RateLimit, Scenario,
+    ScenarioError, TokenSpec, default_wall_clock_origin,
 };
 pub use server::{Sim, SimBuilder, SimError, SimHandle};
 pub use shared_simulator::SharedSimulator;

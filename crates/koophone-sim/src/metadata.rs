@@ -20,10 +20,10 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::iam::iso8601;
-use crate::scenario::{AccessKeySpec, ScenarioError};
+use crate::scenario::{AccessKeySpec, MetadataSpec};
 
 /// The session-token path.
 pub const METADATA_TOKEN_PATH: &str = "/meta-data/latest/api/token";
@@ -38,71 +38,6 @@ const MAX_TTL_SECONDS: u64 = 21_600;
 /// Session tokens and credential sets kept at most; the oldest are forgotten
 /// (and refused from then on), so no client can grow the simulator without bound.
 const MAX_KEPT: usize = 4096;
-
-/// The metadata service of a scenario (`"metadata": {...}`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MetadataSpec {
-    /// Whether the service answers at all; when false both paths get 404,
-    /// as on a machine that is not an ECS/BMS instance.
-    pub enabled: bool,
-    /// Whether the service issues session tokens (and then requires one on
-    /// the securitykey call); when false the token call answers 404.
-    pub session_tokens: bool,
-    /// When set, session tokens expire after this long (ms) even if a longer
-    /// TTL was asked for: lets tests see a session token expire.
-    pub session_token_lifetime_ms: Option<u64>,
-    /// Whether the instance has an agency; without one, securitykey answers
-    /// 401 "Please configure Cloud Service Agency first".
-    pub agency: bool,
-    /// How long each set of temporary credentials is valid, in ms.
-    pub credential_lifetime_ms: u64,
-    /// After how long (ms) a new set replaces the current one in answers;
-    /// default half the lifetime. Older sets stay valid until they expire.
-    pub rotate_after_ms: Option<u64>,
-}
-
-impl Default for MetadataSpec {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            session_tokens: true,
-            session_token_lifetime_ms: None,
-            agency: true,
-            credential_lifetime_ms: 24 * 60 * 60 * 1000,
-            rotate_after_ms: None,
-        }
-    }
-}
-
-impl MetadataSpec {
-    pub(crate) fn validate(&self) -> Result<(), ScenarioError> {
-        let invalid = |field: &str, message: &str| ScenarioError::Invalid {
-            field: format!("metadata.{field}"),
-            message: message.to_owned(),
-        };
-        if self.credential_lifetime_ms == 0 {
-            return Err(invalid("credential_lifetime_ms", "must be at least 1"));
-        }
-        if self.session_token_lifetime_ms == Some(0) {
-            return Err(invalid("session_token_lifetime_ms", "must be at least 1"));
-        }
-        match self.rotate_after_ms {
-            Some(0) => Err(invalid("rotate_after_ms", "must be at least 1")),
-            Some(ms) if ms > self.credential_lifetime_ms => Err(invalid(
-                "rotate_after_ms",
-                "must not exceed credential_lifetime_ms",
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    fn rotate_after_ms(&self) -> u64 {
-        self.rotate_after_ms
-            .unwrap_or(self.credential_lifetime_ms / 2)
-            .max(1)
-    }
-}
 
 /// The part of the simulator that answers metadata calls. No `Debug`: it
 /// holds session tokens and secret keys.

@@ -183,28 +183,51 @@ impl IssueProjectToken {
     /// from IAM's `{"error": {"code", "message", "title"}}` body or the API
     /// gateway's `{"error_code", "error_msg"}`.
     pub fn decode_response(&self, response: Response<&[u8]>) -> Result<IssuedToken, ApiError> {
+        // The password, and any token in the answer, are scrubbed from
+        // whatever text of the answer an error keeps.
+        let header = response.headers().get(X_SUBJECT_TOKEN);
+        let issued = header.and_then(|h| h.to_str().ok());
+        let redactor = Redactor::new(
+            [Some(self.password.expose_secret()), issued]
+                .into_iter()
+                .flatten(),
+        );
+        let redactor = &redactor;
         if !response.status().is_success() {
-            return Err(failure(&response));
+            return Err(failure(&response, redactor));
         }
-        let Some(header) = response.headers().get(X_SUBJECT_TOKEN) else {
-            return Err(malformed(&response, "missing X-Subject-Token header"));
+        let Some(header) = header else {
+            return Err(malformed(
+                &response,
+                "missing X-Subject-Token header",
+                redactor,
+            ));
         };
         // The reason never quotes the header: it may be a token after all.
         let token = header
             .to_str()
             .ok()
             .and_then(|text| Token::new(text).ok())
-            .ok_or_else(|| malformed(&response, "X-Subject-Token is not a usable token"))?;
+            .ok_or_else(|| {
+                malformed(&response, "X-Subject-Token is not a usable token", redactor)
+            })?;
         let body: TokenBody<'_> = match serde_json::from_slice(response.body()) {
             Ok(body) => body,
             Err(e) => {
-                let mut reason = format!("not an IAM token body: {e}");
+                let mut reason = redactor
+                    .scrub(&format!("not an IAM token body: {e}"))
+                    .into_owned();
                 reason.truncate(reason.floor_char_boundary(200));
-                return Err(malformed(&response, reason));
+                return Err(malformed(&response, reason, redactor));
             }
         };
-        let expires_at = parse_iam_time(&body.token.expires_at)
-            .ok_or_else(|| malformed(&response, "token.expires_at is not an ISO 8601 time"))?;
+        let expires_at = parse_iam_time(&body.token.expires_at).ok_or_else(|| {
+            malformed(
+                &response,
+                "token.expires_at is not an ISO 8601 time",
+                redactor,
+            )
+        })?;
         Ok(IssuedToken { token, expires_at })
     }
 
@@ -291,10 +314,10 @@ struct TokenFields<'a> {
 /// `{"error": {"code", "message"}}` (Keystone sends the code as a number) or
 /// the gateway's `{"error_code", "error_msg"}`; a body that is neither gives
 /// its bounded text as the message.
-fn failure(response: &Response<&[u8]>) -> ApiError {
+fn failure(response: &Response<&[u8]>, redactor: &Redactor) -> ApiError {
     let status = response.status();
     if status.is_informational() {
-        return malformed(response, "unexpected informational status");
+        return malformed(response, "unexpected informational status", redactor);
     }
     let headers = response.headers();
     let body = serde_json::from_slice::<serde_json::Value>(response.body()).ok();
@@ -302,7 +325,7 @@ fn failure(response: &Response<&[u8]>) -> ApiError {
         let top = body.as_ref()?;
         let nested = top.get("error");
         let text = |value: &serde_json::Value| match value {
-            serde_json::Value::String(text) => Some(snippet(text.as_bytes(), &Redactor::default())),
+            serde_json::Value::String(text) => Some(snippet(text.as_bytes(), redactor)),
             serde_json::Value::Number(number) => Some(number.to_string()),
             _ => None,
         };
@@ -313,19 +336,16 @@ fn failure(response: &Response<&[u8]>) -> ApiError {
     };
     let message = if status.is_redirection() {
         // Drivers follow no redirects (credentials would go along).
-        match header_text(headers, &LOCATION) {
+        match header_text(headers, &LOCATION, redactor) {
             Some(location) => format!("unexpected redirect to {location}"),
             None => "unexpected redirect without a location".to_owned(),
         }
     } else {
-        field(["error_msg", "message"]).unwrap_or_else(|| {
-            snippet(response.body(), &Redactor::default())
-                .trim()
-                .to_owned()
-        })
+        field(["error_msg", "message"])
+            .unwrap_or_else(|| snippet(response.body(), redactor).trim().to_owned())
     };
-    let request_id =
-        header_text(headers, &X_REQUEST_ID).or_else(|| field(["request_id", "request_id"]));
+    let request_id = header_text(headers, &X_REQUEST_ID, redactor)
+        .or_else(|| field(["request_id", "request_id"]));
     let retry_after = retry_after(headers);
     if status.as_u16() == 429 {
         return ApiError::Throttled(Throttled {
@@ -349,17 +369,21 @@ fn failure(response: &Response<&[u8]>) -> ApiError {
     }
 }
 
-fn malformed(response: &Response<&[u8]>, reason: impl Into<String>) -> ApiError {
+fn malformed(
+    response: &Response<&[u8]>,
+    reason: impl Into<String>,
+    redactor: &Redactor,
+) -> ApiError {
     ApiError::Malformed(Malformed {
         status: response.status(),
         reason: reason.into(),
-        snippet: snippet(response.body(), &Redactor::default()),
-        request_id: header_text(response.headers(), &X_REQUEST_ID),
+        snippet: snippet(response.body(), redactor),
+        request_id: header_text(response.headers(), &X_REQUEST_ID, redactor),
     })
 }
 
-fn header_text(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
-    let text = snippet(headers.get(name)?.as_bytes(), &Redactor::default());
+fn header_text(headers: &HeaderMap, name: &HeaderName, redactor: &Redactor) -> Option<String> {
+    let text = snippet(headers.get(name)?.as_bytes(), redactor);
     let trimmed = text.trim();
     (!trimmed.is_empty()).then(|| trimmed.to_owned())
 }

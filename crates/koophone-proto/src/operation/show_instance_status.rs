@@ -109,13 +109,23 @@ pub struct InstanceStatus {
     pub error: Option<ErrorStatus>,
 }
 
-/// `error (create_instance_error)`: the state and the error's type, on one
-/// line whatever the service sent.
+/// `error, operation state install-failed, error CLOUDDC.5001
+/// create_instance_error: disk quota exceeded`, on one line whatever the
+/// service sent.
 impl std::fmt::Display for InstanceStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", OneLine(self.state.as_str()))?;
-        if let Some(kind) = self.error.as_ref().and_then(|e| e.error_type.as_deref()) {
-            write!(f, " ({})", OneLine(kind))?;
+        if let Some(op) = &self.operation_state {
+            write!(f, ", operation state {}", OneLine(op))?;
+        }
+        if let Some(e) = &self.error {
+            f.write_str(", error")?;
+            for part in [&e.error_code, &e.error_type].into_iter().flatten() {
+                write!(f, " {}", OneLine(part))?;
+            }
+            if let Some(msg) = &e.error_msg {
+                write!(f, ": {}", OneLine(msg))?;
+            }
         }
         Ok(())
     }

@@ -99,12 +99,12 @@ pub struct Progress {
     pub waiting_count: Option<i64>,
 }
 
-/// `queuing (waiting count 3)`.
+/// `queuing (status 1), waiting count 3`.
 impl std::fmt::Display for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.status)?;
+        write!(f, "{} (status {})", self.status, self.status.code())?;
         if let Some(count) = self.waiting_count {
-            write!(f, " (waiting count {count})")?;
+            write!(f, ", waiting count {count}")?;
         }
         Ok(())
     }

@@ -50,7 +50,7 @@ pub enum Observed<O> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WaitError<O> {
     /// The target reported a state it can no longer leave.
-    #[error("the instance reached a failure state: {0:?}")]
+    #[error("the instance reached a failure state: {0}")]
     FailedState(O),
     /// The deadline passed; `last` is the latest output seen, if any.
     #[error("wait deadline passed{}", LastSeen(.last))]
@@ -68,10 +68,10 @@ pub enum WaitError<O> {
 
 struct LastSeen<'a, O>(&'a Option<O>);
 
-impl<O: std::fmt::Debug> std::fmt::Display for LastSeen<'_, O> {
+impl<O: std::fmt::Display> std::fmt::Display for LastSeen<'_, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
-            Some(last) => write!(f, " (last seen: {last:?})"),
+            Some(last) => write!(f, " (last seen: {last})"),
             None => f.write_str(" (no answer decoded)"),
         }
     }
