@@ -259,7 +259,8 @@ pub struct PreparedInstance {
     pub status: Option<PhoneStatus>,
 }
 
-/// `iRJEVP9 ready, iQWERT1 missing`: on one line whatever the ids contain.
+/// `iRJEVP9 ready (status 0), iQWERT1 missing`: on one line whatever the
+/// ids contain.
 impl fmt::Display for PreparedInstances {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (n, instance) in self.instances.iter().enumerate() {
@@ -272,12 +273,12 @@ impl fmt::Display for PreparedInstances {
     }
 }
 
-/// `iRJEVP9 ready`, or `iQWERT1 missing`.
+/// `iRJEVP9 ready (status 0)`, or `iQWERT1 missing`.
 impl fmt::Display for PreparedInstance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ", OneLine(&self.instance_id))?;
         match self.status {
-            Some(status) => write!(f, "{status}"),
+            Some(status) => write!(f, "{status} (status {})", status.code()),
             None => f.write_str("missing"),
         }
     }
@@ -553,7 +554,7 @@ mod tests {
             ]
         );
         assert_eq!(got.missing().collect::<Vec<_>>(), ["iQWERT1"]);
-        assert_eq!(got.to_string(), "iRJEVP9 ready, iQWERT1 missing");
+        assert_eq!(got.to_string(), "iRJEVP9 ready (status 0), iQWERT1 missing");
     }
 
     #[test]
@@ -640,7 +641,7 @@ mod tests {
                 status: Some(PhoneStatus::Offline),
             }],
         };
-        assert_eq!(got.to_string(), "has-secret-tok x offline");
+        assert_eq!(got.to_string(), "has-secret-tok x offline (status 6)");
         got.redact(&Redactor::new(["secret-tok"]));
         assert!(!got.instances[0].instance_id.contains("secret-tok"));
     }
