@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run every fuzz target for SECONDS each (default 60), one after another, on
-# one core; exit non-zero if any target crashed. Installs cargo-fuzz if
-# missing and (re)writes the seed corpora first. Logs: fuzz/logs/<target>.log;
-# crash inputs: fuzz/artifacts/<target>/.
+# one core, starting from the committed corpus fuzz/corpus/<target>/ and
+# minimizing it back into place (cargo fuzz cmin) afterwards; exit non-zero if
+# any target crashed. Installs cargo-fuzz if missing. Logs:
+# fuzz/logs/<target>.log; crash inputs: fuzz/artifacts/<target>/.
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]
 set -euo pipefail
@@ -26,15 +27,24 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
-mkdir -p logs corpus artifacts
-cargo run --quiet --features seeds --bin seeds -- corpus
-cargo "${toolchain[@]}" fuzz build
-
 if [ $# -gt 0 ]; then
     targets=("$@")
 else
+    # The fuzz crate's binaries are exactly its fuzz targets.
     mapfile -t targets < <(cargo "${toolchain[@]}" fuzz list)
 fi
+
+# A target without a committed corpus (a new one) starts from the seeds:
+# test vectors and simulator scenarios, written by koophone-check on stable.
+for target in "${targets[@]}"; do
+    if [ -z "$(ls -A "corpus/$target" 2>/dev/null)" ]; then
+        (cd .. && cargo run --quiet --locked -p koophone-check --bin seeds -- fuzz/corpus)
+        break
+    fi
+done
+
+mkdir -p logs artifacts
+cargo "${toolchain[@]}" fuzz build
 
 # FUZZ_KEEP_GOING=1: run each target for its whole time, saving every crash
 # (libFuzzer's fork mode with one job) instead of stopping at the first.
@@ -46,13 +56,15 @@ fi
 failed=()
 for target in "${targets[@]}"; do
     case "$target" in
-        decode_*) dict=dict/responses.dict ;;
+        decode) dict=dict/responses.dict ;;
         *) dict=dict/$target.dict ;;
     esac
     echo "== $target: ${seconds}s"
-    mkdir -p "artifacts/$target"
+    mkdir -p "artifacts/$target" "corpus/$target"
     before=$(find "artifacts/$target" -type f | wc -l)
     status=0
+    # New inputs land in corpus/<target>/ itself; cmin below keeps the few
+    # that together reach every edge.
     cargo "${toolchain[@]}" fuzz run "$target" "corpus/$target" -- \
         -max_total_time="$seconds" -dict="$dict" -max_len=8192 -timeout=10 \
         -rss_limit_mb=2048 -print_final_stats=1 "${keep_going[@]}" \
@@ -64,14 +76,24 @@ for target in "${targets[@]}"; do
     else
         result=ok
     fi
-    # The last status line: "#N ... cov: C" (or "#N: cov: C" in fork mode).
-    last=$(grep -E '^#[0-9]+:? ' "logs/$target.log" | tail -1 || true)
+    # The last status line: "#N ... cov: C ft: F" (or "#N: cov: C" in fork mode).
+    last=$(grep -E '^#[0-9]+:?[[:space:]]' "logs/$target.log" | tail -1 || true)
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$target.log" | tail -1 | grep -o '[0-9]*$' || true)
     if [ -z "$execs" ]; then
         execs=$(sed -nE 's/^#([0-9]+).*/\1/p' <<<"$last")
     fi
     cov=$(grep -o 'cov: [0-9]*' <<<"$last" | grep -o '[0-9]*' || true)
-    echo "   $result: ${execs:-?} executions, cov ${cov:-?} edges (log: fuzz/logs/$target.log)"
+    ft=$(grep -o 'ft: [0-9]*' <<<"$last" | grep -o '[0-9]*' || true)
+    grown=$(find "corpus/$target" -type f | wc -l)
+
+    # Merge back: the smallest set of inputs that reaches every edge the
+    # grown corpus reaches (edges, not hit counts: -use_counters=0), so the
+    # committed corpus stays a few hundred small files.
+    cargo "${toolchain[@]}" fuzz cmin "$target" "corpus/$target" -- \
+        -max_len=8192 -timeout=10 -rss_limit_mb=2048 -use_counters=0 \
+        >"logs/$target.cmin.log" 2>&1
+    kept=$(find "corpus/$target" -type f | wc -l)
+    echo "   $result: ${execs:-?} executions, cov ${cov:-?} ft ${ft:-?}, corpus $grown -> $kept files (log: fuzz/logs/$target.log)"
 done
 
 if [ ${#failed[@]} -gt 0 ]; then

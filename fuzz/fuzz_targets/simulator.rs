@@ -1,7 +1,6 @@
 //! The simulator core fed any sequence of requests.
 #![no_main]
 
-use koophone_fuzz::{Input, SimInput};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|input: Input<SimInput>| input.0.check());
+fuzz_target!(|data: &[u8]| koophone_check::run_fuzz_target("simulator", data));

@@ -2,7 +2,6 @@
 //! clock steps, under any valid policy.
 #![no_main]
 
-use koophone_fuzz::{Input, WaitInput};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|input: Input<WaitInput>| input.0.check());
+fuzz_target!(|data: &[u8]| koophone_check::run_fuzz_target("waiter", data));

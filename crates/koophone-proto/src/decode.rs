@@ -30,7 +30,7 @@ use crate::redact::{Redact, Redactor};
 pub const SNIPPET_MAX_BYTES: usize = 256;
 
 /// Malformed reasons quote serde_json, which may quote the body: keep them short.
-const REASON_MAX_BYTES: usize = 200;
+pub const REASON_MAX_BYTES: usize = 200;
 
 const X_REQUEST_ID: &str = "x-request-id";
 
@@ -449,7 +449,9 @@ fn error_info_of(body: &[u8], redactor: &Redactor) -> Option<ErrorInfo> {
             ],
             redactor,
         ),
-        request_id: first([top.request_id.0, nested.request_id.0], redactor),
+        // Trimmed like the `X-Request-Id` header's, so one id prints one way.
+        request_id: first([top.request_id.0, nested.request_id.0], redactor)
+            .map(|id| id.trim().to_owned()),
         error_type: first([top.error_type.0, nested.error_type.0], redactor),
     })
 }

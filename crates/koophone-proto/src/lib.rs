@@ -55,8 +55,6 @@ pub mod context;
 mod decode;
 pub mod endpoint;
 pub mod error;
-#[doc(hidden)]
-pub mod fuzzing;
 mod machine;
 pub mod operation;
 mod redact;
@@ -70,8 +68,8 @@ pub use http;
 
 pub use call::{Call, CallError};
 pub use context::{Auth, RequestContext};
-pub use decode::{FIELD_MAX_BYTES, SNIPPET_MAX_BYTES, SuccessError};
-pub use endpoint::{Endpoint, Token, X_AUTH_TOKEN};
+pub use decode::{FIELD_MAX_BYTES, REASON_MAX_BYTES, SNIPPET_MAX_BYTES, SuccessError};
+pub use endpoint::{DEFAULT_USER_AGENT, Endpoint, Token, X_AUTH_TOKEN};
 pub use error::{
     ApiError, ErrorCode, InvalidInput, InvalidReason, Malformed, RetryAfter, ServiceError,
     Throttled, TransportErrorKind,

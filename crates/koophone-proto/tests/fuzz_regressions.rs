@@ -1,16 +1,14 @@
 //! The fuzz targets' properties on stable: each proptest below feeds the same
-//! property function in `koophone_proto::fuzzing` that a target in `fuzz/`
+//! property function in `koophone_check` that a target in `fuzz/`
 //! calls, with inputs shaped like the fuzzer's. Every crash the fuzzer ever
 //! found is replayed at the end of this file as a plain test.
 
 use std::path::Path;
 use std::time::Duration;
 
-use koophone_proto::fuzzing::{
-    BuildInput, Fields, WaitTarget, build_request, decode_error, decode_instance_status,
-    decode_progress, response,
-};
-use koophone_proto::waiter::script::{Reply, Script, Step};
+use koophone_check::build::{BuildInput, Fields, build_request};
+use koophone_check::decode::{decode_error, decode_instance_status, decode_progress, response};
+use koophone_check::wait::{Reply, Script, Step, WaitTarget};
 use koophone_proto::{ApiError, InstanceState, Jitter, TransportErrorKind, WaitPolicy};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -317,7 +315,7 @@ proptest! {
         steps in prop::collection::vec(step(), 0..40),
         target in wait_target(),
     ) {
-        koophone_proto::fuzzing::wait(&Script { policy, seed, steps }, target);
+        koophone_check::wait::wait(&Script { policy, seed, steps }, target);
     }
 }
 
@@ -351,7 +349,7 @@ fn vectors_keep_the_fuzz_properties() {
         let r = response(status, &headers, &body);
         let _ = decode_progress(&r);
         let _ = decode_instance_status(&r);
-        let _ = koophone_proto::fuzzing::decode_prepared(&r);
+        let _ = koophone_check::decode::decode_prepared(&r);
         let error = decode_error(&r);
         assert_eq!(
             error.is_some(),
@@ -409,7 +407,7 @@ fn check_error_catches_a_wrong_request_id() {
     };
     e.request_id = Some("other".to_owned());
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        koophone_proto::fuzzing::check_error(&r, &ApiError::Service(e));
+        koophone_check::decode::check_error(&r, &ApiError::Service(e));
     }));
     assert!(caught.is_err());
 }
@@ -474,7 +472,7 @@ fn fuzz_crash_pause_cap_after_an_early_pending_answer() {
         headers: Vec::new(),
         body: br#"{"state":"teminated"}"#.to_vec(),
     })];
-    koophone_proto::fuzzing::wait(
+    koophone_check::wait::wait(
         &Script {
             policy,
             seed: 0,
@@ -594,4 +592,27 @@ fn fuzz_crash_error_code_lost_to_a_repeated_member() {
     let error = decode_error(&r).unwrap();
     assert_eq!(error.error_code(), Some("KOOPHONE.API.1001"));
     assert!(!error.is_retryable(), "a permission error is not retried");
+}
+
+/// Found by the stable proptest `progress_decoding_keeps_its_promises`
+/// (shrunk to status 400, body `{"request_id":"𐖣\u{a0}"}`): a request id
+/// taken from an error body kept its surrounding whitespace (here a trailing
+/// no-break space), while the same id in the `X-Request-Id` header is
+/// trimmed, so one id printed two ways and broke `check_error`'s promise that
+/// every request id is trimmed. `error_info` in
+/// `crates/koophone-proto/src/decode.rs` now trims the body's id as
+/// `header_text` trims the header's.
+#[test]
+fn fuzz_crash_body_request_id_keeps_its_whitespace() {
+    for body in [
+        r#"{"request_id":" req-1 "}"#,
+        r#"{"request_id":"req-1\u00a0"}"#,
+        r#"{"error":{"request_id":"\treq-1\n"}}"#,
+    ] {
+        let error = decode_error(&response(400, &[], body.as_bytes())).unwrap();
+        assert_eq!(error.request_id(), Some("req-1"), "{body}");
+    }
+    let header = [("x-request-id".to_owned(), b" req-1 ".to_vec())];
+    let error = decode_error(&response(400, &header, b"{}")).unwrap();
+    assert_eq!(error.request_id(), Some("req-1"));
 }

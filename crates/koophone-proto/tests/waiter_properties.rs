@@ -1,10 +1,11 @@
 //! Property tests: whatever the service answers and however the driver's
 //! clock moves, the waiter keeps its promises. The checks live in
-//! `koophone_proto::waiter::script` so the fuzz target checks the same ones.
+//! `koophone_check::wait` so the fuzz target checks the same ones.
 
 use std::time::{Duration, Instant};
 
-use koophone_proto::waiter::script::{Reply, Script, Step};
+use koophone_check::input::WaitInput;
+use koophone_check::wait::{Reply, Script, Step};
 use koophone_proto::{
     InstanceState, Jitter, Once, ShowInstanceStatus, ShowProgress, TransportErrorKind, UntilReady,
     UntilState, WaitPolicy,
@@ -172,7 +173,12 @@ proptest! {
 
     #[test]
     fn scripts_from_raw_bytes_keep_their_promises(data in prop::collection::vec(any::<u8>(), 0..512)) {
-        let script = Script::from_bytes(&data);
+        // The fuzz-input format: every byte string the waiter target reads
+        // is a script with a valid policy.
+        let Some(input) = koophone_check::input::decode::<WaitInput>(&data) else {
+            return Ok(());
+        };
+        let (script, _) = input.script();
         prop_assert!(script.policy.validate().is_ok());
         let op = ShowProgress::new("user", "instance").unwrap();
         let report = script.run(op, UntilReady, Instant::now());

@@ -38,8 +38,6 @@
 #![deny(missing_docs)]
 
 mod fault;
-#[doc(hidden)]
-pub mod fuzzing;
 mod iam;
 pub mod memory;
 mod metadata;

@@ -1,9 +1,9 @@
 //! The simulator fuzz target's property on stable: the proptest below feeds
-//! `koophone_sim::fuzzing::handle_requests`, the function the `simulator`
+//! `koophone_check::sim::handle_requests`, the function the `simulator`
 //! target in `fuzz/` calls, with request sequences shaped like the fuzzer's.
 //! Every crash the fuzzer ever found is replayed at the end as a plain test.
 
-use koophone_sim::fuzzing::{EXPIRING_TOKEN, SimRequest, TOKEN, handle_requests, scenario};
+use koophone_check::sim::{EXPIRING_TOKEN, SimRequest, TOKEN, handle_requests, scenario};
 use proptest::prelude::*;
 
 const IDS: [&str; 11] = [

@@ -20,7 +20,6 @@ mod outcome;
 mod policy;
 mod retry;
 mod rng;
-pub mod script;
 
 pub use crate::target::{Check, Once, Target};
 pub use outcome::{Action, Observation, Observed, WaitAction, WaitError};
