@@ -187,7 +187,10 @@ fn aksk_signed_prepare() {
         .unwrap();
     let op = BatchPrepareInstances::new(USER, ["iPREP001", "iRJEVP9"]).unwrap();
     let prepared = client.prepare_instances(&op).unwrap();
-    assert_eq!(prepared.to_string(), "iPREP001 ready (status 0), iRJEVP9 ready (status 0)");
+    assert_eq!(
+        prepared.to_string(),
+        "iPREP001 ready (status 0), iRJEVP9 ready (status 0)"
+    );
     let logged = prepare_requests(&sim);
     assert!(logged[0].header("authorization").is_some());
     assert!(logged[0].header("x-auth-token").is_none());

@@ -661,9 +661,7 @@ mod tests {
 
     /// Run one call through `answers`, one per attempt; the outcome and how
     /// many requests were sent.
-    fn run_call(
-        answers: &[Answer],
-    ) -> (Result<PreparedInstances, CallError>, usize) {
+    fn run_call(answers: &[Answer]) -> (Result<PreparedInstances, CallError>, usize) {
         let start = Instant::now();
         let policy = WaitPolicy {
             max_wait: Duration::from_secs(60),
