@@ -1,29 +1,32 @@
 //! The shared table of driver scenarios (`tests/scenarios/drivers.json`):
 //! what each case runs and the outcome every driver must reach, plus the
-//! in-memory driver loop (the koophone-proto waiter over
+//! in-memory driver loop (any koophone-proto [`Machine`] over
 //! [`MemoryTransport`] under a virtual clock).
 //!
 //! A driver test implements [`Driver`] and hands each case to
-//! [`run_case`], which builds the case's operation, target and policy and
-//! compares nothing itself: the test compares the [`Outcome`] (and, where the
-//! case gives one, the number of requests the simulator saw).
+//! [`run_case`], which builds the case's operation and target (the one place
+//! that names operations) and compares nothing itself: the test compares the
+//! [`Outcome`] (and, where the case gives one, the number of requests the
+//! simulator saw). Outputs are compared by [`state_name`], the first word of
+//! their `Display`, so no operation needs code of its own here. The harness
+//! decides nothing a driver should: every outcome is the core's.
 
-// The waiter's verdict is passed on by value, as the core returns it.
+// The machines' outcomes are passed on by value, as the core returns them.
 #![allow(clippy::result_large_err)]
 
 use std::fmt;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::Response;
 use koophone_proto::auth::{AkSkCredentials, SecretKey};
 use koophone_proto::{
-    Action, ApiError, Auth, Endpoint, InstanceState, InstanceStatus, InvalidInput, Jitter,
-    Observed, Once, Operation, Progress, RequestContext, ShowInstanceStatus, ShowProgress, Target,
-    Token, TransportErrorKind, UntilReady, UntilState, WaitError, WaitPolicy, Waiter,
+    Action, ApiError, Auth, Call, CallError, Endpoint, InstanceState, InvalidInput, Jitter,
+    Machine, Operation, RequestContext, ShowInstanceStatus, ShowProgress, Target, Token,
+    TransportErrorKind, UntilReady, UntilState, WaitError, WaitPolicy,
 };
-use koophone_sim::Scenario;
 use koophone_sim::memory::{MemoryError, MemoryTransport};
+use koophone_sim::{Scenario, ScenarioError, default_wall_clock_origin};
 use koophone_ureq::RetryPolicy;
 use serde::Deserialize;
 use serde_json::Value;
@@ -97,34 +100,36 @@ impl Outcome {
         Outcome::Transport(name.to_owned())
     }
 
-    /// The outcome of a waiter's verdict.
-    pub fn from_wait<O: StateName>(result: Result<O, WaitError<O>>) -> Outcome {
+    /// The outcome of a [`Waiter`](koophone_proto::Waiter)'s verdict.
+    pub fn from_wait<O: fmt::Display>(result: Result<O, WaitError<O>>) -> Outcome {
         match result {
-            Ok(output) => Outcome::Ready(output.state_name()),
-            Err(WaitError::FailedState(output)) => Outcome::FailedState(output.state_name()),
-            Err(WaitError::Deadline { last }) => Outcome::Deadline(last.map(|o| o.state_name())),
+            Ok(output) => Outcome::Ready(state_name(&output)),
+            Err(WaitError::FailedState(output)) => Outcome::FailedState(state_name(&output)),
+            Err(WaitError::Deadline { last }) => Outcome::Deadline(last.as_ref().map(state_name)),
             Err(WaitError::Api(e)) => Outcome::from_api(&e),
             Err(WaitError::Transport(kind)) => Outcome::from_transport(kind),
         }
     }
-}
 
-/// The name an output is compared by.
-pub trait StateName {
-    /// `normal`, `queuing`, ... for ShowProgress; the state for ShowInstanceStatus.
-    fn state_name(&self) -> String;
-}
-
-impl StateName for Progress {
-    fn state_name(&self) -> String {
-        self.status.as_str().to_owned()
+    /// The outcome of a [`Call`]'s verdict.
+    pub fn from_call<O: fmt::Display>(result: Result<O, CallError>) -> Outcome {
+        match result {
+            Ok(output) => Outcome::Ready(state_name(&output)),
+            Err(CallError::Api(e)) => Outcome::from_api(&e),
+            Err(CallError::Transport(kind)) => Outcome::from_transport(kind),
+        }
     }
 }
 
-impl StateName for InstanceStatus {
-    fn state_name(&self) -> String {
-        self.state.as_str().to_owned()
-    }
+/// The name an output is compared by: the first word of its `Display`
+/// (ShowProgress's status, ShowInstanceStatus's state; a word is letters,
+/// digits, `-` and `_`), so the table needs nothing per operation.
+pub fn state_name(output: &impl fmt::Display) -> String {
+    output
+        .to_string()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || matches!(c, '-' | '_'))
+        .collect()
 }
 
 /// The whole table.
@@ -378,69 +383,107 @@ impl Table {
     }
 }
 
-/// A way of running operations against a simulator, as the table needs it.
-pub trait Driver {
-    /// Run `op` against a fresh simulator of `scenario`. With `target` of
-    /// `None` it is a single call under the case's call policy, otherwise a
-    /// wait under `policy`. Returns the outcome and the number of requests
-    /// the simulator saw.
-    fn run<O, T>(
-        &mut self,
-        table: &Table,
-        case: &Case,
-        scenario: Scenario,
-        op: O,
-        target: Option<T>,
-        policy: WaitPolicy,
-    ) -> (Outcome, u64)
-    where
-        O: Operation + Clone + Send + Sync + 'static,
-        O::Output: StateName + Send + Sync + 'static,
-        T: Target<O::Output> + Send + Sync + 'static;
+/// One run of a case, as a [`Driver`] receives it: the operation and,
+/// for a wait, its target, with everything the case sets.
+#[derive(Debug)]
+pub struct Run<'a, O, T> {
+    /// The table the case is from.
+    pub table: &'a Table,
+    /// The case.
+    pub case: &'a Case,
+    /// The simulator to start.
+    pub scenario: Scenario,
+    /// The operation.
+    pub op: O,
+    /// `None` for a single call under [`Run::call_policy`], else a wait
+    /// under [`Run::wait_policy`].
+    pub target: Option<T>,
 }
 
-/// Run one case through `driver`.
+impl<O, T> Run<'_, O, T> {
+    /// The request context for `base_url` and the case's credentials.
+    pub fn context(&self, base_url: &str) -> RequestContext {
+        self.table.context(self.case, base_url)
+    }
+
+    /// The per-request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        self.table.request_timeout(self.case)
+    }
+
+    /// The body limit.
+    pub fn body_limit(&self) -> u64 {
+        self.table.body_limit(self.case)
+    }
+
+    /// The policy of a wait.
+    pub fn wait_policy(&self) -> WaitPolicy {
+        self.table.wait_policy(self.case)
+    }
+
+    /// The retry policy of a single call, as koophone-ureq takes it.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.table.retry_policy(self.case)
+    }
+
+    /// The retry policy of a single call, as the core's [`Call`] takes it.
+    pub fn call_policy(&self) -> WaitPolicy {
+        self.retry_policy().to_wait_policy()
+    }
+}
+
+/// A way of running operations against a simulator, as the table needs it.
+pub trait Driver {
+    /// Run `run.op` against a fresh simulator of `run.scenario`; returns the
+    /// outcome and the number of requests the simulator saw.
+    fn run<O: Operation, T: Target<O::Output>>(&mut self, run: Run<'_, O, T>) -> (Outcome, u64);
+}
+
+/// Run one case through `driver`: the case's operation and target come
+/// from this one table of operations.
 pub fn run_case<D: Driver>(table: &Table, case: &Case, driver: &mut D) -> (Outcome, u64) {
+    let refused = |why: String| (Outcome::DriverError(why), 0);
     let scenario = match table.scenario(case) {
         Ok(scenario) => scenario,
-        Err(e) => return (Outcome::DriverError(e.to_string()), 0),
+        Err(e) => return refused(e.to_string()),
     };
-    let policy = table.wait_policy(case);
-    match (&case.operation, case.wait.as_deref()) {
-        (
-            OperationSpec::Progress {
-                user_id,
-                instance_id,
-            },
-            wait,
-        ) => {
-            let op = match ShowProgress::new(user_id.as_str(), instance_id.as_str()) {
-                Ok(op) => op,
-                Err(e) => return (Outcome::DriverError(e.to_string()), 0),
+    let wait = case.wait.as_deref();
+    match &case.operation {
+        OperationSpec::Progress {
+            user_id,
+            instance_id,
+        } => {
+            let target = match wait {
+                None => None,
+                Some("ready") => Some(UntilReady),
+                Some(other) => {
+                    return refused(format!("ShowProgress waits for `ready`, not `{other}`"));
+                }
             };
-            match wait {
-                None => driver.run(table, case, scenario, op, None::<UntilReady>, policy),
-                Some("ready") => driver.run(table, case, scenario, op, Some(UntilReady), policy),
-                Some(other) => (
-                    Outcome::DriverError(format!("ShowProgress waits for `ready`, not `{other}`")),
-                    0,
-                ),
+            match ShowProgress::new(user_id.as_str(), instance_id.as_str()) {
+                Ok(op) => driver.run(Run {
+                    table,
+                    case,
+                    scenario,
+                    op,
+                    target,
+                }),
+                Err(e) => refused(e.to_string()),
             }
         }
-        (
-            OperationSpec::Status {
-                project_id,
-                instance_id,
-            },
-            wait,
-        ) => {
-            let op = match ShowInstanceStatus::new(project_id.as_str(), instance_id.as_str()) {
-                Ok(op) => op,
-                Err(e) => return (Outcome::DriverError(e.to_string()), 0),
-            };
-            let target = wait.map(|state| UntilState::new(InstanceState::parse(state)));
-            driver.run(table, case, scenario, op, target, policy)
-        }
+        OperationSpec::Status {
+            project_id,
+            instance_id,
+        } => match ShowInstanceStatus::new(project_id.as_str(), instance_id.as_str()) {
+            Ok(op) => driver.run(Run {
+                table,
+                case,
+                scenario,
+                op,
+                target: wait.map(|state| UntilState::new(InstanceState::parse(state))),
+            }),
+            Err(e) => refused(e.to_string()),
+        },
     }
 }
 
@@ -457,20 +500,37 @@ pub fn memory_error_kind(error: &MemoryError) -> TransportErrorKind {
     }
 }
 
-/// Drive `waiter` to its end over `transport`: the loop contract with the
-/// virtual clock standing in for sleeping, so a wait of minutes takes
-/// microseconds. Every attempt is built afresh from `ctx` and authorized as
-/// of the simulator's wall clock, as a real driver signs AK/SK requests as of
-/// its own. The outer `Err` is a request that could not be built (nothing was
-/// sent); the inner result is the waiter's verdict.
+/// An in-memory transport to a new simulator of `scenario`, its virtual clock
+/// anchored at `origin` and at the scenario's wall-clock origin (else the
+/// simulator's default): the caller picks the instant, so two runs from one
+/// origin repeat to the instant.
+pub fn in_memory(
+    scenario: Scenario,
+    seed: u64,
+    origin: Instant,
+) -> Result<MemoryTransport, ScenarioError> {
+    let wall = scenario
+        .wall_clock_origin
+        .unwrap_or_else(default_wall_clock_origin);
+    MemoryTransport::from_scenario(scenario, seed, origin, wall)
+}
+
+/// Drive `machine` (a [`Call`] or a [`Waiter`](koophone_proto::Waiter)) to
+/// its end over `transport`: the loop contract with the virtual clock
+/// standing in for sleeping, so a wait of minutes takes microseconds. Every
+/// attempt is built afresh by the machine from `ctx` and signed as of the
+/// simulator's wall clock, as a real driver signs AK/SK requests as of its
+/// own. The outer `Err` is a request that could not be built (nothing was
+/// sent); the inner value is the machine's outcome.
 ///
 /// ```
+/// use std::time::Instant;
 /// use koophone_proto::{Endpoint, PrepareStatus, RequestContext, ShowProgress};
 /// use koophone_proto::{Token, UntilReady, WaitPolicy, Waiter};
-/// use koophone_sim::{Scenario, memory::MemoryTransport};
-/// use koophone_tests::driver_cases::run_in_memory;
+/// use koophone_sim::Scenario;
+/// use koophone_tests::driver_cases::{in_memory, run_in_memory};
 ///
-/// let transport = MemoryTransport::from_scenario(Scenario::default(), 1)?;
+/// let transport = in_memory(Scenario::default(), 1, Instant::now())?;
 /// let ctx = RequestContext::new(Endpoint::parse("https://sim.invalid")?, Token::new("sim-token")?);
 /// let op = ShowProgress::new("1008600000104285462", "iRJEVP9")?;
 /// let mut waiter = Waiter::new(op, UntilReady, WaitPolicy::default(), transport.now());
@@ -480,29 +540,23 @@ pub fn memory_error_kind(error: &MemoryError) -> TransportErrorKind {
 /// assert!(transport.elapsed().as_secs() >= 5);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn run_in_memory<O, T>(
-    waiter: &mut Waiter<O, T>,
+pub fn run_in_memory<M: Machine>(
+    machine: &mut M,
     ctx: &RequestContext,
     transport: &MemoryTransport,
-) -> Result<Result<O::Output, WaitError<O::Output>>, InvalidInput>
-where
-    O: Operation,
-    T: Target<O::Output>,
-{
+) -> Result<M::Outcome, InvalidInput> {
     loop {
-        match waiter.poll(transport.now()) {
+        match machine.poll(transport.now()) {
             Action::Send => {
-                let request = waiter
-                    .operation()
-                    .build_authorized_request(ctx, transport.wall_clock())?;
+                let request = machine.request(ctx, transport.wall_clock())?;
                 match transport.send(&request) {
                     Ok(response) => {
                         let (parts, body) = response.into_parts();
                         let response = Response::from_parts(parts, body.as_slice());
-                        waiter.handle_response(response, transport.now());
+                        machine.handle_response(response, transport.now());
                     }
                     Err(e) => {
-                        waiter.handle_transport_error(memory_error_kind(&e), transport.now());
+                        machine.handle_transport_error(memory_error_kind(&e), transport.now());
                     }
                 }
             }
@@ -512,36 +566,13 @@ where
     }
 }
 
-/// A single call in memory: the waiter with the [`Once`] target under the
-/// call's retry policy, its verdict read by [`as_call`].
+/// A single call in memory: the core's [`Call`] under `policy`, through
+/// [`run_in_memory`].
 pub fn call_in_memory<O: Operation>(
     op: O,
     policy: WaitPolicy,
     ctx: &RequestContext,
     transport: &MemoryTransport,
-) -> Result<Result<O::Output, WaitError<O::Output>>, InvalidInput> {
-    let mut waiter = Waiter::new(op, Once, policy, transport.now());
-    let outcome = run_in_memory(&mut waiter, ctx, transport)?;
-    Ok(as_call(outcome, &waiter))
-}
-
-/// Read a [`Once`] waiter's verdict as koophone-ureq's `Client::call` does:
-/// a deadline (no time left for another retry) reports the failure that
-/// needed the retry.
-pub fn as_call<O, T>(
-    outcome: Result<O::Output, WaitError<O::Output>>,
-    waiter: &Waiter<O, T>,
-) -> Result<O::Output, WaitError<O::Output>>
-where
-    O: Operation,
-    T: Target<O::Output>,
-{
-    match outcome {
-        Err(WaitError::Deadline { .. }) => match waiter.last_observation().map(|o| &o.event) {
-            Some(Observed::Error(e)) => Err(WaitError::Api(e.clone())),
-            Some(Observed::Transport(kind)) => Err(WaitError::Transport(*kind)),
-            _ => Err(WaitError::Transport(TransportErrorKind::Timeout)),
-        },
-        other => other,
-    }
+) -> Result<Result<O::Output, CallError>, InvalidInput> {
+    run_in_memory(&mut Call::new(op, policy, transport.now()), ctx, transport)
 }

@@ -23,7 +23,7 @@
 //! `KOOPHONE_DST_SEED=S` replays one scenario, and `KOOPHONE_DST_VERBOSE=1`
 //! prints its policy, oracle, requests and outcome.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::Response;
 use koophone_proto::{
@@ -37,7 +37,7 @@ use koophone_sim::{
     KooPhoneInstance, KooPhonePhase, KooPhoneSpec, KooPhoneStatus, KooPhoneUser, RateLimit,
     Scenario,
 };
-use koophone_tests::driver_cases::memory_error_kind;
+use koophone_tests::driver_cases::{in_memory, memory_error_kind};
 
 const USER: &str = "dst-user";
 const PHONE: &str = "dst-phone";
@@ -60,6 +60,20 @@ impl Gen {
     }
     fn unit(&mut self) -> f64 {
         (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The KooPhone side of a scenario: one user with one phone going through `phases`.
+fn one_phone(phases: Vec<KooPhonePhase>) -> KooPhoneSpec {
+    KooPhoneSpec {
+        users: vec![KooPhoneUser {
+            user_id: USER.to_owned(),
+            instances: vec![KooPhoneInstance {
+                instance_id: PHONE.to_owned(),
+                phases,
+                prepare: None,
+            }],
+        }],
     }
 }
 
@@ -447,16 +461,7 @@ fn run_seed(seed: u64, tally: &mut Tally) {
     let scenario = Scenario {
         rate_limit,
         request_log_capacity: 4,
-        koophone: KooPhoneSpec {
-            users: vec![KooPhoneUser {
-                user_id: USER.to_owned(),
-                instances: vec![KooPhoneInstance {
-                    instance_id: PHONE.to_owned(),
-                    phases: koophone_phases(&mut g),
-                    prepare: None,
-                }],
-            }],
-        },
+        koophone: one_phone(koophone_phases(&mut g)),
         clouddc: CloudDcSpec {
             projects: vec![CloudDcProject {
                 project_id: PROJECT.to_owned(),
@@ -471,8 +476,7 @@ fn run_seed(seed: u64, tally: &mut Tally) {
     };
     let policy = policy(&mut g);
     policy.validate().expect("generated policy is valid");
-    let transport =
-        MemoryTransport::from_scenario(scenario, seed).expect("generated scenario is valid");
+    let transport = in_memory(scenario, seed, Instant::now()).expect("generated scenario is valid");
     // Half the drivers give up on slow answers, as a client with a request
     // timeout does.
     let transport = if g.chance(50) {
@@ -568,20 +572,11 @@ fn same_seed_same_run() {
         let mut g = Gen(SeededRng::new(seed));
         let faults = fault_rules(&mut g);
         let scenario = Scenario {
-            koophone: KooPhoneSpec {
-                users: vec![KooPhoneUser {
-                    user_id: USER.to_owned(),
-                    instances: vec![KooPhoneInstance {
-                        instance_id: PHONE.to_owned(),
-                        phases: koophone_phases(&mut g),
-                        prepare: None,
-                    }],
-                }],
-            },
+            koophone: one_phone(koophone_phases(&mut g)),
             faults,
             ..Scenario::empty()
         };
-        let transport = MemoryTransport::from_scenario(scenario, seed)
+        let transport = in_memory(scenario, seed, Instant::now())
             .unwrap()
             .with_timeout(Duration::from_secs(2));
         let op = ShowProgress::new(USER, PHONE).unwrap();

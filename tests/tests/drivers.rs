@@ -5,27 +5,15 @@
 //! A difference between drivers is a bug in one of them: every decision is
 //! the core's, so only the I/O may differ.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use koophone_example_blocking::MinreqTransport;
 use koophone_example_tokio as tokio_example;
-use koophone_proto::{Auth, Once, Operation, Target, WaitPolicy, Waiter};
-use koophone_sim::memory::MemoryTransport;
+use koophone_proto::{Auth, Call, Operation, Target, Waiter};
 use koophone_sim::{Scenario, Sim, SimHandle};
 use koophone_tests::driver_cases::{
-    Case, Driver, Outcome, StateName, Table, as_call, call_in_memory, run_case, run_in_memory,
+    Driver, Outcome, Run, Table, call_in_memory, in_memory, run_case, run_in_memory, state_name,
 };
-use koophone_ureq::Snapshot;
-
-fn snapshot_name(snapshot: &Snapshot) -> String {
-    if let Some(p) = snapshot.downcast_ref::<koophone_proto::Progress>() {
-        p.state_name()
-    } else if let Some(s) = snapshot.downcast_ref::<koophone_proto::InstanceStatus>() {
-        s.state_name()
-    } else {
-        format!("{snapshot:?}")
-    }
-}
 
 fn ureq_outcome(error: &koophone_ureq::Error) -> Outcome {
     use koophone_ureq::Error as E;
@@ -43,84 +31,70 @@ fn ureq_outcome(error: &koophone_ureq::Error) -> Outcome {
         },
         E::OtherApi(e) => Outcome::from_api(e),
         E::Transport(t) => Outcome::from_transport(t.kind()),
-        E::WaitDeadline(d) => Outcome::Deadline(d.last_output.as_ref().map(snapshot_name)),
-        E::FailedState(f) => Outcome::FailedState(snapshot_name(&f.state)),
+        E::WaitDeadline(d) => Outcome::Deadline(d.last_output.as_ref().map(state_name)),
+        E::FailedState(f) => Outcome::FailedState(state_name(&f.state)),
         other => Outcome::DriverError(other.to_string()),
     }
 }
 
-fn tokio_outcome<O: StateName + std::fmt::Debug>(error: tokio_example::Error<O>) -> Outcome {
+fn tokio_outcome<O: std::fmt::Display + std::fmt::Debug>(
+    error: tokio_example::Error<O>,
+) -> Outcome {
     use tokio_example::Error as E;
     match error {
         E::Api(e) => Outcome::from_api(&e),
         E::Transport(t) => Outcome::from_transport(t.kind()),
-        E::FailedState(o) => Outcome::FailedState(o.state_name()),
-        E::Deadline { last, .. } => Outcome::Deadline(last.map(|o| o.state_name())),
+        E::FailedState(o) => Outcome::FailedState(state_name(&o)),
+        E::Deadline { last, .. } => Outcome::Deadline(last.as_ref().map(state_name)),
         other => Outcome::DriverError(other.to_string()),
     }
 }
 
-fn start(scenario: Scenario) -> Result<SimHandle, Outcome> {
-    Sim::start(scenario).map_err(|e| Outcome::DriverError(format!("simulator: {e}")))
-}
-
-fn requests_seen(sim: &SimHandle) -> u64 {
-    sim.simulator().lock().requests_handled()
+/// Start the simulator server of `scenario`, let `drive` run against it, and
+/// count the requests it saw: what every loopback driver shares.
+fn on_loopback(scenario: Scenario, drive: impl FnOnce(&SimHandle) -> Outcome) -> (Outcome, u64) {
+    match Sim::start(scenario) {
+        Ok(sim) => {
+            let outcome = drive(&sim);
+            (outcome, sim.simulator().lock().requests_handled())
+        }
+        Err(e) => (Outcome::DriverError(format!("simulator: {e}")), 0),
+    }
 }
 
 /// koophone-ureq's `Client` against the simulator server.
 struct UreqDriver;
 
 impl Driver for UreqDriver {
-    fn run<O, T>(
-        &mut self,
-        table: &Table,
-        case: &Case,
-        scenario: Scenario,
-        op: O,
-        target: Option<T>,
-        policy: WaitPolicy,
-    ) -> (Outcome, u64)
-    where
-        O: Operation + Clone + Send + Sync + 'static,
-        O::Output: StateName + Send + Sync + 'static,
-        T: Target<O::Output> + Send + Sync + 'static,
-    {
-        let sim = match start(scenario) {
-            Ok(sim) => sim,
-            Err(outcome) => return (outcome, 0),
-        };
-        let builder = koophone_ureq::Client::builder().endpoint_url(sim.base_url());
-        let builder = match table.auth(case) {
-            Auth::Token(token) => builder.token(token),
-            Auth::AkSk(credentials) => builder.aksk(credentials),
-            other => {
-                return (
-                    Outcome::DriverError(format!("no ureq credentials for {other:?}")),
-                    0,
-                );
+    fn run<O: Operation, T: Target<O::Output>>(&mut self, run: Run<'_, O, T>) -> (Outcome, u64) {
+        on_loopback(run.scenario.clone(), |sim| {
+            let builder = koophone_ureq::Client::builder().endpoint_url(sim.base_url());
+            let builder = match run.table.auth(run.case) {
+                Auth::Token(token) => builder.token(token),
+                Auth::AkSk(credentials) => builder.aksk(credentials),
+                other => return Outcome::DriverError(format!("no ureq credentials for {other:?}")),
+            };
+            let client = builder
+                .timeout(run.request_timeout())
+                .body_limit(run.body_limit())
+                .retry_policy(run.retry_policy())
+                .proxy_from_env(false)
+                .build();
+            let client = match client {
+                Ok(client) => client,
+                Err(e) => return Outcome::DriverError(e.to_string()),
+            };
+            let policy = run.wait_policy();
+            match run.target {
+                None => client
+                    .call(&run.op)
+                    .map_or_else(|e| ureq_outcome(&e), |o| Outcome::Ready(state_name(&o))),
+                Some(target) => client.wait(run.op, target, policy, |_| {}).map_or_else(
+                    |e| ureq_outcome(&e),
+                    |w| Outcome::Ready(state_name(&w.output)),
+                ),
             }
-        };
-        let client = builder
-            .timeout(table.request_timeout(case))
-            .body_limit(table.body_limit(case))
-            .retry_policy(table.retry_policy(case))
-            .proxy_from_env(false)
-            .build();
-        let client = match client {
-            Ok(client) => client,
-            Err(e) => return (Outcome::DriverError(e.to_string()), 0),
-        };
-        let outcome = match target {
-            None => client
-                .call(&op)
-                .map_or_else(|e| ureq_outcome(&e), |o| Outcome::Ready(o.state_name())),
-            Some(target) => client.wait(op, target, policy, |_| {}).map_or_else(
-                |e| ureq_outcome(&e),
-                |w| Outcome::Ready(w.output.state_name()),
-            ),
-        };
-        (outcome, requests_seen(&sim))
+        })
     }
 }
 
@@ -130,93 +104,76 @@ struct TokioDriver {
 }
 
 impl Driver for TokioDriver {
-    fn run<O, T>(
-        &mut self,
-        table: &Table,
-        case: &Case,
-        scenario: Scenario,
-        op: O,
-        target: Option<T>,
-        policy: WaitPolicy,
-    ) -> (Outcome, u64)
-    where
-        O: Operation + Clone + Send + Sync + 'static,
-        O::Output: StateName + Send + Sync + 'static,
-        T: Target<O::Output> + Send + Sync + 'static,
-    {
-        let sim = match start(scenario) {
-            Ok(sim) => sim,
-            Err(outcome) => return (outcome, 0),
-        };
-        let config = tokio_example::Config {
-            request_timeout: table.request_timeout(case),
-            body_limit: usize::try_from(table.body_limit(case)).unwrap_or(usize::MAX),
-            call_policy: table.retry_policy(case).to_wait_policy(),
-            ..tokio_example::Config::default()
-        };
-        let ctx = table.context(case, sim.base_url());
-        let outcome = self.runtime.block_on(async move {
-            let client = match tokio_example::Client::new(ctx, config) {
+    fn run<O: Operation, T: Target<O::Output>>(&mut self, run: Run<'_, O, T>) -> (Outcome, u64) {
+        on_loopback(run.scenario.clone(), |sim| {
+            let config = tokio_example::Config {
+                request_timeout: run.request_timeout(),
+                body_limit: usize::try_from(run.body_limit()).unwrap_or(usize::MAX),
+                call_policy: run.call_policy(),
+                ..tokio_example::Config::default()
+            };
+            let client = match tokio_example::Client::new(run.context(sim.base_url()), config) {
                 Ok(client) => client,
                 Err(e) => return Outcome::DriverError(e.to_string()),
             };
-            match target {
-                None => client
-                    .call(op)
-                    .await
-                    .map_or_else(tokio_outcome, |o| Outcome::Ready(o.state_name())),
-                Some(target) => client
-                    .wait(op, target, policy, |_| {})
-                    .await
-                    .map_or_else(tokio_outcome, |w| Outcome::Ready(w.output.state_name())),
-            }
-        });
-        (outcome, requests_seen(&sim))
+            let policy = run.wait_policy();
+            self.runtime.block_on(async move {
+                match run.target {
+                    None => client
+                        .call(run.op)
+                        .await
+                        .map_or_else(tokio_outcome, |o| Outcome::Ready(state_name(&o))),
+                    Some(target) => client
+                        .wait(run.op, target, policy, |_| {})
+                        .await
+                        .map_or_else(tokio_outcome, |w| Outcome::Ready(state_name(&w.output))),
+                }
+            })
+        })
     }
 }
 
-/// The in-memory transport: the simulator core under a virtual clock.
-struct MemoryDriver;
+/// The in-memory transport: the simulator core under a virtual clock
+/// anchored at `origin`. It keeps the virtual instants of the last run's
+/// requests, so runs can be compared to the instant.
+struct MemoryDriver {
+    origin: Instant,
+    instants: Vec<Instant>,
+}
+
+impl MemoryDriver {
+    fn new() -> Self {
+        MemoryDriver {
+            origin: Instant::now(),
+            instants: Vec::new(),
+        }
+    }
+}
 
 impl Driver for MemoryDriver {
-    fn run<O, T>(
-        &mut self,
-        table: &Table,
-        case: &Case,
-        scenario: Scenario,
-        op: O,
-        target: Option<T>,
-        policy: WaitPolicy,
-    ) -> (Outcome, u64)
-    where
-        O: Operation + Clone + Send + Sync + 'static,
-        O::Output: StateName + Send + Sync + 'static,
-        T: Target<O::Output> + Send + Sync + 'static,
-    {
-        let transport = match MemoryTransport::from_scenario(scenario, 0) {
-            Ok(transport) => transport,
+    fn run<O: Operation, T: Target<O::Output>>(&mut self, run: Run<'_, O, T>) -> (Outcome, u64) {
+        let transport = match in_memory(run.scenario.clone(), 0, self.origin) {
+            Ok(transport) => transport
+                .with_timeout(run.request_timeout())
+                .with_body_limit(usize::try_from(run.body_limit()).unwrap_or(usize::MAX)),
             Err(e) => return (Outcome::DriverError(e.to_string()), 0),
         };
-        let transport = transport
-            .with_timeout(table.request_timeout(case))
-            .with_body_limit(usize::try_from(table.body_limit(case)).unwrap_or(usize::MAX));
-        let ctx = table.context(case, "https://sim.invalid");
-        let verdict = match target {
-            None => {
-                let policy = table.retry_policy(case).to_wait_policy();
-                call_in_memory(op, policy, &ctx, &transport)
-            }
+        let ctx = run.context("https://sim.invalid");
+        let (call_policy, wait_policy) = (run.call_policy(), run.wait_policy());
+        let outcome = match run.target {
+            None => call_in_memory(run.op, call_policy, &ctx, &transport).map(Outcome::from_call),
             Some(target) => {
-                let mut waiter = Waiter::new(op, target, policy, transport.now());
-                run_in_memory(&mut waiter, &ctx, &transport)
+                let mut waiter = Waiter::new(run.op, target, wait_policy, transport.now());
+                run_in_memory(&mut waiter, &ctx, &transport).map(Outcome::from_wait)
             }
         };
-        let outcome = match verdict {
-            Ok(verdict) => Outcome::from_wait(verdict),
-            Err(e) => Outcome::DriverError(e.to_string()),
-        };
-        let requests = transport.simulator().lock().requests_handled();
-        (outcome, requests)
+        let simulator = transport.simulator().lock();
+        self.instants = simulator
+            .request_log()
+            .map(|entry| self.origin + entry.at)
+            .collect();
+        let outcome = outcome.unwrap_or_else(|e| Outcome::DriverError(e.to_string()));
+        (outcome, simulator.requests_handled())
     }
 }
 
@@ -224,56 +181,25 @@ impl Driver for MemoryDriver {
 struct MinreqDriver;
 
 impl Driver for MinreqDriver {
-    fn run<O, T>(
-        &mut self,
-        table: &Table,
-        case: &Case,
-        scenario: Scenario,
-        op: O,
-        target: Option<T>,
-        policy: WaitPolicy,
-    ) -> (Outcome, u64)
-    where
-        O: Operation + Clone + Send + Sync + 'static,
-        O::Output: StateName + Send + Sync + 'static,
-        T: Target<O::Output> + Send + Sync + 'static,
-    {
-        let sim = match start(scenario) {
-            Ok(sim) => sim,
-            Err(outcome) => return (outcome, 0),
-        };
-        let transport = MinreqTransport::new(table.request_timeout(case), table.body_limit(case));
-        let ctx = table.context(case, sim.base_url());
-        let verdict =
-            |result: Result<O::Output, koophone_example_blocking::Error<O::Output>>| match result {
-                Ok(output) => Outcome::Ready(output.state_name()),
-                Err(koophone_example_blocking::Error::Wait(e)) => Outcome::from_wait(Err(e)),
-                Err(e) => Outcome::DriverError(e.to_string()),
+    fn run<O: Operation, T: Target<O::Output>>(&mut self, run: Run<'_, O, T>) -> (Outcome, u64) {
+        on_loopback(run.scenario.clone(), |sim| {
+            let transport = MinreqTransport::new(run.request_timeout(), run.body_limit());
+            let ctx = run.context(sim.base_url());
+            let (call_policy, wait_policy) = (run.call_policy(), run.wait_policy());
+            let outcome = match run.target {
+                None => {
+                    let mut call = Call::new(run.op, call_policy, Instant::now());
+                    koophone_example_blocking::run(&mut call, &ctx, &transport)
+                        .map(Outcome::from_call)
+                }
+                Some(target) => {
+                    let mut waiter = Waiter::new(run.op, target, wait_policy, Instant::now());
+                    koophone_example_blocking::run(&mut waiter, &ctx, &transport)
+                        .map(Outcome::from_wait)
+                }
             };
-        let outcome = match target {
-            None => {
-                let policy = table.retry_policy(case).to_wait_policy();
-                let mut waiter = Waiter::new(op, Once, policy, Instant::now());
-                let result = koophone_example_blocking::run(&mut waiter, &ctx, &transport);
-                // Read the verdict as a single call, as koophone-ureq does.
-                let result = match result {
-                    Err(koophone_example_blocking::Error::Wait(e)) => {
-                        as_call(Err(e), &waiter).map_err(koophone_example_blocking::Error::Wait)
-                    }
-                    other => other,
-                };
-                verdict(result)
-            }
-            Some(target) => {
-                let mut waiter = Waiter::new(op, target, policy, Instant::now());
-                verdict(koophone_example_blocking::run(
-                    &mut waiter,
-                    &ctx,
-                    &transport,
-                ))
-            }
-        };
-        (outcome, requests_seen(&sim))
+            outcome.unwrap_or_else(|e| Outcome::DriverError(e.to_string()))
+        })
     }
 }
 
@@ -323,7 +249,7 @@ fn async_example_matches_the_table() {
 
 #[test]
 fn in_memory_transport_matches_the_table() {
-    check_table("in-memory transport", &mut MemoryDriver);
+    check_table("in-memory transport", &mut MemoryDriver::new());
 }
 
 #[test]
@@ -333,19 +259,28 @@ fn minimal_blocking_example_matches_the_table() {
 
 #[test]
 fn in_memory_runs_are_repeatable() {
-    // The virtual clock and the seeded simulator make every run of a case
-    // the same, request counts included.
+    // The virtual clock, the seeded simulator and the waiter's seeded jitter
+    // make every run of a case from one origin the same: outcome, request
+    // count and the instant of every request, for calls and waits alike.
     let table = Table::load().unwrap_or_else(|e| panic!("{e}"));
+    let mut driver = MemoryDriver::new();
+    let mut waits_with_pauses = 0;
     for case in &table.cases {
-        let first = run_case(&table, case, &mut MemoryDriver);
-        let again = run_case(&table, case, &mut MemoryDriver);
-        assert_eq!(first.0, again.0, "{}", case.name);
-        // Jitter is seeded from the start instant, so waits may poll a
-        // different number of times; single calls may not.
-        if case.wait.is_none() {
-            assert_eq!(first.1, again.1, "{}", case.name);
+        let first = run_case(&table, case, &mut driver);
+        let first_instants = std::mem::take(&mut driver.instants);
+        let again = run_case(&table, case, &mut driver);
+        assert_eq!(first, again, "{}", case.name);
+        assert_eq!(first_instants, driver.instants, "{}", case.name);
+        assert_eq!(first_instants.len() as u64, first.1, "{}", case.name);
+        let paused = first_instants
+            .windows(2)
+            .any(|pair| pair[1] - pair[0] > Duration::ZERO);
+        if case.wait.is_some() && paused {
+            waits_with_pauses += 1;
         }
     }
+    // Jittered pauses are part of what repeats, not skipped.
+    assert!(waits_with_pauses > 0, "no wait in the table paused");
 }
 
 #[test]

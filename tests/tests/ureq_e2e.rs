@@ -93,6 +93,16 @@ fn checked(error: Error) -> Error {
     error
 }
 
+/// A ShowProgress wait until ready under [`fast_wait`] that must fail; its
+/// error, [`checked`].
+fn failed_wait(client: &Client, instance: &str, max_wait_secs: u64) -> Error {
+    let policy = fast_wait(Duration::from_secs(max_wait_secs));
+    match client.wait_until_ready(progress(instance), policy, |_| {}) {
+        Ok(ready) => panic!("the wait for {instance} ended ready: {ready:?}"),
+        Err(e) => checked(e),
+    }
+}
+
 fn fast_wait(max_wait: Duration) -> WaitPolicy {
     WaitPolicy {
         min_interval: Duration::from_millis(200),
@@ -672,15 +682,7 @@ fn wait_for_state_reaches_running() {
 fn waits_end_on_failure_states() {
     let sim = sim_with(Vec::new());
     let client = client(&sim);
-    let e = checked(
-        client
-            .wait_until_ready(
-                progress("iFAILED1"),
-                fast_wait(Duration::from_secs(30)),
-                |_| {},
-            )
-            .unwrap_err(),
-    );
+    let e = failed_wait(&client, "iFAILED1", 30);
     assert_eq!(e.kind(), "failed_state");
     let Error::FailedState(failed) = &e else {
         panic!("{e:?}");
@@ -718,15 +720,7 @@ fn waits_end_on_failure_states() {
 #[test]
 fn a_wait_ends_at_its_deadline_with_the_last_observation() {
     let sim = sim_with(Vec::new());
-    let e = checked(
-        client(&sim)
-            .wait_until_ready(
-                progress("iRJEVP9"),
-                fast_wait(Duration::from_secs(1)),
-                |_| {},
-            )
-            .unwrap_err(),
-    );
+    let e = failed_wait(&client(&sim), "iRJEVP9", 1);
     assert_eq!(e.kind(), "timeout");
     let Error::WaitDeadline(deadline) = &e else {
         panic!("{e:?}");
@@ -838,15 +832,7 @@ fn a_wait_deadline_cuts_a_hanging_request_short() {
     )]);
     // The request timeout (30 s by default) is longer than the whole wait.
     let started = Instant::now();
-    let e = checked(
-        client(&sim)
-            .wait_until_ready(
-                progress("iRJEVP9"),
-                fast_wait(Duration::from_secs(1)),
-                |_| {},
-            )
-            .unwrap_err(),
-    );
+    let e = failed_wait(&client(&sim), "iRJEVP9", 1);
     let took = started.elapsed();
     assert_eq!(e.kind(), "timeout", "{e:?}");
     assert_eq!(e.transport_kind(), Some(TransportErrorKind::Timeout));

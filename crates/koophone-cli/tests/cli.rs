@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod common;
+
+use common::{Run, exec, wait_at_most};
+
 /// The token every test uses; it must never appear in any output.
 const SECRET: &str = "tok-S3CRET-never-printed-7f3a";
 const USER: &str = "1008600000104285462";
@@ -24,44 +28,12 @@ const PHONE: &str = "iRJEVP9";
 
 // ---------------------------------------------------------------- running
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// The one JSON document stdout must hold.
-    fn json(&self) -> Value {
-        let lines: Vec<&str> = self.stdout.lines().collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "exactly one line on stdout: {:?}",
-            self.stdout
-        );
-        serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {:?}", self.stdout))
-    }
-
-    fn assert_code(&self, code: i32) -> &Run {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "stdout: {:?}\nstderr: {:?}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-}
-
 /// The binary with an empty environment: no inherited endpoint, token or proxy.
 fn koophone(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_koophone"));
-    cmd.env_clear().args(args).stdin(Stdio::null());
-    cmd
+    common::koophone(args, &[])
 }
 
+/// The token appears in no output and no escape code is written.
 fn check_output(stdout: &str, stderr: &str) {
     for (name, text) in [("stdout", stdout), ("stderr", stderr)] {
         assert!(!text.contains(SECRET), "the token appeared on {name}");
@@ -72,29 +44,11 @@ fn check_output(stdout: &str, stderr: &str) {
     }
 }
 
+/// Run `cmd` through [`check_output`].
 fn run(cmd: &mut Command) -> Run {
-    let out = cmd.output().expect("run koophone");
-    let run = Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
-    };
+    let run = exec(cmd);
     check_output(&run.stdout, &run.stderr);
     run
-}
-
-/// Wait for a spawned child, at most `limit`; kills it if it overstays.
-fn wait_at_most(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
 }
 
 fn interrupt(child: &Child) {
@@ -279,6 +233,15 @@ fn token_sent(request: &str) -> Option<&str> {
     })
 }
 
+/// The same command in both output modes: `args` as given (human), then
+/// with `--output json` in front; both through [`check_output`].
+fn both_modes(args: &[&str], vars: &[(&str, &str)]) -> (Run, Run) {
+    let human = run(&mut common::koophone(args, vars));
+    let json_args = [&["--output", "json"][..], args].concat();
+    let json = run(&mut common::koophone(&json_args, vars));
+    (human, json)
+}
+
 /// `koophone --endpoint URL --token SECRET --output MODE ARGS...`
 fn against(server: &Scripted, output: &str, args: &[&str]) -> Run {
     let url = server.url();
@@ -372,7 +335,7 @@ fn progress_in_both_modes_with_simulate() {
         "--instance-id",
         PHONE,
     ];
-    let human = run(&mut koophone(&args));
+    let (human, json) = both_modes(&args, &[]);
     human.assert_code(0);
     assert!(
         human
@@ -381,9 +344,6 @@ fn progress_in_both_modes_with_simulate() {
         "{:?}",
         human.stdout
     );
-    let mut json_args = vec!["--output", "json"];
-    json_args.extend_from_slice(&args);
-    let json = run(&mut koophone(&json_args));
     json.assert_code(0);
     let doc = json.json();
     assert_eq!(doc["status"], "queuing");
@@ -402,14 +362,10 @@ fn status_in_both_modes_with_simulate() {
         "--instance-id",
         "sim-instance",
     ];
-    let human = run(&mut koophone(&args));
+    let (human, json) = both_modes(&args, &[("KOOPHONE_TOKEN", SECRET)]);
     human.assert_code(0);
     assert_eq!(human.stdout, "stopped\n");
-    let mut json_args = vec!["--output", "json"];
-    json_args.extend_from_slice(&args);
-    let doc = run(koophone(&json_args).env("KOOPHONE_TOKEN", SECRET))
-        .assert_code(0)
-        .json();
+    let doc = json.assert_code(0).json();
     assert_eq!(
         doc,
         json!({"state": "stopped", "operation_state": null, "error": null})
@@ -432,7 +388,7 @@ fn wait_state_in_both_modes_with_simulate() {
         "--max-interval",
         "400",
     ];
-    let human = run(&mut koophone(&args));
+    let (human, json) = both_modes(&args, &[]);
     human.assert_code(0);
     assert!(
         human
@@ -441,9 +397,7 @@ fn wait_state_in_both_modes_with_simulate() {
         "{:?}",
         human.stdout
     );
-    let mut json_args = vec!["--output", "json"];
-    json_args.extend_from_slice(&args);
-    let doc = run(&mut koophone(&json_args)).assert_code(0).json();
+    let doc = json.assert_code(0).json();
     assert_eq!(doc["state"], "running");
     assert_eq!(doc["operation_state"], "install-succeed");
     assert_eq!(doc["error"], Value::Null);
@@ -469,7 +423,7 @@ fn wait_for_a_failing_phone_exits_6() {
         "--max-interval",
         "400",
     ];
-    let human = run(&mut koophone(&args));
+    let (human, json) = both_modes(&args, &[]);
     human.assert_code(6);
     assert!(human.stdout.is_empty());
     assert!(
@@ -479,51 +433,35 @@ fn wait_for_a_failing_phone_exits_6() {
         "{:?}",
         human.stderr
     );
-    let mut json_args = vec!["--output", "json"];
-    json_args.extend_from_slice(&args);
-    let run = run(&mut koophone(&json_args));
-    run.assert_code(6);
-    assert_error_doc(&run, "failed_state", Value::Null, Value::Null);
+    json.assert_code(6);
+    assert_error_doc(&json, "failed_state", Value::Null, Value::Null);
 }
 
 #[test]
 fn wait_state_reaching_error_exits_6_with_the_instance_error() {
-    let json = run(&mut koophone(&[
-        "--simulate",
-        "--output",
-        "json",
-        "wait-state",
-        "--project-id",
-        "sim-project",
-        "--instance-id",
-        "sim-broken",
-        "--state",
-        "running",
-        "--min-interval",
-        "200",
-        "--max-interval",
-        "400",
-    ]));
+    let (human, json) = both_modes(
+        &[
+            "--simulate",
+            "wait-state",
+            "--project-id",
+            "sim-project",
+            "--instance-id",
+            "sim-broken",
+            "--state",
+            "running",
+            "--min-interval",
+            "200",
+            "--max-interval",
+            "400",
+        ],
+        &[],
+    );
     json.assert_code(6);
     let doc = assert_error_doc(&json, "failed_state", Value::Null, json!("CLOUDDC.5001"));
     assert_eq!(
         doc["error"]["error_msg"],
         "the instance failed to be created"
     );
-    let human = run(&mut koophone(&[
-        "--simulate",
-        "wait-state",
-        "--project-id",
-        "sim-project",
-        "--instance-id",
-        "sim-broken",
-        "--state",
-        "running",
-        "--min-interval",
-        "200",
-        "--max-interval",
-        "400",
-    ]));
     human.assert_code(6);
     assert_eq!(
         human.stderr,
@@ -1096,20 +1034,15 @@ fn sim_refuses_a_bad_scenario_file() {
 /// Debian's essential `bsdutils`), which copies the terminal's output to its stdout.
 fn on_terminal(args: &str) -> Run {
     let command = format!("{} {args}", env!("CARGO_BIN_EXE_koophone"));
-    let out = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env_clear()
-        .env("TERM", "xterm")
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run script(1)");
-    let run = Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
+    let run = exec(
+        Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env_clear()
+            .env("TERM", "xterm")
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .stdin(Stdio::null()),
+    );
+    run.assert_hides(&[SECRET]);
     run
 }
 

@@ -10,9 +10,11 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+mod common;
+
+use common::koophone_run as koophone;
 use koophone_sim::{AccessKeySpec, LoggedRequest, MetadataSpec, Scenario, Sim, SimHandle};
 use serde_json::Value;
 
@@ -20,60 +22,6 @@ const USER: &str = "1008600000104285462";
 const PHONE: &str = "iRJEVP9";
 const SK: &str = "sk-S3CRET-chain-0123456789";
 const PROFILE_TOKEN: &str = "session-S3CRET-chain";
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn assert_code(&self, code: i32) -> &Run {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "stdout: {:?}\nstderr: {:?}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("{e}: {:?}", self.stdout))
-    }
-
-    fn assert_hides(&self, secrets: &[&str]) {
-        for secret in secrets {
-            for (name, text) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
-                assert!(
-                    !text.contains(secret),
-                    "a secret appeared on {name}: {text}"
-                );
-            }
-        }
-    }
-}
-
-/// The binary with an empty environment (no HOME: no profile file unless
-/// given) plus `vars`.
-fn koophone(args: &[&str], vars: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_koophone"));
-    cmd.env_clear().args(args).stdin(Stdio::null());
-    for (name, value) in vars {
-        cmd.env(name, value);
-    }
-    let start = Instant::now();
-    let out = cmd.output().expect("run koophone");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-        elapsed: start.elapsed(),
-    }
-}
 
 fn sim_with(metadata: MetadataSpec) -> SimHandle {
     let mut scenario = Scenario {

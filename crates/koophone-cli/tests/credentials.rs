@@ -6,60 +6,16 @@
 //! the secret key, the password and every token the simulator saw: only
 //! `koophone token` may print a token, on stdout.
 
-use std::process::{Command, Stdio};
+mod common;
 
+use common::{Run, exec, koophone};
 use koophone_sim::{AccessKeySpec, IAM_TOKENS_PATH, LoggedRequest, Scenario, Sim, SimHandle};
-use serde_json::Value;
 
 const USER: &str = "1008600000104285462";
 const PHONE: &str = "iRJEVP9";
 const SK: &str = "sk-S3CRET-cli-0123456789";
 const SESSION: &str = "session-S3CRET-cli";
 const PASSWORD: &str = "pw-S3CRET-cli-hunter2";
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        let lines: Vec<&str> = self.stdout.lines().collect();
-        assert_eq!(lines.len(), 1, "one line on stdout: {:?}", self.stdout);
-        serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {:?}", self.stdout))
-    }
-
-    fn assert_code(&self, code: i32) -> &Run {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "stdout: {:?}\nstderr: {:?}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-}
-
-/// The binary with an empty environment plus `vars`.
-fn koophone(args: &[&str], vars: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_koophone"));
-    cmd.env_clear().args(args).stdin(Stdio::null());
-    for (name, value) in vars {
-        cmd.env(name, value);
-    }
-    cmd
-}
-
-fn exec(cmd: &mut Command) -> Run {
-    let out = cmd.output().expect("run koophone");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
-    }
-}
 
 /// No secret in either stream, and no token the simulator saw.
 fn assert_no_secrets(run: &Run, sim: Option<&SimHandle>) {
@@ -119,6 +75,10 @@ fn status_args(sim: &SimHandle, output: &str) -> Vec<String> {
     ]
     .map(str::to_owned)
     .to_vec()
+}
+
+fn iam_flags(sim: &SimHandle) -> Vec<String> {
+    iam_user_flags(sim, "cli-user")
 }
 
 fn args(strings: &[String]) -> Vec<&str> {
@@ -218,10 +178,11 @@ fn half_an_aksk_pair_exits_2_and_sends_nothing() {
 
 // ---------------------------------------------------------------- IAM
 
-fn iam_flags(sim: &SimHandle) -> Vec<String> {
+/// Log in as IAM user `user` of the simulator's domain and project.
+fn iam_user_flags(sim: &SimHandle, user: &str) -> Vec<String> {
     [
         "--iam-user",
-        "cli-user",
+        user,
         "--iam-domain",
         "sim-domain",
         "--iam-project",
@@ -346,18 +307,7 @@ fn the_first_credentials_given_win() {
         aksk[1],
         ("KOOPHONE_IAM_PASSWORD", "sim-password"),
     ];
-    let mut all = [
-        "--iam-user",
-        "sim-user",
-        "--iam-domain",
-        "sim-domain",
-        "--iam-project",
-        "sim-project",
-        "--iam-endpoint",
-        sim.base_url(),
-    ]
-    .map(str::to_owned)
-    .to_vec();
+    let mut all = iam_user_flags(&sim, "sim-user");
     all.extend(status_args(&sim, "json"));
     // The token first.
     exec(&mut koophone(&args(&all), &everything)).assert_code(0);

@@ -5,19 +5,19 @@
 
 use std::fs::OpenOptions;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+
+use common::wait_at_most;
+
+/// The binary with an empty environment.
+fn koophone(args: &[&str]) -> Command {
+    common::koophone(args, &[])
+}
 
 const USER: &str = "1008600000104285462";
 const PHONE: &str = "iRJEVP9";
-
-fn koophone(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_koophone"));
-    cmd.env_clear()
-        .args(args)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped());
-    cmd
-}
 
 /// Run with stdout on `/dev/full`.
 fn into_dev_full(args: &[&str]) -> Output {
@@ -44,31 +44,13 @@ fn assert_lost(out: &Output) {
 }
 
 #[test]
-fn a_json_result_stdout_refuses_exits_74() {
-    let out = into_dev_full(&[
-        "--simulate",
-        "--output",
-        "json",
-        "progress",
-        "--user-id",
-        USER,
-        "--instance-id",
-        PHONE,
-    ]);
-    assert_lost(&out);
-}
-
-#[test]
-fn a_human_result_stdout_refuses_exits_74() {
-    let out = into_dev_full(&[
-        "--simulate",
-        "progress",
-        "--user-id",
-        USER,
-        "--instance-id",
-        PHONE,
-    ]);
-    assert_lost(&out);
+fn a_result_stdout_refuses_exits_74_in_both_modes() {
+    // JSON asked for, and the default (human) mode.
+    for mode in [&["--output", "json"][..], &[]] {
+        let command = ["progress", "--user-id", USER, "--instance-id", PHONE];
+        let out = into_dev_full(&[&["--simulate"][..], mode, &command].concat());
+        assert_lost(&out);
+    }
 }
 
 #[test]
@@ -147,20 +129,10 @@ fn sim_that_cannot_announce_its_address_stops_with_74() {
         .expect("open /dev/full");
     let mut child = koophone(&["sim", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::from(full))
+        .stderr(Stdio::piped())
         .spawn()
         .expect("run koophone sim");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break Some(status);
-        }
-        if start.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_at_most(&mut child, Duration::from_secs(10));
     let out = child.wait_with_output().expect("collect stderr");
     assert_eq!(
         status.and_then(|s| s.code()),

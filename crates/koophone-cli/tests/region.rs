@@ -4,56 +4,16 @@
 //! may hold a list, `--endpoint` wins over the region, an unknown region is
 //! exit 2 naming the variable to set, and IAM logins go to the region's IAM.
 
-use std::process::{Command, Stdio};
+mod common;
 
+use common::koophone_run as koophone;
 use koophone_sim::{IAM_TOKENS_PATH, Sim, SimHandle};
-use serde_json::Value;
 
 const USER: &str = "1008600000104285462";
 const PHONE: &str = "iRJEVP9";
 /// A port nothing listens on: a request sent there fails, so a run that
 /// succeeds did not use this URL.
 const DEAD: &str = "http://127.0.0.1:1";
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        let lines: Vec<&str> = self.stdout.lines().collect();
-        assert_eq!(lines.len(), 1, "one line on stdout: {:?}", self.stdout);
-        serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {:?}", self.stdout))
-    }
-
-    fn assert_code(&self, code: i32) -> &Run {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "stdout: {:?}\nstderr: {:?}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-}
-
-/// The binary with an empty environment plus `vars`.
-fn koophone(args: &[&str], vars: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_koophone"));
-    cmd.env_clear().args(args).stdin(Stdio::null());
-    for (name, value) in vars {
-        cmd.env(name, value);
-    }
-    let out = cmd.output().expect("run koophone");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
-    }
-}
 
 fn sim() -> SimHandle {
     Sim::builder().start().expect("simulator")

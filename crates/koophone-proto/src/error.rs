@@ -17,6 +17,29 @@ pub struct InvalidInput {
     pub reason: InvalidReason,
 }
 
+/// Required text: non-empty, no control characters, and at most `max`
+/// characters. Errors never repeat the value (it may be a secret).
+pub(crate) fn check_text(
+    field: &'static str,
+    value: &str,
+    max: Option<usize>,
+) -> Result<(), InvalidInput> {
+    let refuse = |reason| Err(InvalidInput { field, reason });
+    if value.is_empty() {
+        return refuse(InvalidReason::Empty);
+    }
+    if value.chars().any(char::is_control) {
+        return refuse(InvalidReason::ControlCharacter);
+    }
+    if let Some(max) = max {
+        let len = value.chars().count();
+        if len > max {
+            return refuse(InvalidReason::TooLong { max, len });
+        }
+    }
+    Ok(())
+}
+
 /// Why an input was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -55,6 +55,7 @@ pub mod context;
 mod decode;
 pub mod endpoint;
 pub mod error;
+pub mod fleet;
 mod machine;
 pub mod operation;
 mod redact;

@@ -92,27 +92,42 @@ impl Redactor {
     }
 }
 
-/// The first ASCII-case-insensitive occurrence of `needle` in `haystack`.
-fn find(haystack: &str, needle: &str) -> Option<usize> {
-    let (hay, pat) = (haystack.as_bytes(), needle.as_bytes());
-    if pat.is_empty() || pat.len() > hay.len() {
-        return None;
-    }
-    let first = pat[0].to_ascii_lowercase();
-    (0..=hay.len() - pat.len()).find(|&i| {
-        hay[i].to_ascii_lowercase() == first && hay[i..i + pat.len()].eq_ignore_ascii_case(pat)
-    })
+/// The first occurrence of `needle` in `haystack` as a byte range.
+///
+/// ASCII case is ignored, and a control character of the text matches a
+/// space of the secret: [`OneLine`](crate::error::OneLine) shows every
+/// control character as a space, so a password "a b" that a server echoes
+/// as "a\nb" would otherwise reappear whole in a one-line `Display`.
+fn find(haystack: &str, needle: &str) -> Option<(usize, usize)> {
+    let first = needle.chars().next()?;
+    haystack
+        .char_indices()
+        .filter(|&(_, c)| same(c, first))
+        .find_map(|(at, _)| {
+            let mut text = haystack[at..].char_indices();
+            for wanted in needle.chars() {
+                match text.next() {
+                    Some((_, c)) if same(c, wanted) => {}
+                    _ => return None,
+                }
+            }
+            let end = text.next().map_or(haystack.len(), |(i, _)| at + i);
+            Some((at, end))
+        })
+}
+
+/// Whether a text character matches a secret's character.
+fn same(text: char, secret: char) -> bool {
+    text.eq_ignore_ascii_case(&secret) || (secret == ' ' && text.is_control())
 }
 
 fn replace_all(text: &str, secret: &str, with: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(at) = find(rest, secret) {
-        // `at` and `at + len` are char boundaries: the secret is valid UTF-8
-        // and ASCII-case-insensitive matching only equates ASCII bytes.
+    while let Some((at, end)) = find(rest, secret) {
         out.push_str(&rest[..at]);
         out.push_str(with);
-        rest = &rest[at + secret.len()..];
+        rest = &rest[end..];
     }
     out.push_str(rest);
     out
@@ -184,6 +199,16 @@ mod tests {
         assert_eq!(format!("{r:?}"), "Redactor(1 secrets)");
         assert_eq!(r.longest(), 12);
         assert!(Redactor::new([""]).is_empty());
+    }
+
+    #[test]
+    fn a_space_of_a_secret_matches_a_control_character_one_line_shows_as_space() {
+        let r = Redactor::new(["pass word"]);
+        assert_eq!(
+            r.scrub("a pass\nword b PASS\u{85}WORD"),
+            "a [redacted] b [redacted]"
+        );
+        assert_eq!(r.scrub("pass_word"), "pass_word");
     }
 
     #[test]

@@ -169,13 +169,29 @@ where
     Waiter::with_rng(op, target, policy, SeededRng::new(42), t0)
 }
 
+/// A wait of `op` for `target` under `policy` (jitter from the seeded RNG),
+/// driven over `answers` from a fresh `t0` (the run's `t0`).
+fn wait_for<Op, T>(op: Op, target: T, policy: WaitPolicy, answers: &[Answer]) -> Run<Op::Output>
+where
+    Op: Operation,
+    Op::Output: PartialEq,
+    T: Target<Op::Output>,
+{
+    let t0 = Instant::now();
+    drive(seeded(op, target, policy, t0), t0, answers)
+}
+
+/// A ShowProgress wait until ready.
+fn until_ready(policy: WaitPolicy, answers: &[Answer]) -> Run<Progress> {
+    wait_for(show_progress(), UntilReady, policy, answers)
+}
+
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
 #[test]
 fn queuing_then_restoring_then_normal() {
-    let t0 = Instant::now();
     let policy = WaitPolicy::default();
     let answers = [
         progress(1, 3),
@@ -185,11 +201,7 @@ fn queuing_then_restoring_then_normal() {
         progress(2, 0),
         progress(0, 0),
     ];
-    let run = drive(
-        seeded(show_progress(), UntilReady, policy, t0),
-        t0,
-        &answers,
-    );
+    let run = until_ready(policy, &answers);
     assert_eq!(
         run.outcome,
         Ok(Progress {
@@ -248,13 +260,8 @@ fn a_long_queue_hint_lengthens_the_pause_up_to_the_cap() {
 
 #[test]
 fn processing_failure_ends_with_the_failed_state() {
-    let t0 = Instant::now();
     let answers = [progress(1, 2), progress(-1, 0)];
-    let run = drive(
-        seeded(show_progress(), UntilReady, WaitPolicy::default(), t0),
-        t0,
-        &answers,
-    );
+    let run = until_ready(WaitPolicy::default(), &answers);
     let Err(WaitError::FailedState(failed)) = &run.outcome else {
         panic!("expected a failed state, got {:?}", run.outcome);
     };
@@ -270,16 +277,11 @@ fn processing_failure_ends_with_the_failed_state() {
 
 #[test]
 fn deadline_ends_the_wait_with_the_last_output() {
-    let t0 = Instant::now();
     let policy = WaitPolicy {
         max_wait: secs(60),
         ..WaitPolicy::default()
     };
-    let run = drive(
-        seeded(show_progress(), UntilReady, policy, t0),
-        t0,
-        &[progress(2, 0)],
-    );
+    let run = until_ready(policy, &[progress(2, 0)]);
     let restoring = Progress {
         status: PrepareStatus::Restoring,
         waiting_count: Some(0),
@@ -291,7 +293,7 @@ fn deadline_ends_the_wait_with_the_last_output() {
         })
     );
     assert_eq!(run.finished, run.deadline);
-    assert_eq!(run.deadline, t0 + secs(60));
+    assert_eq!(run.deadline, run.t0 + secs(60));
     let last = run.exchanges.last().unwrap();
     assert!(last.sent < run.deadline);
     // The last request went out close to the deadline, so the timeout
@@ -301,7 +303,7 @@ fn deadline_ends_the_wait_with_the_last_output() {
     // first 10 s), so a minute costs well under a 1 s poller's 60 requests.
     assert!(run.polls < 40, "{} polls in 60 s", run.polls);
     for exchange in run.exchanges.windows(2) {
-        let waited = exchange[0].handled - t0;
+        let waited = exchange[0].handled - run.t0;
         let pause = exchange[1].sent - exchange[0].handled;
         assert!(
             pause <= (waited / 10).max(secs(1)),
@@ -312,37 +314,26 @@ fn deadline_ends_the_wait_with_the_last_output() {
 
 #[test]
 fn retry_after_is_the_minimum_pause() {
-    let t0 = Instant::now();
     let answers = [throttled(7), progress(0, 0)];
-    let run = drive(
-        seeded(show_progress(), UntilReady, WaitPolicy::default(), t0),
-        t0,
-        &answers,
-    );
+    let run = until_ready(WaitPolicy::default(), &answers);
     assert!(run.outcome.is_ok());
     assert!(run.pauses()[0] >= secs(7), "{:?}", run.pauses());
 }
 
 #[test]
 fn retry_after_beyond_the_deadline_ends_at_the_deadline() {
-    let t0 = Instant::now();
     let policy = WaitPolicy {
         max_wait: secs(10),
         ..WaitPolicy::default()
     };
-    let run = drive(
-        seeded(show_progress(), UntilReady, policy, t0),
-        t0,
-        &[throttled(30)],
-    );
+    let run = until_ready(policy, &[throttled(30)]);
     assert_eq!(run.outcome, Err(WaitError::Deadline { last: None }));
     assert_eq!(run.polls, 1);
-    assert_eq!(run.finished, t0 + secs(10));
+    assert_eq!(run.finished, run.t0 + secs(10));
 }
 
 #[test]
 fn retryable_errors_end_when_the_budget_is_spent() {
-    let t0 = Instant::now();
     let policy = WaitPolicy {
         max_consecutive_errors: 2,
         ..WaitPolicy::default()
@@ -351,11 +342,7 @@ fn retryable_errors_end_when_the_budget_is_spent() {
         500,
         r#"{"error_code":"KOOPHONE.API.9999","error_msg":"internal"}"#,
     );
-    let run = drive(
-        seeded(show_progress(), UntilReady, policy, t0),
-        t0,
-        &[internal],
-    );
+    let run = until_ready(policy, &[internal]);
     let Err(WaitError::Api(ApiError::Service(error))) = &run.outcome else {
         panic!("expected a service error, got {:?}", run.outcome);
     };
@@ -367,7 +354,6 @@ fn retryable_errors_end_when_the_budget_is_spent() {
 
 #[test]
 fn an_output_resets_the_error_budget() {
-    let t0 = Instant::now();
     let policy = WaitPolicy {
         max_consecutive_errors: 1,
         ..WaitPolicy::default()
@@ -379,11 +365,7 @@ fn an_output_resets_the_error_budget() {
         bad_gateway,
         fail(TransportErrorKind::Reset),
     ];
-    let run = drive(
-        seeded(show_progress(), UntilReady, policy, t0),
-        t0,
-        &answers,
-    );
+    let run = until_ready(policy, &answers);
     assert_eq!(
         run.outcome,
         Err(WaitError::Transport(TransportErrorKind::Reset))
@@ -393,7 +375,6 @@ fn an_output_resets_the_error_budget() {
 
 #[test]
 fn client_errors_end_at_once() {
-    let t0 = Instant::now();
     for (status, body) in [
         (
             400,
@@ -408,23 +389,18 @@ fn client_errors_end_at_once() {
             r#"{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information"}"#,
         ),
     ] {
-        let run = drive(
-            seeded(show_progress(), UntilReady, WaitPolicy::default(), t0),
-            t0,
-            &[http(status, body)],
-        );
+        let run = until_ready(WaitPolicy::default(), &[http(status, body)]);
         let Err(WaitError::Api(error)) = &run.outcome else {
             panic!("expected an API error for {status}, got {:?}", run.outcome);
         };
         assert_eq!(error.status().as_u16(), status);
         assert_eq!(run.polls, 1);
-        assert_eq!(run.finished, t0 + Duration::from_millis(50));
+        assert_eq!(run.finished, run.t0 + Duration::from_millis(50));
     }
 }
 
 #[test]
 fn transport_failures_are_retried_until_the_budget_is_spent() {
-    let t0 = Instant::now();
     let policy = WaitPolicy {
         max_consecutive_errors: 2,
         ..WaitPolicy::default()
@@ -434,11 +410,7 @@ fn transport_failures_are_retried_until_the_budget_is_spent() {
         fail(TransportErrorKind::Timeout),
         fail(TransportErrorKind::Reset),
     ];
-    let run = drive(
-        seeded(show_progress(), UntilReady, policy, t0),
-        t0,
-        &answers,
-    );
+    let run = until_ready(policy, &answers);
     assert_eq!(
         run.outcome,
         Err(WaitError::Transport(TransportErrorKind::Reset))
@@ -449,11 +421,7 @@ fn transport_failures_are_retried_until_the_budget_is_spent() {
         "connection reset or closed"
     );
 
-    let run = drive(
-        seeded(show_progress(), UntilReady, policy, t0),
-        t0,
-        &[fail(TransportErrorKind::Tls)],
-    );
+    let run = until_ready(policy, &[fail(TransportErrorKind::Tls)]);
     assert_eq!(
         run.outcome,
         Err(WaitError::Transport(TransportErrorKind::Tls))
@@ -463,7 +431,6 @@ fn transport_failures_are_retried_until_the_budget_is_spent() {
 
 #[test]
 fn once_is_a_single_call_with_retries() {
-    let t0 = Instant::now();
     let policy = WaitPolicy {
         max_consecutive_errors: 2,
         ..WaitPolicy::default()
@@ -473,7 +440,7 @@ fn once_is_a_single_call_with_retries() {
         fail(TransportErrorKind::Timeout),
         progress(1, 12),
     ];
-    let run = drive(seeded(show_progress(), Once, policy, t0), t0, &answers);
+    let run = wait_for(show_progress(), Once, policy, &answers);
     assert_eq!(
         run.outcome,
         Ok(Progress {
@@ -487,21 +454,16 @@ fn once_is_a_single_call_with_retries() {
         max_consecutive_errors: 0,
         ..policy
     };
-    let run = drive(seeded(show_progress(), Once, no_retries, t0), t0, &answers);
+    let run = wait_for(show_progress(), Once, no_retries, &answers);
     assert!(matches!(run.outcome, Err(WaitError::Api(_))));
     assert_eq!(run.polls, 1);
 }
 
 #[test]
 fn until_state_waits_for_running() {
-    let t0 = Instant::now();
     let target = UntilState::new(InstanceState::Running);
     let answers = [state("pending"), state("pending"), state("running")];
-    let run = drive(
-        seeded(show_status(), target, WaitPolicy::default(), t0),
-        t0,
-        &answers,
-    );
+    let run = wait_for(show_status(), target, WaitPolicy::default(), &answers);
     assert_eq!(
         run.outcome.map(|s: InstanceStatus| s.state),
         Ok(InstanceState::Running)
@@ -511,15 +473,10 @@ fn until_state_waits_for_running() {
 
 #[test]
 fn until_state_fails_on_error_failed_and_terminated() {
-    let t0 = Instant::now();
     for failure in ["error", "failed", "terminated"] {
         let target = UntilState::new(InstanceState::Running);
         let answers = [state("pending"), state(failure)];
-        let run = drive(
-            seeded(show_status(), target, WaitPolicy::default(), t0),
-            t0,
-            &answers,
-        );
+        let run = wait_for(show_status(), target, WaitPolicy::default(), &answers);
         let Err(WaitError::FailedState(status)) = &run.outcome else {
             panic!(
                 "expected a failed state for {failure}, got {:?}",
@@ -533,27 +490,17 @@ fn until_state_fails_on_error_failed_and_terminated() {
 
 #[test]
 fn terminated_can_be_the_target() {
-    let t0 = Instant::now();
     let target = UntilState::new(InstanceState::Terminated);
     let answers = [state("shutting-down"), state("terminated")];
-    let run = drive(
-        seeded(show_status(), target, WaitPolicy::default(), t0),
-        t0,
-        &answers,
-    );
+    let run = wait_for(show_status(), target, WaitPolicy::default(), &answers);
     assert_eq!(run.outcome.map(|s| s.state), Ok(InstanceState::Terminated));
 }
 
 #[test]
 fn unknown_states_keep_waiting() {
-    let t0 = Instant::now();
     let target = UntilState::new(InstanceState::Running);
     let answers = [state("teminated"), state("running")];
-    let run = drive(
-        seeded(show_status(), target, WaitPolicy::default(), t0),
-        t0,
-        &answers,
-    );
+    let run = wait_for(show_status(), target, WaitPolicy::default(), &answers);
     assert!(run.outcome.is_ok());
     assert_eq!(run.polls, 2);
 }

@@ -38,6 +38,7 @@
 #![deny(missing_docs)]
 
 mod fault;
+mod generate;
 mod iam;
 pub mod memory;
 mod metadata;
@@ -56,14 +57,14 @@ pub use metadata::{METADATA_TOKEN_PATH, NO_AGENCY_MESSAGE, SECURITY_KEY_PATH};
 pub use scenario::{
     AccessKeySpec, CloudDcInstance, CloudDcPhase, CloudDcProject, CloudDcSpec,
     DEFAULT_TOKEN_LIFETIME_MS, DEFAULT_WALL_CLOCK_ORIGIN_UNIX_SECS, Fault, FaultRoute, FaultRule,
-    IamDomain, IamProject, IamSpec, IamUser, InstanceError, KooPhoneInstance, KooPhonePhase,
-    KooPhoneSpec, KooPhoneStatus, KooPhoneUser, MetadataSpec, PrepareSpec, RateLimit, Scenario,
-    ScenarioError, TokenSpec, default_wall_clock_origin,
+    GeneratedInstances, IamDomain, IamProject, IamSpec, IamUser, InstanceError, KooPhoneInstance,
+    KooPhonePhase, KooPhoneSpec, KooPhoneStatus, KooPhoneUser, MetadataSpec, Outage, PrepareSpec,
+    RateLimit, Scenario, ScenarioError, TokenSpec, default_wall_clock_origin,
 };
 pub use server::{Sim, SimBuilder, SimError, SimHandle};
 pub use shared_simulator::SharedSimulator;
 pub use simulator::{
     AUTH_TOKEN_HEADER, BATCH_PREPARE_PATH, ConnectionFault, LOGGED_BODY_MAX, LoggedRequest,
-    REQUEST_ID_HEADER, SHOW_PROGRESS_PATH, SimResponse, Simulator,
+    REQUEST_ID_HEADER, RequestCounts, SHOW_PROGRESS_PATH, SimResponse, Simulator,
 };
 pub use virtual_clock::VirtualClock;

@@ -59,11 +59,12 @@ pub enum MemoryError {
 /// under test can hold one and the test another.
 ///
 /// ```
-/// use std::time::Duration;
-/// use koophone_sim::Scenario;
+/// use std::time::{Duration, Instant};
+/// use koophone_sim::{Scenario, Simulator};
 /// use koophone_sim::memory::MemoryTransport;
 ///
-/// let transport = MemoryTransport::from_scenario(Scenario::default(), 7)?;
+/// // The origin is the caller's: the transport itself reads no clock.
+/// let transport = MemoryTransport::new(Simulator::new(Scenario::default(), 7)?, Instant::now());
 /// // What a client of ShowProgress sends (the base URL is never dialled).
 /// let request = || {
 ///     http::Request::post("https://koophone.invalid/v1/instances/prepare-progress")
@@ -89,15 +90,25 @@ pub struct MemoryTransport {
 }
 
 impl MemoryTransport {
-    /// A transport to `simulator`, on a new clock at time zero.
-    pub fn new(simulator: Simulator) -> Self {
-        Self::with_shared(SharedSimulator::new(simulator), VirtualClock::new())
+    /// A transport to `simulator`, on a new clock at time zero anchored at
+    /// `origin` (the caller's: the transport reads no real clock) and at the
+    /// simulator's [`wall_clock_origin`](Simulator::wall_clock_origin).
+    pub fn new(simulator: Simulator, origin: Instant) -> Self {
+        let clock = VirtualClock::new(origin, simulator.wall_clock_origin());
+        Self::with_shared(SharedSimulator::new(simulator), clock)
     }
 
     /// A transport to a new simulator of `scenario` (faults and request ids
-    /// follow `seed`).
-    pub fn from_scenario(scenario: Scenario, seed: u64) -> Result<Self, ScenarioError> {
-        Ok(Self::new(Simulator::new(scenario, seed)?))
+    /// follow `seed`), its clock anchored at `origin` and at `wall_origin`
+    /// (which replaces the scenario's `wall_clock_origin`).
+    pub fn from_scenario(
+        mut scenario: Scenario,
+        seed: u64,
+        origin: Instant,
+        wall_origin: SystemTime,
+    ) -> Result<Self, ScenarioError> {
+        scenario.wall_clock_origin = Some(wall_origin);
+        Ok(Self::new(Simulator::new(scenario, seed)?, origin))
     }
 
     /// A transport to a simulator and on a clock that others hold too; the
@@ -223,7 +234,12 @@ mod tests {
             max_count: Some(1),
             fault,
         });
-        MemoryTransport::from_scenario(scenario, 1).unwrap()
+        in_memory(scenario)
+    }
+
+    /// A transport for a test, anchored at the test's real instant.
+    fn in_memory(scenario: Scenario) -> MemoryTransport {
+        MemoryTransport::new(Simulator::new(scenario, 1).unwrap(), Instant::now())
     }
 
     #[test]
@@ -265,7 +281,7 @@ mod tests {
 
     #[test]
     fn body_limit_refuses_longer_bodies_only() {
-        let transport = MemoryTransport::from_scenario(Scenario::default(), 1).unwrap();
+        let transport = in_memory(Scenario::default());
         let len = transport.send(&status_request()).unwrap().body().len();
         let limited = transport.clone().with_body_limit(len);
         assert!(limited.send(&status_request()).is_ok());
@@ -281,7 +297,7 @@ mod tests {
 
     #[test]
     fn clones_share_the_simulator_and_the_clock() {
-        let transport = MemoryTransport::from_scenario(Scenario::default(), 1).unwrap();
+        let transport = in_memory(Scenario::default());
         let other = transport.clone();
         other.advance(Duration::from_secs(2));
         assert_eq!(transport.elapsed(), Duration::from_secs(2));

@@ -140,6 +140,24 @@ impl Model {
                 );
             }
         }
+        for entry in &scenario.generate {
+            for instance in entry.instances() {
+                let timeline = Timeline::new(
+                    instance
+                        .phases
+                        .into_iter()
+                        .map(|phase| (phase.for_ms, phase)),
+                );
+                koophone.insert(
+                    instance.instance_id,
+                    KooPhoneEntry {
+                        user_id: entry.user_id.clone(),
+                        timeline,
+                        prepare: instance.prepare.map(|spec| (spec, None)),
+                    },
+                );
+            }
+        }
         let mut clouddc: HashMap<String, HashMap<String, CloudDcEntry>> = HashMap::new();
         for project in &scenario.clouddc.projects {
             let instances = clouddc.entry(project.project_id.clone()).or_default();

@@ -25,7 +25,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::scenario::{Scenario, ScenarioError, TokenSpec};
 use crate::shared_simulator::SharedSimulator;
-use crate::simulator::{ConnectionFault, LoggedRequest, SimResponse, Simulator};
+use crate::simulator::{ConnectionFault, LoggedRequest, RequestCounts, SimResponse, Simulator};
 
 /// How long shutdown waits for requests in flight before closing anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -278,6 +278,12 @@ impl SimHandle {
     /// Forgets the logged requests.
     pub fn clear_request_log(&self) {
         self.shared.clear_request_log();
+    }
+
+    /// Requests per whole second since the server started, with how many
+    /// got 429 or 5xx: see [`Simulator::requests_per_second`].
+    pub fn requests_per_second(&self) -> Vec<(u64, RequestCounts)> {
+        self.shared.requests_per_second()
     }
 
     /// The simulator core behind the server (for oracles such as

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::Request;
 
-use crate::simulator::{LoggedRequest, SimResponse, Simulator};
+use crate::simulator::{LoggedRequest, RequestCounts, SimResponse, Simulator};
 
 /// A [`Simulator`] behind a mutex, cheap to clone: what the server adapter
 /// uses, and what an in-process transport can hold.
@@ -42,5 +42,11 @@ impl SharedSimulator {
     /// Forgets the logged requests.
     pub fn clear_request_log(&self) {
         self.lock().clear_request_log();
+    }
+
+    /// Requests per whole second since start: see
+    /// [`Simulator::requests_per_second`].
+    pub fn requests_per_second(&self) -> Vec<(u64, RequestCounts)> {
+        self.lock().requests_per_second().collect()
     }
 }

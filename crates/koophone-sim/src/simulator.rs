@@ -1,7 +1,7 @@
 //! The sans-IO core: one request and the time in, one response (plus any
 //! connection-level misbehaviour for the transport to act out) out.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
@@ -18,7 +18,7 @@ use crate::metadata::Metadata;
 use crate::model::{Model, PrepareRefusal, ProgressLookup};
 use crate::rate_limit::RateLimiter;
 use crate::scenario::{
-    AccessKeySpec, Fault, InstanceError, KOOPHONE_ID_MAX_CHARS, KooPhoneStatus, Scenario,
+    AccessKeySpec, Fault, InstanceError, KOOPHONE_ID_MAX_CHARS, KooPhoneStatus, Outage, Scenario,
     ScenarioError, default_wall_clock_origin,
 };
 use crate::signature;
@@ -232,6 +232,20 @@ fn match_route(method: &Method, path: &str) -> Matched {
 struct RequestLog {
     capacity: usize,
     entries: VecDeque<LoggedRequest>,
+    /// Counts by whole second since start, kept even when `capacity` is 0.
+    per_second: BTreeMap<u64, RequestCounts>,
+}
+
+/// How many requests the simulator handled in one second, and how many of
+/// them it answered 429 or 5xx.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RequestCounts {
+    /// Every request handled.
+    pub requests: u64,
+    /// Answered 429 (rate limit or a `throttled` fault).
+    pub throttled: u64,
+    /// Answered 500 to 599 (outages and faults included).
+    pub server_errors: u64,
 }
 
 impl RequestLog {
@@ -309,11 +323,20 @@ impl Simulator {
                 .wall_clock_origin
                 .unwrap_or_else(default_wall_clock_origin),
             rate_limiter: scenario.rate_limit.map(RateLimiter::new),
-            faults: FaultInjector::new(&scenario.faults, seed),
+            faults: FaultInjector::new(
+                &scenario
+                    .outages
+                    .iter()
+                    .map(Outage::fault_rule)
+                    .chain(scenario.faults.iter().cloned())
+                    .collect::<Vec<_>>(),
+                seed,
+            ),
             request_ids,
             log: RequestLog {
                 capacity: scenario.request_log_capacity,
                 entries: VecDeque::new(),
+                per_second: BTreeMap::new(),
             },
             seq: 0,
             scenario,
@@ -365,9 +388,21 @@ impl Simulator {
         self.log.entries.iter()
     }
 
-    /// Forgets the logged requests.
+    /// Forgets the logged requests (and their per-second counts).
     pub fn clear_request_log(&mut self) {
         self.log.entries.clear();
+        self.log.per_second.clear();
+    }
+
+    /// Requests handled per whole second since start, as `(second, counts)`
+    /// in order; seconds without requests are left out. Unlike the request
+    /// log it is not capped, so a load test can check a rate limit over a
+    /// run of any length.
+    pub fn requests_per_second(&self) -> impl Iterator<Item = (u64, RequestCounts)> + '_ {
+        self.log
+            .per_second
+            .iter()
+            .map(|(second, counts)| (*second, *counts))
     }
 
     /// The largest request body accepted; larger ones get 413.
@@ -815,6 +850,10 @@ impl Simulator {
     }
 
     fn record(&mut self, input: LogInput<'_>) {
+        let counts = self.log.per_second.entry(input.at.as_secs()).or_default();
+        counts.requests += 1;
+        counts.throttled += u64::from(input.status == StatusCode::TOO_MANY_REQUESTS);
+        counts.server_errors += u64::from(input.status.is_server_error());
         if self.log.capacity == 0 {
             return;
         }

@@ -1,36 +1,33 @@
 //! The virtual clock that lets in-process transports drive the simulator
-//! deterministically.
+//! deterministically. It reads no real clock: its origin comes from the caller.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// A clock that only moves when told to: shared (clones see the same time)
 /// and mapping to real [`Instant`]s, so code that takes `now: Instant` (the
 /// koophone-proto waiter) and the simulator (which takes time since start)
-/// agree on one timeline.
+/// agree on one timeline, and to wall-clock time (what requests are signed
+/// with). Both origins are the caller's, so a run repeats exactly.
 #[derive(Debug, Clone)]
 pub struct VirtualClock {
     origin: Instant,
+    wall_origin: SystemTime,
     elapsed_nanos: Arc<AtomicU64>,
 }
 
-impl Default for VirtualClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl VirtualClock {
-    /// A clock at time zero, anchored at the current real instant.
-    pub fn new() -> Self {
-        Self::with_origin(Instant::now())
-    }
-
-    /// A clock at time zero, anchored at `origin`.
-    pub fn with_origin(origin: Instant) -> Self {
+    /// A clock at time zero, anchored at `origin` and at the wall-clock time
+    /// `wall_origin` (the simulator's [`wall_clock_origin`] keeps the two
+    /// timelines of a [`MemoryTransport`] one).
+    ///
+    /// [`wall_clock_origin`]: crate::Simulator::wall_clock_origin
+    /// [`MemoryTransport`]: crate::memory::MemoryTransport
+    pub fn new(origin: Instant, wall_origin: SystemTime) -> Self {
         Self {
             origin,
+            wall_origin,
             elapsed_nanos: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -38,6 +35,16 @@ impl VirtualClock {
     /// The instant time zero maps to.
     pub fn origin(&self) -> Instant {
         self.origin
+    }
+
+    /// The wall-clock time time zero maps to.
+    pub fn wall_origin(&self) -> SystemTime {
+        self.wall_origin
+    }
+
+    /// The current virtual wall-clock time.
+    pub fn wall_now(&self) -> SystemTime {
+        self.wall_origin + self.elapsed()
     }
 
     /// Virtual time since the origin: what the simulator takes as `at`.
@@ -80,7 +87,8 @@ mod tests {
 
     #[test]
     fn clones_share_time_and_time_never_goes_back() {
-        let clock = VirtualClock::new();
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let clock = VirtualClock::new(Instant::now(), wall);
         let other = clock.clone();
         clock.advance(Duration::from_millis(1500));
         assert_eq!(other.elapsed(), Duration::from_millis(1500));
@@ -89,5 +97,6 @@ mod tests {
         assert_eq!(clock.elapsed(), Duration::from_millis(1500));
         other.advance_to(clock.origin() + Duration::from_secs(3));
         assert_eq!(clock.elapsed(), Duration::from_secs(3));
+        assert_eq!(other.wall_now(), wall + Duration::from_secs(3));
     }
 }

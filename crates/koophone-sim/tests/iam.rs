@@ -2,7 +2,7 @@
 //! accepted by the services until they expire on the virtual clock, and
 //! logins refused in IAM's own error shape.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use http::Request;
 use koophone_sim::{IAM_TOKENS_PATH, Scenario, Sim, Simulator};
@@ -339,11 +339,9 @@ fn debug_of_a_simulator_shows_no_token_key_or_password() {
             .status(),
         200
     );
+    let clock = koophone_sim::VirtualClock::new(Instant::now(), sim.wall_clock_origin());
     let shared = koophone_sim::SharedSimulator::new(sim);
-    let transport = koophone_sim::memory::MemoryTransport::with_shared(
-        shared.clone(),
-        koophone_sim::VirtualClock::new(),
-    );
+    let transport = koophone_sim::memory::MemoryTransport::with_shared(shared.clone(), clock);
     let shown = format!("{:?} {shared:?} {transport:?}", shared.lock());
     assert!(shown.contains("Simulator"), "{shown}");
     for secret in [issued.as_str(), "sim-token", "sim-sk", "sim-password"] {

@@ -14,6 +14,14 @@
 //! environment variables unless [`ClientBuilder::proxy_from_env`] turns that
 //! off. No `Debug` or `Display` of a client, request or error contains the token.
 //!
+//! Redaction: a server that echoes a credential back (a gateway or proxy
+//! copying request headers into its error page) cannot get it into an error
+//! or output either. The core scrubs every text of an answer (messages,
+//! codes, request ids, a status's error fields, snippets of malformed bodies,
+//! redirect locations) of every credential the client holds (token, secret
+//! key, security token, and for an IAM user the password and the issued
+//! token) to `[redacted]` before storing it; see `koophone_proto::Redactor`.
+//!
 //! Wait for a cloud phone to be ready, here against the simulator
 //! (`koophone sim` serves it on `127.0.0.1:8080`):
 //!

@@ -55,8 +55,8 @@ use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use koophone_proto::{
-    Action, ApiError, InvalidInput, Jitter, Observation, Observed, Once, Operation, PolicyError,
-    RequestContext, Target, TransportErrorKind, WaitError, WaitPolicy, Waiter,
+    Action, ApiError, Call, CallError, InvalidInput, Jitter, Machine, Observation, Operation,
+    PolicyError, RequestContext, Target, TransportErrorKind, WaitError, WaitPolicy, Waiter,
 };
 
 /// Transport limits and the retry policy of single calls.
@@ -114,15 +114,8 @@ impl TransportError {
 
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match self.kind {
-            TransportErrorKind::Connect => "connect",
-            TransportErrorKind::Tls => "tls",
-            TransportErrorKind::Timeout => "timeout",
-            TransportErrorKind::Reset => "connection reset",
-            TransportErrorKind::BodyTooLarge => "body too large",
-            _ => "other",
-        };
-        write!(f, "transport failure: {what}")
+        // The core's text, the same in every driver.
+        fmt::Display::fmt(&self.kind, f)
     }
 }
 
@@ -247,23 +240,15 @@ impl Client {
     }
 
     /// One call of `op`, retried as [`Config::call_policy`] says (the core's
-    /// waiter with the [`Once`] target decides what is retried and when).
+    /// [`Call`] decides what is retried and when, and which failure a call
+    /// that ran out of time reports).
     pub async fn call<O: Operation>(&self, op: O) -> Result<O::Output, Error<O::Output>> {
-        let mut waiter = Waiter::new(op, Once, self.config.call_policy, Instant::now());
-        let (outcome, last_transport) = self.drive(&mut waiter, &mut |_| {}).await?;
-        match outcome {
-            Ok(output) | Err(WaitError::FailedState(output)) => Ok(output),
-            Err(WaitError::Api(e)) => Err(Error::Api(e)),
-            Err(WaitError::Transport(kind)) => Err(transport_error(kind, last_transport)),
-            // Out of time for another retry: report the failure that needed it.
-            Err(WaitError::Deadline { .. }) => match waiter.last_observation().map(|o| &o.event) {
-                Some(Observed::Error(e)) => Err(Error::Api(e.clone())),
-                Some(Observed::Transport(kind)) => Err(transport_error(*kind, last_transport)),
-                _ => Err(Error::Transport(TransportError::new(
-                    TransportErrorKind::Timeout,
-                ))),
-            },
-        }
+        let mut call = Call::new(op, self.config.call_policy, Instant::now());
+        let (outcome, last_transport) = self.drive(&mut call, &mut |_| {}).await?;
+        outcome.map_err(|e| match e {
+            CallError::Api(e) => Error::Api(e),
+            CallError::Transport(kind) => transport_error(kind, last_transport),
+        })
     }
 
     /// Poll `op` until `target` says ready or failed, sleeping as the core's
@@ -298,38 +283,27 @@ impl Client {
         }
     }
 
-    /// The loop contract: poll; send when told, sleep until when told, stop
-    /// when done. Returns the waiter's verdict and the last transport error
-    /// (kept as the source of the error reported).
+    /// The loop contract, for a [`Call`] and a [`Waiter`] alike: poll; send
+    /// when told, sleep until when told, stop when done. Returns the
+    /// machine's outcome and the last transport error (kept as the source of
+    /// the error reported).
     #[allow(clippy::type_complexity)]
-    async fn drive<O, T>(
+    async fn drive<M: Machine>(
         &self,
-        waiter: &mut Waiter<O, T>,
-        on_observation: &mut dyn FnMut(&Observation<O::Output>),
-    ) -> Result<
-        (
-            Result<O::Output, WaitError<O::Output>>,
-            Option<TransportError>,
-        ),
-        Error<O::Output>,
-    >
-    where
-        O: Operation,
-        T: Target<O::Output>,
-    {
+        machine: &mut M,
+        on_observation: &mut dyn FnMut(&Observation<<M::Op as Operation>::Output>),
+    ) -> Result<(M::Outcome, Option<TransportError>), InvalidInput> {
         let mut last_transport = None;
         loop {
             let now = Instant::now();
-            match waiter.poll(now) {
+            match machine.poll(now) {
                 Action::Done(outcome) => return Ok((outcome, last_transport)),
                 Action::WakeAt(at) => tokio::time::sleep_until(at.into()).await,
                 Action::Send => {
                     // Built afresh each attempt: an AK/SK signature is only
                     // accepted for a few minutes around its signing time.
-                    let request = waiter
-                        .operation()
-                        .build_authorized_request(&self.ctx, SystemTime::now())?;
-                    let left = waiter.deadline().saturating_duration_since(now);
+                    let request = machine.request(&self.ctx, SystemTime::now())?;
+                    let left = machine.deadline().saturating_duration_since(now);
                     let outcome = self
                         .send(request, left.min(self.config.request_timeout))
                         .await;
@@ -337,15 +311,15 @@ impl Client {
                     match outcome {
                         Ok(response) => {
                             let (parts, body) = response.into_parts();
-                            waiter
+                            machine
                                 .handle_response(Response::from_parts(parts, body.as_slice()), now);
                         }
                         Err(e) => {
-                            waiter.handle_transport_error(e.kind(), now);
+                            machine.handle_transport_error(e.kind(), now);
                             last_transport = Some(e);
                         }
                     }
-                    if let Some(seen) = waiter.last_observation() {
+                    if let Some(seen) = machine.last_observation() {
                         on_observation(seen);
                     }
                 }

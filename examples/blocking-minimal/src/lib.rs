@@ -23,7 +23,7 @@
 //! let ctx = RequestContext::new(Endpoint::parse("http://127.0.0.1:8080")?, Token::new("sim-token")?);
 //! let op = ShowProgress::new("1008600000104285462", "iRJEVP9")?;
 //! let mut waiter = Waiter::new(op, UntilReady, WaitPolicy::default(), Instant::now());
-//! let progress = run(&mut waiter, &ctx, &MinreqTransport::new(Duration::from_secs(30), 1 << 20))
+//! let progress = run(&mut waiter, &ctx, &MinreqTransport::new(Duration::from_secs(30), 1 << 20))?
 //!     .map_err(|e| e.to_string())?;
 //! println!("{}", progress.status);
 //! # Ok(())
@@ -32,16 +32,14 @@
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-// The waiter's verdict is returned by value, as the core returns it.
+// The machine's outcome is returned by value, as the core returns it.
 #![allow(clippy::result_large_err)]
 
 use std::io::{self, Read};
 use std::time::{Duration, Instant, SystemTime};
 
 use http::{Method, Request, Response};
-use koophone_proto::{
-    Action, InvalidInput, Operation, RequestContext, Target, TransportErrorKind, WaitError, Waiter,
-};
+use koophone_proto::{Action, InvalidInput, Machine, RequestContext, TransportErrorKind};
 
 /// What minreq reports, as a made-up 503, when the connection closed before
 /// a status line arrived: a reset, not an answer from the service.
@@ -54,17 +52,6 @@ pub struct MinreqTransport {
     pub timeout: Duration,
     /// The largest response body accepted, in bytes.
     pub body_limit: u64,
-}
-
-/// Why [`run`] stopped without the operation's output.
-#[derive(Debug, thiserror::Error)]
-pub enum Error<O: std::fmt::Debug> {
-    /// The request could not be built (nothing was sent).
-    #[error(transparent)]
-    InvalidInput(#[from] InvalidInput),
-    /// The waiter's verdict: failure state, deadline, service or transport error.
-    #[error(transparent)]
-    Wait(WaitError<O>),
 }
 
 impl MinreqTransport {
@@ -136,37 +123,33 @@ impl MinreqTransport {
     }
 }
 
-/// Drive `waiter` to its end: the loop contract of the core's waiter.
-pub fn run<O, T>(
-    waiter: &mut Waiter<O, T>,
+/// Drive `machine` (a [`koophone_proto::Call`] or a [`koophone_proto::Waiter`])
+/// to its end: the core's loop contract. The outcome is the machine's own;
+/// the only failure of the loop itself is a request that cannot be built.
+pub fn run<M: Machine>(
+    machine: &mut M,
     ctx: &RequestContext,
     transport: &MinreqTransport,
-) -> Result<O::Output, Error<O::Output>>
-where
-    O: Operation,
-    T: Target<O::Output>,
-{
+) -> Result<M::Outcome, InvalidInput> {
     loop {
         let now = Instant::now();
-        match waiter.poll(now) {
+        match machine.poll(now) {
             Action::Send => {
                 // Built afresh each attempt: an AK/SK signature is only
                 // accepted for a few minutes around its signing time.
-                let request = waiter
-                    .operation()
-                    .build_authorized_request(ctx, SystemTime::now())?;
-                let left = waiter.deadline().saturating_duration_since(now);
+                let request = machine.request(ctx, SystemTime::now())?;
+                let left = machine.deadline().saturating_duration_since(now);
                 match transport.send(&request, left.min(transport.timeout)) {
                     Ok(response) => {
                         let (parts, body) = response.into_parts();
                         let response = Response::from_parts(parts, body.as_slice());
-                        waiter.handle_response(response, Instant::now());
+                        machine.handle_response(response, Instant::now());
                     }
-                    Err(kind) => waiter.handle_transport_error(kind, Instant::now()),
+                    Err(kind) => machine.handle_transport_error(kind, Instant::now()),
                 }
             }
             Action::WakeAt(at) => std::thread::sleep(at.saturating_duration_since(Instant::now())),
-            Action::Done(outcome) => return outcome.map_err(Error::Wait),
+            Action::Done(outcome) => return Ok(outcome),
         }
     }
 }

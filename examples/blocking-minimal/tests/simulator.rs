@@ -6,10 +6,10 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use koophone_example_blocking::{Error, MinreqTransport, run};
+use koophone_example_blocking::{MinreqTransport, run};
 use koophone_proto::{
-    Endpoint, InstanceState, Once, PrepareStatus, RequestContext, ShowInstanceStatus, ShowProgress,
-    Token, UntilReady, WaitError, WaitPolicy, Waiter,
+    Call, CallError, Endpoint, InstanceState, PrepareStatus, RequestContext, ShowInstanceStatus,
+    ShowProgress, Token, UntilReady, WaitPolicy, Waiter,
 };
 use koophone_sim::{Scenario, Sim};
 
@@ -34,8 +34,8 @@ fn a_call_and_a_wait_against_the_simulator() {
     let ctx = context(sim.base_url());
 
     let op = ShowInstanceStatus::new("sim-project", "sim-instance").unwrap();
-    let mut once = Waiter::new(op, Once, WaitPolicy::default(), Instant::now());
-    let status = run(&mut once, &ctx, &transport()).unwrap();
+    let mut call = Call::new(op, WaitPolicy::default(), Instant::now());
+    let status = run(&mut call, &ctx, &transport()).unwrap().unwrap();
     assert_eq!(status.state, InstanceState::Stopped);
 
     let op = ShowProgress::new("1008600000104285462", "iRJEVP9").unwrap();
@@ -46,7 +46,7 @@ fn a_call_and_a_wait_against_the_simulator() {
         ..WaitPolicy::default()
     };
     let mut waiter = Waiter::new(op, UntilReady, policy, Instant::now());
-    let progress = run(&mut waiter, &ctx, &transport()).unwrap();
+    let progress = run(&mut waiter, &ctx, &transport()).unwrap().unwrap();
     assert_eq!(progress.status, PrepareStatus::Normal);
     // minreq sent the core's request as built: token, user agent, JSON body.
     let log = sim.request_log();
@@ -89,9 +89,9 @@ fn redirects_are_never_followed() {
         max_consecutive_errors: 0,
         ..WaitPolicy::default()
     };
-    let mut waiter = Waiter::new(op, Once, policy, Instant::now());
-    match run(&mut waiter, &ctx, &transport()) {
-        Err(Error::Wait(WaitError::Api(e))) => assert_eq!(e.status(), 307),
+    let mut call = Call::new(op, policy, Instant::now());
+    match run(&mut call, &ctx, &transport()).unwrap() {
+        Err(CallError::Api(e)) => assert_eq!(e.status(), 307),
         other => panic!("expected the redirect as an error, got {other:?}"),
     }
     server.join().unwrap();

@@ -9,17 +9,16 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER, USER_AGENT};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
+use http::header::{CONTENT_TYPE, USER_AGENT};
+use http::{HeaderName, HeaderValue, Method, Request, Response};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::decode::snippet;
+use crate::decode::{failure, malformed};
 use crate::endpoint::{Endpoint, Token};
-use crate::error::{
-    ApiError, InvalidInput, InvalidReason, Malformed, RetryAfter, ServiceError, Throttled,
-};
+use crate::error::check_text;
+use crate::error::{ApiError, InvalidInput, InvalidReason};
 use crate::redact::Redactor;
 
 /// The response header that carries the issued token.
@@ -32,8 +31,6 @@ const TOKENS_PATH: &str = "/v3/auth/tokens?nocatalog=true";
 /// The content type IAM's documentation sends.
 const JSON_UTF8: HeaderValue = HeaderValue::from_static("application/json;charset=utf8");
 
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
 /// An IAM user's password. Redacted in `Debug`, no `Display`.
 #[derive(Clone)]
 pub struct Password(String);
@@ -43,7 +40,7 @@ impl Password {
     /// read from a file is a mistake). Errors never repeat it.
     pub fn new(password: impl Into<String>) -> Result<Password, InvalidInput> {
         let password = password.into();
-        check_text("password", &password)?;
+        check_text("password", &password, None)?;
         Ok(Password(password))
     }
 
@@ -99,11 +96,11 @@ impl IssueProjectToken {
         password: Password,
         scope: ProjectScope,
     ) -> Result<IssueProjectToken, InvalidInput> {
-        check_text("user_name", user_name)?;
-        check_text("domain_name", domain_name)?;
+        check_text("user_name", user_name, None)?;
+        check_text("domain_name", domain_name, None)?;
         match &scope {
-            ProjectScope::Name(name) => check_text("project_name", name)?,
-            ProjectScope::Id(id) => check_text("project_id", id)?,
+            ProjectScope::Name(name) => check_text("project_name", name, None)?,
+            ProjectScope::Id(id) => check_text("project_id", id, None)?,
         }
         Ok(IssueProjectToken {
             user_name: user_name.to_owned(),
@@ -306,107 +303,4 @@ struct TokenBody<'a> {
 struct TokenFields<'a> {
     #[serde(borrow)]
     expires_at: std::borrow::Cow<'a, str>,
-}
-
-/// A non-2xx answer, in the crate's shared error shapes: 401 unauthorized
-/// (IAM's answer to a wrong password), 429 throttled, 1xx malformed, anything
-/// else a service error. Code and message come from IAM's nested
-/// `{"error": {"code", "message"}}` (Keystone sends the code as a number) or
-/// the gateway's `{"error_code", "error_msg"}`; a body that is neither gives
-/// its bounded text as the message.
-fn failure(response: &Response<&[u8]>, redactor: &Redactor) -> ApiError {
-    let status = response.status();
-    if status.is_informational() {
-        return malformed(response, "unexpected informational status", redactor);
-    }
-    let headers = response.headers();
-    let body = serde_json::from_slice::<serde_json::Value>(response.body()).ok();
-    let field = |names: [&str; 2]| -> Option<String> {
-        let top = body.as_ref()?;
-        let nested = top.get("error");
-        let text = |value: &serde_json::Value| match value {
-            serde_json::Value::String(text) => Some(snippet(text.as_bytes(), redactor)),
-            serde_json::Value::Number(number) => Some(number.to_string()),
-            _ => None,
-        };
-        top.get(names[0])
-            .and_then(text)
-            .or_else(|| nested?.get(names[1]).and_then(text))
-            .filter(|text| !text.trim().is_empty())
-    };
-    let message = if status.is_redirection() {
-        // Drivers follow no redirects (credentials would go along).
-        match header_text(headers, &LOCATION, redactor) {
-            Some(location) => format!("unexpected redirect to {location}"),
-            None => "unexpected redirect without a location".to_owned(),
-        }
-    } else {
-        field(["error_msg", "message"])
-            .unwrap_or_else(|| snippet(response.body(), redactor).trim().to_owned())
-    };
-    let request_id = header_text(headers, &X_REQUEST_ID, redactor)
-        .or_else(|| field(["request_id", "request_id"]));
-    let retry_after = retry_after(headers);
-    if status.as_u16() == 429 {
-        return ApiError::Throttled(Throttled {
-            message,
-            retry_after,
-            request_id,
-        });
-    }
-    let error = ServiceError {
-        status,
-        error_code: field(["error_code", "code"]),
-        message,
-        request_id,
-        error_type: None,
-        retry_after,
-    };
-    if status.as_u16() == 401 {
-        ApiError::Unauthorized(error)
-    } else {
-        ApiError::Service(error)
-    }
-}
-
-fn malformed(
-    response: &Response<&[u8]>,
-    reason: impl Into<String>,
-    redactor: &Redactor,
-) -> ApiError {
-    ApiError::Malformed(Malformed {
-        status: response.status(),
-        reason: reason.into(),
-        snippet: snippet(response.body(), redactor),
-        request_id: header_text(response.headers(), &X_REQUEST_ID, redactor),
-    })
-}
-
-fn header_text(headers: &HeaderMap, name: &HeaderName, redactor: &Redactor) -> Option<String> {
-    let text = snippet(headers.get(name)?.as_bytes(), redactor);
-    let trimmed = text.trim();
-    (!trimmed.is_empty()).then(|| trimmed.to_owned())
-}
-
-/// `Retry-After` in seconds or as an HTTP-date.
-fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
-    let raw = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
-        // Only overflow can fail here: a delay beyond u64 seconds is "never".
-        let seconds = raw.parse::<u64>().unwrap_or(u64::MAX);
-        return Some(RetryAfter::Delay(Duration::from_secs(seconds)));
-    }
-    httpdate::parse_http_date(raw).ok().map(RetryAfter::At)
-}
-
-/// Non-empty, no control characters. Errors never repeat the value.
-fn check_text(field: &'static str, value: &str) -> Result<(), InvalidInput> {
-    let refuse = |reason| Err(InvalidInput { field, reason });
-    if value.is_empty() {
-        return refuse(InvalidReason::Empty);
-    }
-    if value.chars().any(char::is_control) {
-        return refuse(InvalidReason::ControlCharacter);
-    }
-    Ok(())
 }

@@ -701,15 +701,12 @@ fn with_canonical_query(uri: &Uri) -> Result<Uri, SignError> {
 
 /// Non-empty, no control characters, no surrounding whitespace.
 fn check_text(field: &'static str, value: &str) -> Result<(), InvalidInput> {
-    let refuse = |reason| Err(InvalidInput { field, reason });
-    if value.is_empty() {
-        return refuse(InvalidReason::Empty);
-    }
-    if value.chars().any(char::is_control) {
-        return refuse(InvalidReason::ControlCharacter);
-    }
+    crate::error::check_text(field, value, None)?;
     if value.trim() != value {
-        return refuse(InvalidReason::SurroundingWhitespace);
+        return Err(InvalidInput {
+            field,
+            reason: InvalidReason::SurroundingWhitespace,
+        });
     }
     Ok(())
 }

@@ -40,6 +40,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::context::{Auth, RequestContext};
 use crate::decode::{self, SuccessError};
+pub(crate) use crate::error::check_text;
 use crate::error::{ApiError, InvalidInput, InvalidReason};
 use crate::redact::{Redact, Redactor};
 
@@ -189,28 +190,6 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
-
-/// Required text: non-empty, no control characters, and at most `max` characters.
-pub(crate) fn check_text(
-    field: &'static str,
-    value: &str,
-    max: Option<usize>,
-) -> Result<(), InvalidInput> {
-    let refuse = |reason| Err(InvalidInput { field, reason });
-    if value.is_empty() {
-        return refuse(InvalidReason::Empty);
-    }
-    if value.chars().any(char::is_control) {
-        return refuse(InvalidReason::ControlCharacter);
-    }
-    if let Some(max) = max {
-        let len = value.chars().count();
-        if len > max {
-            return refuse(InvalidReason::TooLong { max, len });
-        }
-    }
-    Ok(())
-}
 
 /// A path parameter: required text that is not a dot segment. Encoding `.` as
 /// `%2E` would not help: URL parsers (WHATWG) and servers (nginx) decode it

@@ -28,6 +28,48 @@ pub use retry::Retry;
 pub(crate) use rng::wait_seed;
 pub use rng::{Rng, SeededRng};
 
+/// Pays for retries: a single waiter retries freely (within its error
+/// budget); a fleet's waiters draw on a shared retry budget.
+pub(crate) trait RetryGate {
+    /// Whether a retry of `failure` can be paid for (without paying).
+    fn can_retry(&self, failure: &Failure) -> bool;
+    /// Pay for the retry of `failure`.
+    fn spend(&mut self, failure: &Failure);
+}
+
+/// The single waiter's gate: every retry is paid for.
+struct Unlimited;
+
+impl RetryGate for Unlimited {
+    fn can_retry(&self, _: &Failure) -> bool {
+        true
+    }
+
+    fn spend(&mut self, _: &Failure) {}
+}
+
+/// What a failed attempt was, for the fleet's shared limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Failure {
+    /// The service answered 429.
+    pub(crate) throttled: bool,
+    /// The driver gave up waiting for the answer.
+    pub(crate) timeout: bool,
+    /// The delay the service asked for (`Retry-After`).
+    pub(crate) retry_after: Option<Duration>,
+}
+
+/// What a handled answer was, for the fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Handled {
+    /// No request was in flight: the answer changed nothing.
+    Ignored,
+    /// An output was decoded (whatever the target made of it).
+    Output,
+    /// The attempt failed.
+    Failure(Failure),
+}
+
 #[derive(Debug, Clone)]
 enum State<O> {
     /// The next request may go at this instant (the deadline: none will).
@@ -219,29 +261,83 @@ where
     /// Feed back the response to the request of the last [`Action::Send`];
     /// it is decoded with the operation's own decoder.
     pub fn handle_response(&mut self, response: Response<&[u8]>, now: Instant) {
-        let State::InFlight(attempt) = self.state else {
-            return;
-        };
-        match self.op.decode_redacted(response, &self.redactor) {
-            Ok(output) => self.on_output(output, attempt, now),
-            Err(error) => {
-                let retry_after = retry::asked_delay(&error);
-                let retryable =
-                    error.is_retryable() && (Op::IDEMPOTENT || error.proves_not_applied());
-                self.observe(attempt, now, Observed::Error(error.clone()));
-                self.on_failure(retryable, retry_after, now, WaitError::Api(error));
-            }
-        }
+        self.answer_gated(response, now, &mut Unlimited);
     }
 
     /// Feed back a transport failure of the request of the last [`Action::Send`].
     pub fn handle_transport_error(&mut self, kind: TransportErrorKind, now: Instant) {
+        self.transport_error_gated(kind, now, &mut Unlimited);
+    }
+
+    /// [`Waiter::handle_response`] with retries paid for by `gate` (the
+    /// fleet's retry budget); says what the answer was, for the fleet's
+    /// shared limits.
+    pub(crate) fn answer_gated(
+        &mut self,
+        response: Response<&[u8]>,
+        now: Instant,
+        gate: &mut impl RetryGate,
+    ) -> Handled {
         let State::InFlight(attempt) = self.state else {
-            return;
+            return Handled::Ignored;
+        };
+        match self.op.decode_redacted(response, &self.redactor) {
+            Ok(output) => {
+                self.on_output(output, attempt, now);
+                Handled::Output
+            }
+            Err(error) => {
+                let failure = Failure {
+                    throttled: matches!(error, crate::ApiError::Throttled(_)),
+                    timeout: false,
+                    retry_after: retry::asked_delay(&error),
+                };
+                let retryable =
+                    error.is_retryable() && (Op::IDEMPOTENT || error.proves_not_applied());
+                self.observe(attempt, now, Observed::Error(error.clone()));
+                self.on_failure(retryable, failure, now, WaitError::Api(error), gate);
+                Handled::Failure(failure)
+            }
+        }
+    }
+
+    /// [`Waiter::handle_transport_error`] with retries paid for by `gate`.
+    pub(crate) fn transport_error_gated(
+        &mut self,
+        kind: TransportErrorKind,
+        now: Instant,
+        gate: &mut impl RetryGate,
+    ) -> Handled {
+        let State::InFlight(attempt) = self.state else {
+            return Handled::Ignored;
         };
         self.observe(attempt, now, Observed::Transport(kind));
+        let failure = Failure {
+            throttled: false,
+            timeout: kind == TransportErrorKind::Timeout,
+            retry_after: None,
+        };
         let retryable = kind.is_retryable() && (Op::IDEMPOTENT || kind.proves_not_applied());
-        self.on_failure(retryable, None, now, WaitError::Transport(kind));
+        self.on_failure(retryable, failure, now, WaitError::Transport(kind), gate);
+        Handled::Failure(failure)
+    }
+
+    /// When this waiter next needs the driver: the instant its next request
+    /// is due (or its deadline, whichever is first); `None` while a request
+    /// is in flight or once it is done.
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        match self.state {
+            State::Scheduled(at) => Some(at.min(self.deadline)),
+            State::InFlight(_) | State::Done(_) => None,
+        }
+    }
+
+    /// The final outcome, once there is one.
+    pub(crate) fn outcome(&self) -> Option<&Result<Op::Output, WaitError<Op::Output>>> {
+        match &self.state {
+            State::Done(outcome) => Some(outcome),
+            State::Scheduled(_) | State::InFlight(_) => None,
+        }
     }
 
     /// The operation being repeated, to build its request.
@@ -291,38 +387,66 @@ where
             Check::Ready => self.state = State::Done(Ok(output)),
             Check::Failed => self.state = State::Done(Err(WaitError::FailedState(output))),
             Check::Pending => {
-                let min = self.policy.min_interval;
-                let cap = self
-                    .policy
-                    .pause_cap(now.saturating_duration_since(self.start));
                 self.pending_streak = self.pending_streak.saturating_add(1);
-                let step = self.policy.step(self.pending_streak);
-                let pause = match self.target.interval_hint(&output) {
-                    Some(hint) => step.max(hint),
-                    None => step,
-                }
-                .clamp(min, cap);
-                // Jitter spreads within [min, pause]: it never exceeds the cap.
-                let pause = self.policy.jitter.apply(min, pause, &mut self.rng);
-                self.schedule(now, pause, min);
+                let hint = self.target.interval_hint(&output);
+                let pause = self.pending_pause(now, hint);
+                self.schedule(now, pause, self.policy.min_interval);
             }
         }
+    }
+
+    /// The pause after a pending output: the backoff step of the pending
+    /// streak, raised to the target's hint, capped, then jittered.
+    fn pending_pause(&mut self, now: Instant, hint: Option<Duration>) -> Duration {
+        let min = self.policy.min_interval;
+        let cap = self
+            .policy
+            .pause_cap(now.saturating_duration_since(self.start));
+        let step = self.policy.step(self.pending_streak.max(1));
+        let pause = match hint {
+            Some(hint) => step.max(hint),
+            None => step,
+        }
+        .clamp(min, cap);
+        // Jitter spreads within [min, pause]: it never exceeds the cap.
+        self.policy.jitter.apply(min, pause, &mut self.rng)
     }
 
     fn on_failure(
         &mut self,
         retryable: bool,
-        retry_after: Option<Duration>,
+        failure: Failure,
         now: Instant,
         error: WaitError<Op::Output>,
+        gate: &mut impl RetryGate,
     ) {
-        self.error_streak = self.error_streak.saturating_add(1);
-        if !retryable || self.error_streak > self.policy.max_consecutive_errors {
+        if !retryable {
             self.state = State::Done(Err(error));
             return;
         }
-        let (pause, floor) =
-            retry::failure_pause(&self.policy, self.error_streak, retry_after, &mut self.rng);
+        if !gate.can_retry(&failure) {
+            // Nobody pays for a retry: the failure is only an observation and
+            // the next poll comes at the pending cadence, so an outage costs
+            // no more requests than polling did and ends no wait by itself.
+            let floor = failure.retry_after.map_or(self.policy.min_interval, |d| {
+                d.max(self.policy.min_interval)
+            });
+            let pause = self.pending_pause(now, None).max(floor);
+            self.schedule(now, pause, floor);
+            return;
+        }
+        self.error_streak = self.error_streak.saturating_add(1);
+        if self.error_streak > self.policy.max_consecutive_errors {
+            self.state = State::Done(Err(error));
+            return;
+        }
+        gate.spend(&failure);
+        let (pause, floor) = retry::failure_pause(
+            &self.policy,
+            self.error_streak,
+            failure.retry_after,
+            &mut self.rng,
+        );
         self.schedule(now, pause, floor);
     }
 
