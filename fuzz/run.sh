@@ -86,11 +86,12 @@ for target in "${targets[@]}"; do
     ft=$(grep -o 'ft: [0-9]*' <<<"$last" | grep -o '[0-9]*' || true)
     grown=$(find "corpus/$target" -type f | wc -l)
 
-    # Merge back: the smallest set of inputs that reaches every edge the
-    # grown corpus reaches (edges, not hit counts: -use_counters=0), so the
-    # committed corpus stays a few hundred small files.
+    # Merge back: a small set of inputs that reaches every edge the grown
+    # corpus reaches (edges, not hit counts: -use_counters=0; chosen by
+    # greedy set cover, not smallest-first), so the committed corpus stays a
+    # few hundred small files.
     cargo "${toolchain[@]}" fuzz cmin "$target" "corpus/$target" -- \
-        -max_len=8192 -timeout=10 -rss_limit_mb=2048 -use_counters=0 \
+        -max_len=8192 -timeout=10 -rss_limit_mb=2048 -use_counters=0 -set_cover_merge=1 \
         >"logs/$target.cmin.log" 2>&1
     kept=$(find "corpus/$target" -type f | wc -l)
     echo "   $result: ${execs:-?} executions, cov ${cov:-?} ft ${ft:-?}, corpus $grown -> $kept files (log: fuzz/logs/$target.log)"

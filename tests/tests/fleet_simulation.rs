@@ -27,6 +27,7 @@ use koophone_proto::{
 };
 use koophone_sim::memory::MemoryTransport;
 use koophone_sim::{GeneratedInstances, KooPhoneStatus, RateLimit, Scenario, Simulator};
+use koophone_tests::driver_cases::in_memory;
 use koophone_tests::driver_cases::memory_error_kind;
 
 const USER: &str = "1008600000104285462";
@@ -218,7 +219,7 @@ fn ten_thousand_instances_under_a_binding_rate() {
         ready_after_ms: [5_000, 180_000],
         ..generated(10_000, 0.02)
     };
-    let transport = MemoryTransport::from_scenario(scenario(&entry), 3).unwrap();
+    let transport = in_memory(scenario(&entry), 3, Instant::now()).unwrap();
     let start = transport.now();
     let policy = FleetPolicy::default().with_limits(200.0, 16);
     let wait = WaitPolicy::default();
@@ -304,7 +305,7 @@ fn single_waiters(
 #[test]
 fn ten_thousand_instances_when_the_rate_does_not_bind() {
     let entry = generated(10_000, 0.02);
-    let transport = MemoryTransport::from_scenario(scenario(&entry), 3).unwrap();
+    let transport = in_memory(scenario(&entry), 3, Instant::now()).unwrap();
     let start = transport.now();
     let wait = WaitPolicy::default();
     // 10,000 instances polling every second at first need 10,000/s.
@@ -379,7 +380,7 @@ fn an_outage_costs_no_extra_load_and_every_instance_finishes_after_it() {
         }],
         ..scenario(&entry)
     };
-    let transport = MemoryTransport::from_scenario(scenario, 3).unwrap();
+    let transport = in_memory(scenario, 3, Instant::now()).unwrap();
     let start = transport.now();
     let wait = WaitPolicy::default();
     // A rate that does not bind: what limits the load in the outage is the
@@ -422,7 +423,7 @@ fn a_service_throttling_at_fifty_a_second_brings_the_fleet_down_to_it() {
         }),
         ..scenario(&entry)
     };
-    let transport = MemoryTransport::from_scenario(scenario, 3).unwrap();
+    let transport = in_memory(scenario, 3, Instant::now()).unwrap();
     let wait = WaitPolicy {
         max_wait: Duration::from_secs(1800),
         ..WaitPolicy::default()
