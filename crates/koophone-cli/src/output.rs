@@ -47,8 +47,10 @@ struct FailureDoc<'a> {
     error: FailureFields<'a>,
 }
 
+/// The members of the JSON error document (also each failed instance's
+/// `error` in a fleet document).
 #[derive(Serialize)]
-struct FailureFields<'a> {
+pub struct FailureFields<'a> {
     kind: &'a str,
     http_status: Option<u16>,
     error_code: Option<&'a str>,
@@ -88,16 +90,21 @@ fn rfc3339(at: SystemTime) -> String {
         .unwrap_or_else(|| String::from("1970-01-01T00:00:00Z"))
 }
 
+/// The members of a failure's error document.
+pub fn failure_fields(f: &Failure) -> FailureFields<'_> {
+    FailureFields {
+        kind: f.kind.as_str(),
+        http_status: f.http_status,
+        error_code: f.error_code.as_deref(),
+        error_msg: f.error_msg.as_deref(),
+        request_id: f.request_id.as_deref(),
+    }
+}
+
 /// The JSON error document.
 pub fn failure_json(f: &Failure) -> String {
     to_json(&FailureDoc {
-        error: FailureFields {
-            kind: f.kind.as_str(),
-            http_status: f.http_status,
-            error_code: f.error_code.as_deref(),
-            error_msg: f.error_msg.as_deref(),
-            request_id: f.request_id.as_deref(),
-        },
+        error: failure_fields(f),
     })
 }
 

@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
-use koophone_ureq::{InstanceStatus, Progress, Waited};
+use koophone_ureq::{InstanceStatus, PreparedInstances, Progress, Waited};
 use serde::Serialize;
 
-use crate::output::{Report, to_json};
+use crate::exit::{Failure, Kind};
+use crate::output::{FailureFields, Report, failure_fields, to_json};
 
 /// An operation's output as the command prints it.
 pub trait Render: std::fmt::Display {
@@ -123,6 +124,175 @@ impl Render for InstanceStatus {
     }
 }
 
+/// `{"status_list":[{"instance_id":"iRJEVP9","status":"ready","status_code":0}]}`
+#[derive(Serialize)]
+pub struct PreparedDoc<'a> {
+    status_list: Vec<PreparedEntryDoc<'a>>,
+}
+
+/// One instance; an id the service left out is `"missing"` with a `null` code.
+#[derive(Serialize)]
+struct PreparedEntryDoc<'a> {
+    instance_id: &'a str,
+    status: &'static str,
+    status_code: Option<i64>,
+}
+
+impl Render for PreparedInstances {
+    type Doc<'a> = PreparedDoc<'a>;
+
+    fn doc(&self) -> PreparedDoc<'_> {
+        PreparedDoc {
+            status_list: self
+                .instances
+                .iter()
+                .map(|i| PreparedEntryDoc {
+                    instance_id: &i.instance_id,
+                    status: i.status.map_or("missing", |s| s.as_str()),
+                    status_code: i.status.map(|s| s.code()),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// How one instance of a fleet's wait ended.
+pub struct FleetMember<R> {
+    /// The instance id.
+    pub instance_id: String,
+    /// The finished wait, or why it did not finish.
+    pub outcome: Result<Waited<R>, Failure>,
+}
+
+/// The fleet document: every instance in the order given, then a summary.
+#[derive(Serialize)]
+struct FleetDoc<D> {
+    instances: Vec<D>,
+    summary: Summary,
+}
+
+#[derive(Serialize)]
+struct MemberDoc<'a, T> {
+    instance_id: &'a str,
+    #[serde(flatten)]
+    answer: T,
+}
+
+#[derive(Serialize)]
+struct ErrorMemberDoc<'a> {
+    instance_id: &'a str,
+    error: FailureFields<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum MemberOrError<'a, T> {
+    Waited(MemberDoc<'a, WaitedDoc<T>>),
+    Error(ErrorMemberDoc<'a>),
+}
+
+/// The fleet's counts.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Summary {
+    /// Instances waited for.
+    pub total: usize,
+    /// Reached the target.
+    pub ready: usize,
+    /// Reached a failure state.
+    pub failed: usize,
+    /// Ran out of time.
+    pub timed_out: usize,
+    /// Ended with any other error.
+    pub errors: usize,
+    /// Requests sent for the whole command.
+    pub requests: u64,
+    /// Time the whole command took.
+    pub elapsed_ms: u64,
+}
+
+impl Summary {
+    /// The exit code of the contract for a fleet: the first that applies of
+    /// 6 (a failure state), 4 (a service error), 5 (transport or malformed),
+    /// 3 (a timeout), else 0.
+    pub fn exit_code<R>(members: &[FleetMember<R>]) -> u8 {
+        let kinds: Vec<Kind> = members
+            .iter()
+            .filter_map(|m| m.outcome.as_ref().err().map(|f| f.kind))
+            .collect();
+        let any = |wanted: &[Kind]| kinds.iter().any(|k| wanted.contains(k));
+        if any(&[Kind::FailedState]) {
+            6
+        } else if any(&[Kind::Service, Kind::Unauthorized, Kind::Throttled]) {
+            4
+        } else if any(&[Kind::Transport, Kind::Malformed]) {
+            5
+        } else if any(&[Kind::Timeout]) {
+            3
+        } else {
+            0
+        }
+    }
+}
+
+/// Both forms of a fleet's result: one line per instance and a summary line,
+/// or the fleet document.
+pub fn fleet<R: Render>(members: &[FleetMember<R>], requests: u64, elapsed: Duration) -> Report {
+    let mut summary = Summary {
+        total: members.len(),
+        requests,
+        elapsed_ms: elapsed_ms(elapsed),
+        ..Summary::default()
+    };
+    let mut lines = Vec::with_capacity(members.len() + 1);
+    let mut docs = Vec::with_capacity(members.len());
+    for member in members {
+        let id = crate::exit::one_line(&member.instance_id);
+        match &member.outcome {
+            Ok(w) => {
+                summary.ready += 1;
+                lines.push(format!("{id}: {}", waited(w).human));
+                docs.push(MemberOrError::Waited(MemberDoc {
+                    instance_id: &member.instance_id,
+                    answer: WaitedDoc {
+                        answer: w.output.doc(),
+                        polls: w.polls,
+                        elapsed_ms: elapsed_ms(w.elapsed),
+                    },
+                }));
+            }
+            Err(f) => {
+                match f.kind {
+                    Kind::FailedState => summary.failed += 1,
+                    Kind::Timeout => summary.timed_out += 1,
+                    _ => summary.errors += 1,
+                }
+                lines.push(format!("{id}: {}", f.line));
+                docs.push(MemberOrError::Error(ErrorMemberDoc {
+                    instance_id: &member.instance_id,
+                    error: failure_fields(f),
+                }));
+            }
+        }
+    }
+    lines.push(format!(
+        "{} instances: {} ready, {} failed, {} timed out, {} errors; {} requests in {:.1}s",
+        summary.total,
+        summary.ready,
+        summary.failed,
+        summary.timed_out,
+        summary.errors,
+        summary.requests,
+        elapsed.as_secs_f64()
+    ));
+    Report {
+        human: lines.join("\n"),
+        json: to_json(&FleetDoc {
+            instances: docs,
+            summary,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +317,80 @@ mod tests {
             unknown.report().json,
             r#"{"status":"unknown","status_code":7,"waiting_count":null}"#
         );
+    }
+
+    #[test]
+    fn prepared_document_lists_missing_ids_with_a_null_code() {
+        use koophone_ureq::{PhoneStatus, PreparedInstance};
+        let p = PreparedInstances {
+            instances: vec![
+                PreparedInstance {
+                    instance_id: "iRJEVP9".into(),
+                    status: Some(PhoneStatus::Ready),
+                },
+                PreparedInstance {
+                    instance_id: "iQWERT1".into(),
+                    status: None,
+                },
+                PreparedInstance {
+                    instance_id: "iX".into(),
+                    status: Some(PhoneStatus::Unknown(42)),
+                },
+            ],
+        };
+        assert_eq!(
+            p.report().json,
+            r#"{"status_list":[{"instance_id":"iRJEVP9","status":"ready","status_code":0},{"instance_id":"iQWERT1","status":"missing","status_code":null},{"instance_id":"iX","status":"unknown","status_code":42}]}"#
+        );
+        assert_eq!(
+            p.report().human,
+            "iRJEVP9 ready (status 0), iQWERT1 missing, iX unknown (status 42)"
+        );
+    }
+
+    #[test]
+    fn fleet_document_and_exit_code() {
+        let ready = FleetMember {
+            instance_id: "a".to_owned(),
+            outcome: Ok(Waited {
+                output: Progress {
+                    status: PrepareStatus::Normal,
+                    waiting_count: Some(0),
+                },
+                polls: 2,
+                elapsed: Duration::from_millis(1500),
+            }),
+        };
+        let timed_out = FleetMember {
+            instance_id: "b".to_owned(),
+            outcome: Err(Failure::plain(Kind::Timeout, "the wait deadline passed")),
+        };
+        let members = vec![ready, timed_out];
+        let report = fleet(&members, 5, Duration::from_millis(3000));
+        assert_eq!(
+            report.json,
+            r#"{"instances":[{"instance_id":"a","status":"normal","status_code":0,"waiting_count":0,"polls":2,"elapsed_ms":1500},{"instance_id":"b","error":{"kind":"timeout","http_status":null,"error_code":null,"error_msg":"the wait deadline passed","request_id":null}}],"summary":{"total":2,"ready":1,"failed":0,"timed_out":1,"errors":0,"requests":5,"elapsed_ms":3000}}"#
+        );
+        assert_eq!(Summary::exit_code(&members), 3);
+        assert!(report.human.ends_with(
+            "2 instances: 1 ready, 0 failed, 1 timed out, 0 errors; 5 requests in 3.0s"
+        ));
+        let mut members = members;
+        members.push(FleetMember {
+            instance_id: "c".to_owned(),
+            outcome: Err(Failure::plain(Kind::Transport, "reset")),
+        });
+        assert_eq!(Summary::exit_code(&members), 5);
+        members.push(FleetMember {
+            instance_id: "d".to_owned(),
+            outcome: Err(Failure::plain(Kind::Service, "http 400")),
+        });
+        assert_eq!(Summary::exit_code(&members), 4);
+        members.push(FleetMember {
+            instance_id: "e".to_owned(),
+            outcome: Err(Failure::plain(Kind::FailedState, "failed")),
+        });
+        assert_eq!(Summary::exit_code(&members), 6);
     }
 
     #[test]
