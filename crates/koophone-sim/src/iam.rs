@@ -6,12 +6,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
-use http::header::{CONTENT_TYPE, HeaderValue};
+use http::header::HeaderValue;
 use http::{Response, StatusCode};
 use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::answer::json;
 use crate::scenario::{IamDomain, IamSpec};
 
 /// The IAM token path.
@@ -23,8 +24,6 @@ pub const SUBJECT_TOKEN_HEADER: &str = "x-subject-token";
 /// refused from then on), so a client that logs in on every request cannot
 /// grow the simulator without bound.
 const MAX_ISSUED_TOKENS: usize = 65_536;
-
-const JSON: &str = "application/json;charset=UTF-8";
 
 /// The part of the simulator that answers IAM. No `Debug`: it holds the
 /// tokens it issued.
@@ -305,17 +304,6 @@ pub(crate) fn iso8601(t: SystemTime) -> String {
 /// that is past what `SystemTime` can hold).
 pub(crate) fn wall_clock(origin: SystemTime, since_start: Duration) -> SystemTime {
     origin.checked_add(since_start).unwrap_or(origin)
-}
-
-fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Vec<u8>> {
-    // Plain structs of strings always serialize.
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let mut response = Response::new(bytes);
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
-    response
 }
 
 /// IAM's error shape: `{"error":{"code":N,"message":..,"title":..}}`.

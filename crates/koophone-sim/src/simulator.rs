@@ -5,13 +5,16 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use http::header::{ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::header::{ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use percent_encoding::percent_decode_str;
 use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+use crate::answer::{
+    JSON, gateway_error, html_error, invalid_parameter, json, service_error, throttled, too_large,
+};
 use crate::fault::{FaultInjector, Route};
 use crate::iam::{IAM_TOKENS_PATH, Iam, Issued, wall_clock};
 use crate::metadata::Metadata;
@@ -35,8 +38,6 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub const AUTH_TOKEN_HEADER: &str = "x-auth-token";
 /// How much of each request body the request log keeps.
 pub const LOGGED_BODY_MAX: usize = 4096;
-
-const JSON: &str = "application/json;charset=UTF-8";
 
 /// What the transport must do besides (or instead of) sending the response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -692,13 +693,7 @@ impl Simulator {
     fn show_progress(&self, body: &[u8], at: Duration) -> Response<Vec<u8>> {
         let (user_id, instance_id) = match parse_progress_body(body) {
             Ok(ids) => ids,
-            Err(why) => {
-                return service_error(
-                    StatusCode::BAD_REQUEST,
-                    "KOOPHONE.API.1000",
-                    &format!("The request parameter is incorrect: {why}."),
-                );
-            }
+            Err(why) => return invalid_parameter(&why),
         };
         match self.model.progress(&user_id, &instance_id, at) {
             ProgressLookup::Found(snapshot) => {
@@ -745,13 +740,7 @@ impl Simulator {
     fn batch_prepare(&mut self, body: &[u8], at: Duration) -> Response<Vec<u8>> {
         let (user_id, instance_ids) = match parse_prepare_body(body) {
             Ok(fields) => fields,
-            Err(why) => {
-                return service_error(
-                    StatusCode::BAD_REQUEST,
-                    "KOOPHONE.API.1000",
-                    &format!("The request parameter is incorrect: {why}."),
-                );
-            }
+            Err(why) => return invalid_parameter(&why),
         };
         match self.model.prepare(&user_id, &instance_ids, at) {
             Ok(answered) => {
@@ -1009,92 +998,6 @@ fn parse_prepare_body(body: &[u8]) -> Result<(String, Vec<String>), String> {
         .map(|value| id("instance_ids[]", value))
         .collect::<Result<Vec<String>, String>>()?;
     Ok((user_id, ids))
-}
-
-fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Vec<u8>> {
-    // Serializing these plain structs cannot fail; an empty body would be
-    // caught by any client as malformed, never a panic here.
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let mut response = Response::new(bytes);
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
-    response
-}
-
-/// `{"error_code","error_msg"}`, the services' own error shape.
-fn service_error(status: StatusCode, code: &str, msg: &str) -> Response<Vec<u8>> {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        error_code: &'a str,
-        error_msg: &'a str,
-    }
-    json(
-        status,
-        &Body {
-            error_code: code,
-            error_msg: msg,
-        },
-    )
-}
-
-/// The API gateway's shape, which also carries the request id.
-fn gateway_error(status: StatusCode, code: &str, msg: &str, request_id: &str) -> Response<Vec<u8>> {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        error_code: &'a str,
-        error_msg: &'a str,
-        request_id: &'a str,
-    }
-    json(
-        status,
-        &Body {
-            error_code: code,
-            error_msg: msg,
-            request_id,
-        },
-    )
-}
-
-fn too_large(request_id: &str) -> Response<Vec<u8>> {
-    gateway_error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "APIGW.0201",
-        "Request entity too large",
-        request_id,
-    )
-}
-
-/// 429 as documented: a plain string, plus Retry-After in seconds.
-fn throttled(retry_after_s: u64) -> Response<Vec<u8>> {
-    let mut response =
-        Response::new(b"Too Many Requests: the request rate limit was exceeded".to_vec());
-    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain;charset=UTF-8"),
-    );
-    headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_s));
-    response
-}
-
-/// What a load balancer in front of the service sends: HTML, not JSON.
-fn html_error(status: StatusCode, retry_after_s: Option<u64>) -> Response<Vec<u8>> {
-    let reason = status.canonical_reason().unwrap_or("Error");
-    let code = status.as_u16();
-    let page = format!(
-        "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<center><h1>{code} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-    );
-    let mut response = Response::new(page.into_bytes());
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
-    if let Some(secs) = retry_after_s {
-        headers.insert(RETRY_AFTER, HeaderValue::from(secs));
-    }
-    response
 }
 
 fn finish_headers(response: &mut Response<Vec<u8>>, request_id: &str) {

@@ -394,6 +394,7 @@ impl fmt::Display for PhoneStatus {
 
 #[cfg(test)]
 mod tests {
+    use crate::operation::header_pairs;
     use std::time::{Duration, Instant};
 
     use http::Response;
@@ -424,11 +425,7 @@ mod tests {
         let req = op(&["iRJEVP9", "iQWERT1"]).build_request(&ctx).unwrap();
         assert_eq!(req.method(), Method::POST);
         assert_eq!(req.uri(), "https://kp.example.com/v1/instances/prepare");
-        let headers: Vec<_> = req
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
-            .collect();
+        let headers = header_pairs(&req);
         assert_eq!(
             headers,
             [

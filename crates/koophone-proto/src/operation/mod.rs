@@ -315,6 +315,16 @@ fn build_request<O: Operation + ?Sized>(
     Ok(request)
 }
 
+/// A request's headers as `(name, value)` pairs, in order, for tests.
+#[cfg(test)]
+pub(crate) fn header_pairs<B>(request: &Request<B>) -> Vec<(&str, &str)> {
+    request
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.to_str().unwrap_or("<not text>")))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::show_instance_status::ShowInstanceStatus;
@@ -342,11 +352,7 @@ mod tests {
             req.uri(),
             "https://kp.example.com/gw/v1/instances/prepare-progress"
         );
-        let headers: Vec<_> = req
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
-            .collect();
+        let headers = header_pairs(&req);
         assert_eq!(
             headers,
             [
