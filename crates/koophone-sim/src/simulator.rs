@@ -923,29 +923,9 @@ fn internal_error_code(route: Route) -> &'static str {
 /// Checks the ShowProgress body the way the service documents it: both
 /// fields mandatory strings of 1 to 32 characters. Other fields are ignored.
 fn parse_progress_body(body: &[u8]) -> Result<(String, String), String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|_| "the body is not valid JSON".to_owned())?;
-    let serde_json::Value::Object(mut map) = value else {
-        return Err("the body is not a JSON object".to_owned());
-    };
-    let mut field = |name: &str| match map.remove(name) {
-        None | Some(serde_json::Value::Null) => Err(format!("{name} is missing")),
-        Some(serde_json::Value::String(s)) => {
-            let chars = s.chars().count();
-            if chars == 0 {
-                Err(format!("{name} is empty"))
-            } else if chars > KOOPHONE_ID_MAX_CHARS {
-                Err(format!(
-                    "{name} is longer than {KOOPHONE_ID_MAX_CHARS} characters"
-                ))
-            } else {
-                Ok(s)
-            }
-        }
-        Some(_) => Err(format!("{name} must be a string")),
-    };
-    let user_id = field("user_id")?;
-    let instance_id = field("instance_id")?;
+    let mut map = json_object(body)?;
+    let user_id = koophone_id("user_id", required(&mut map, "user_id")?)?;
+    let instance_id = koophone_id("instance_id", required(&mut map, "instance_id")?)?;
     Ok((user_id, instance_id))
 }
 
@@ -954,36 +934,10 @@ fn parse_progress_body(body: &[u8]) -> Result<(String, String), String> {
 /// 100 such strings. Other fields are ignored; repeated ids are accepted and
 /// answered once.
 fn parse_prepare_body(body: &[u8]) -> Result<(String, Vec<String>), String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|_| "the body is not valid JSON".to_owned())?;
-    let serde_json::Value::Object(mut map) = value else {
-        return Err("the body is not a JSON object".to_owned());
-    };
-    let id = |name: &str, value: serde_json::Value| match value {
-        serde_json::Value::String(s) => {
-            let chars = s.chars().count();
-            if chars == 0 {
-                Err(format!("{name} is empty"))
-            } else if chars > KOOPHONE_ID_MAX_CHARS {
-                Err(format!(
-                    "{name} is longer than {KOOPHONE_ID_MAX_CHARS} characters"
-                ))
-            } else {
-                Ok(s)
-            }
-        }
-        _ => Err(format!("{name} must be a string")),
-    };
-    let user_id = match map.remove("user_id") {
-        None | Some(serde_json::Value::Null) => return Err("user_id is missing".to_owned()),
-        Some(value) => id("user_id", value)?,
-    };
-    let ids = match map.remove("instance_ids") {
-        None | Some(serde_json::Value::Null) => {
-            return Err("instance_ids is missing".to_owned());
-        }
-        Some(serde_json::Value::Array(ids)) => ids,
-        Some(_) => return Err("instance_ids must be an array".to_owned()),
+    let mut map = json_object(body)?;
+    let user_id = koophone_id("user_id", required(&mut map, "user_id")?)?;
+    let serde_json::Value::Array(ids) = required(&mut map, "instance_ids")? else {
+        return Err("instance_ids must be an array".to_owned());
     };
     if ids.is_empty() {
         return Err("instance_ids is empty".to_owned());
@@ -995,9 +949,47 @@ fn parse_prepare_body(body: &[u8]) -> Result<(String, Vec<String>), String> {
     }
     let ids = ids
         .into_iter()
-        .map(|value| id("instance_ids[]", value))
+        .map(|value| koophone_id("instance_ids[]", value))
         .collect::<Result<Vec<String>, String>>()?;
     Ok((user_id, ids))
+}
+
+/// A request body as a JSON object, or why it is not one.
+fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| "the body is not valid JSON".to_owned())?;
+    match value {
+        serde_json::Value::Object(map) => Ok(map),
+        _ => Err("the body is not a JSON object".to_owned()),
+    }
+}
+
+/// A member that must be present and not null.
+fn required(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Result<serde_json::Value, String> {
+    match map.remove(name) {
+        None | Some(serde_json::Value::Null) => Err(format!("{name} is missing")),
+        Some(value) => Ok(value),
+    }
+}
+
+/// A KooPhone id: a string of 1 to 32 characters.
+fn koophone_id(name: &str, value: serde_json::Value) -> Result<String, String> {
+    let serde_json::Value::String(s) = value else {
+        return Err(format!("{name} must be a string"));
+    };
+    let chars = s.chars().count();
+    if chars == 0 {
+        Err(format!("{name} is empty"))
+    } else if chars > KOOPHONE_ID_MAX_CHARS {
+        Err(format!(
+            "{name} is longer than {KOOPHONE_ID_MAX_CHARS} characters"
+        ))
+    } else {
+        Ok(s)
+    }
 }
 
 fn finish_headers(response: &mut Response<Vec<u8>>, request_id: &str) {
