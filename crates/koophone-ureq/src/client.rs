@@ -533,10 +533,13 @@ impl Client {
                 Action::Send => {
                     let deadline = machine.deadline();
                     let attempt = machine.attempts();
-                    let outcome =
-                        self.attempt::<M::Op>(deadline, attempt, now, &mut |ctx, wall| {
-                            machine.request(ctx, wall)
-                        })?;
+                    let outcome = self.attempt(
+                        deadline,
+                        <M::Op as Operation>::NAME,
+                        attempt,
+                        now,
+                        &mut |ctx, wall| machine.request(ctx, wall),
+                    )?;
                     now = Instant::now();
                     match outcome {
                         Ok(response) => {
@@ -567,10 +570,11 @@ impl Client {
     /// `deadline` (the machine's, or the fleet instance's). `now` is the
     /// time the machine decided to send; it stands for the time the request
     /// starts unless preparing it could block (a token source, IAM).
-    /// `attempt` numbers the request in the tracing span.
-    pub(crate) fn attempt<Op: Operation>(
+    /// `operation` and `attempt` name the request in the tracing span.
+    pub(crate) fn attempt(
         &self,
         deadline: Instant,
+        #[cfg_attr(not(feature = "tracing"), allow(unused_variables))] operation: &'static str,
         #[cfg_attr(not(feature = "tracing"), allow(unused_variables))] attempt: u32,
         now: Instant,
         build: &mut BuildRequest<'_>,
@@ -578,7 +582,7 @@ impl Client {
         #[cfg(feature = "tracing")]
         let span = tracing::debug_span!(
             "koophone.attempt",
-            operation = Op::NAME,
+            operation = operation,
             attempt = attempt,
             status = tracing::field::Empty,
         )

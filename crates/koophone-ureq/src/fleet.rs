@@ -235,7 +235,7 @@ impl Client {
         T: Target<O::Output>,
     {
         while let Some((k, deadline, attempt, now)) = self.next_send(shared) {
-            let sent = self.attempt::<O>(deadline, attempt, now, &mut |ctx, wall| {
+            let sent = self.attempt(deadline, O::NAME, attempt, now, &mut |ctx, wall| {
                 shared.lock().fleet.request(k, ctx, wall)
             });
             let mut state = shared.lock();
