@@ -47,8 +47,9 @@ struct FailureDoc<'a> {
     error: FailureFields<'a>,
 }
 
+/// The members of the error document's `error` object.
 #[derive(Serialize)]
-struct FailureFields<'a> {
+pub struct FailureFields<'a> {
     kind: &'a str,
     http_status: Option<u16>,
     error_code: Option<&'a str>,
@@ -88,16 +89,34 @@ fn rfc3339(at: SystemTime) -> String {
         .unwrap_or_else(|| String::from("1970-01-01T00:00:00Z"))
 }
 
-/// The JSON error document.
-pub fn failure_json(f: &Failure) -> String {
-    to_json(&FailureDoc {
-        error: FailureFields {
+impl<'a> FailureFields<'a> {
+    /// The fields of `f`.
+    pub fn of(f: &'a Failure) -> FailureFields<'a> {
+        FailureFields {
             kind: f.kind.as_str(),
             http_status: f.http_status,
             error_code: f.error_code.as_deref(),
             error_msg: f.error_msg.as_deref(),
             request_id: f.request_id.as_deref(),
-        },
+        }
+    }
+
+    /// No failure to tell of (never built from an instance that failed).
+    pub fn unknown() -> FailureFields<'a> {
+        FailureFields {
+            kind: "service",
+            http_status: None,
+            error_code: None,
+            error_msg: None,
+            request_id: None,
+        }
+    }
+}
+
+/// The JSON error document.
+pub fn failure_json(f: &Failure) -> String {
+    to_json(&FailureDoc {
+        error: FailureFields::of(f),
     })
 }
 

@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
-use koophone_ureq::{InstanceStatus, Progress, Waited};
+use koophone_ureq::{FleetWaited, InstanceStatus, Progress, Waited};
 use serde::Serialize;
 
-use crate::output::{Report, to_json};
+use crate::exit::{Failure, INTERRUPTED, Kind, one_line};
+use crate::output::{FailureFields, Report, to_json};
 
 /// An operation's output as the command prints it.
 pub trait Render: std::fmt::Display {
@@ -22,6 +23,9 @@ pub trait Render: std::fmt::Display {
 
     /// The document of this output, in the contract's member order.
     fn doc(&self) -> Self::Doc<'_>;
+
+    /// The one word a fleet's live line counts instances by (`queuing`, `running`).
+    fn label(&self) -> &str;
 
     /// Both forms of a single call's result.
     fn report(&self) -> Report {
@@ -59,6 +63,140 @@ pub fn waited<R: Render>(w: &Waited<R>) -> Report {
     }
 }
 
+/// One instance of the fleet document: the single-instance document (or
+/// the error object) plus `instance_id`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum FleetInstanceDoc<'a, D> {
+    Waited {
+        instance_id: &'a str,
+        #[serde(flatten)]
+        waited: WaitedDoc<D>,
+    },
+    Failed {
+        instance_id: &'a str,
+        error: FailureFields<'a>,
+    },
+}
+
+#[derive(Serialize)]
+struct FleetDoc<'a, D> {
+    instances: Vec<FleetInstanceDoc<'a, D>>,
+    summary: FleetSummaryDoc,
+}
+
+#[derive(Serialize)]
+struct FleetSummaryDoc {
+    total: usize,
+    ready: usize,
+    failed: usize,
+    timed_out: usize,
+    errors: usize,
+    requests: u64,
+    elapsed_ms: u64,
+}
+
+/// Rows of the human table of instances that did not become ready.
+const TABLE_ROWS: usize = 20;
+
+/// Both forms of a fleet's result, and its exit code: the first that
+/// applies of 6 (a failure state), 4 (a service error), 5 (transport or
+/// malformed), 3 (a deadline), 2 (a request that could not be made), 130
+/// (interrupted), else 0.
+pub fn fleet<R: Render>(ids: &[String], waited: &FleetWaited<R>) -> (Report, u8) {
+    let failures: Vec<Option<Failure>> = waited
+        .instances
+        .iter()
+        .map(|r| r.as_ref().err().map(Failure::from_error))
+        .collect();
+    let instances = ids
+        .iter()
+        .zip(&waited.instances)
+        .zip(&failures)
+        .map(|((id, result), failure)| match (result, failure) {
+            (Ok(w), _) => FleetInstanceDoc::Waited {
+                instance_id: id,
+                waited: WaitedDoc {
+                    answer: w.output.doc(),
+                    polls: w.polls,
+                    elapsed_ms: elapsed_ms(w.elapsed),
+                },
+            },
+            (Err(_), failure) => FleetInstanceDoc::Failed {
+                instance_id: id,
+                error: failure.as_ref().map_or_else(FailureFields::unknown, FailureFields::of),
+            },
+        })
+        .collect();
+    let s = &waited.summary;
+    let json = to_json(&FleetDoc {
+        instances,
+        summary: FleetSummaryDoc {
+            total: s.total,
+            ready: s.ready,
+            failed: s.failed,
+            timed_out: s.timed_out,
+            errors: s.errors,
+            requests: s.requests,
+            elapsed_ms: elapsed_ms(s.elapsed),
+        },
+    });
+    let kinds: Vec<Kind> = failures.iter().flatten().map(|f| f.kind).collect();
+    let code = fleet_exit_code(&kinds, waited.cancelled);
+    let mut human = format!(
+        "ready {}/{} · failed {} · errors {} · timed out {} · {} requests in {:.1}s",
+        s.ready,
+        s.total,
+        s.failed,
+        s.errors,
+        s.timed_out,
+        s.requests,
+        s.elapsed.as_secs_f64()
+    );
+    if waited.cancelled {
+        human.push_str(" (interrupted)");
+    }
+    let not_ready: Vec<(&String, &Failure)> = ids
+        .iter()
+        .zip(&failures)
+        .filter_map(|(id, f)| f.as_ref().map(|f| (id, f)))
+        .collect();
+    if !not_ready.is_empty() {
+        let width = not_ready.iter().map(|(id, _)| id.len()).max().unwrap_or(0);
+        for (id, f) in not_ready.iter().take(TABLE_ROWS) {
+            let id = one_line(id);
+            human.push_str(&format!("\n{id:width$}  {:<13} {}", f.kind.as_str(), f.line));
+        }
+        if not_ready.len() > TABLE_ROWS {
+            human.push_str(&format!(
+                "\n... and {} more (--output json lists them all)",
+                not_ready.len() - TABLE_ROWS
+            ));
+        }
+    }
+    (Report { human, json }, code)
+}
+
+/// The fleet's exit code from its instances' failure kinds (see [`fleet`]).
+pub fn fleet_exit_code(kinds: &[Kind], cancelled: bool) -> u8 {
+    let any = |wanted: &[Kind]| kinds.iter().any(|k| wanted.contains(k));
+    if cancelled {
+        INTERRUPTED
+    } else if any(&[Kind::FailedState]) {
+        6
+    } else if any(&[Kind::Service, Kind::Unauthorized, Kind::Throttled]) {
+        4
+    } else if any(&[Kind::Transport, Kind::Malformed]) {
+        5
+    } else if any(&[Kind::Timeout]) {
+        3
+    } else if any(&[Kind::InvalidInput]) {
+        2
+    } else {
+        0
+    }
+}
+
 /// Milliseconds, saturating.
 pub fn elapsed_ms(elapsed: Duration) -> u64 {
     u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
@@ -82,6 +220,10 @@ impl Render for Progress {
     type Doc<'a> = ProgressDoc;
 
     const REACHED: &'static str = "ready:";
+
+    fn label(&self) -> &str {
+        self.status.as_str()
+    }
 
     fn doc(&self) -> ProgressDoc {
         ProgressDoc {
@@ -109,6 +251,10 @@ struct InstanceErrorDoc<'a> {
 
 impl Render for InstanceStatus {
     type Doc<'a> = StatusDoc<'a>;
+
+    fn label(&self) -> &str {
+        self.state.as_str()
+    }
 
     fn doc(&self) -> StatusDoc<'_> {
         StatusDoc {
