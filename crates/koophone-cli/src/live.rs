@@ -122,7 +122,11 @@ impl FleetLine {
         let elapsed = self.start.elapsed();
         let rate = self.requests as f64 / elapsed.as_secs_f64().max(0.001);
         let secs = elapsed.as_secs();
-        line.push_str(&format!(" · {rate:.1} req/s · {}m{:02}s", secs / 60, secs % 60));
+        line.push_str(&format!(
+            " · {rate:.1} req/s · {}m{:02}s",
+            secs / 60,
+            secs % 60
+        ));
         bar.set_message(line);
     }
 }

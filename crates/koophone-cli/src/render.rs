@@ -124,7 +124,9 @@ pub fn fleet<R: Render>(ids: &[String], waited: &FleetWaited<R>) -> (Report, u8)
             },
             (Err(_), failure) => FleetInstanceDoc::Failed {
                 instance_id: id,
-                error: failure.as_ref().map_or_else(FailureFields::unknown, FailureFields::of),
+                error: failure
+                    .as_ref()
+                    .map_or_else(FailureFields::unknown, FailureFields::of),
             },
         })
         .collect();
@@ -165,7 +167,11 @@ pub fn fleet<R: Render>(ids: &[String], waited: &FleetWaited<R>) -> (Report, u8)
         let width = not_ready.iter().map(|(id, _)| id.len()).max().unwrap_or(0);
         for (id, f) in not_ready.iter().take(TABLE_ROWS) {
             let id = one_line(id);
-            human.push_str(&format!("\n{id:width$}  {:<13} {}", f.kind.as_str(), f.line));
+            human.push_str(&format!(
+                "\n{id:width$}  {:<13} {}",
+                f.kind.as_str(),
+                f.line
+            ));
         }
         if not_ready.len() > TABLE_ROWS {
             human.push_str(&format!(
@@ -272,6 +278,25 @@ impl Render for InstanceStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fleet_exit_code_takes_the_first_that_applies() {
+        use Kind::*;
+        let cases: [(&[Kind], u8); 8] = [
+            (&[], 0),
+            (&[Timeout], 3),
+            (&[Timeout, Transport], 5),
+            (&[Malformed, Timeout], 5),
+            (&[Transport, Service, Timeout], 4),
+            (&[Throttled], 4),
+            (&[Timeout, Unauthorized, FailedState, Transport], 6),
+            (&[InvalidInput], 2),
+        ];
+        for (kinds, code) in cases {
+            assert_eq!(fleet_exit_code(kinds, false), code, "{kinds:?}");
+        }
+        assert_eq!(fleet_exit_code(&[FailedState], true), INTERRUPTED);
+    }
     use koophone_ureq::{ErrorStatus, InstanceState, PrepareStatus};
 
     #[test]

@@ -12,8 +12,8 @@ use koophone_ureq::{
 use crate::args::{Cli, Command, FleetArgs, Global, InstancesArgs, PollArgs};
 use crate::connect::{connect, failure, invalid, wait_policy};
 use crate::exit::Failure;
-use crate::interrupt::Interrupt;
 use crate::instances;
+use crate::interrupt::Interrupt;
 use crate::live::{FleetLine, LiveLine};
 use crate::output::Report;
 use crate::render::{self, Render};
@@ -54,7 +54,15 @@ pub fn run(cli: &Cli, matches: &ArgMatches, interrupt: &Interrupt) -> Result<Out
                 .iter()
                 .map(|id| ShowProgress::new(&args.user_id, id).map_err(invalid))
                 .collect::<Result<Vec<_>, _>>()?;
-            cx.wait_each(Service::KooPhone, ops, UntilReady, &args.poll, &args.fleet, &ids, "normal")
+            cx.wait_each(
+                Service::KooPhone,
+                ops,
+                UntilReady,
+                &args.poll,
+                &args.fleet,
+                &ids,
+                "normal",
+            )
         }
         Command::Status(ids) => {
             let op = ShowInstanceStatus::new(&ids.project_id, &ids.instance_id).map_err(invalid)?;
@@ -70,7 +78,15 @@ pub fn run(cli: &Cli, matches: &ArgMatches, interrupt: &Interrupt) -> Result<Out
                 return Err(Failure::invalid_input("invalid state: must not be empty"));
             }
             let target = UntilState::new(InstanceState::parse(&args.state));
-            cx.wait_each(Service::CloudDc, ops, target, &args.poll, &args.fleet, &ids, &args.state)
+            cx.wait_each(
+                Service::CloudDc,
+                ops,
+                target,
+                &args.poll,
+                &args.fleet,
+                &ids,
+                &args.state,
+            )
         }
         Command::Token => token::issue_token(global, interrupt).map(Outcome::Report),
         Command::Sim(args) => serve::serve(args, global, matches, interrupt).map(Outcome::Printed),
@@ -156,7 +172,9 @@ impl Context<'_> {
         O::Output: Render,
         T: Target<O::Output> + Clone + Send + 'static,
     {
-        if ops.len() == 1 && let Some(op) = ops.pop() {
+        if ops.len() == 1
+            && let Some(op) = ops.pop()
+        {
             return self.wait(service, op, target, poll, &ids[0]);
         }
         let policy = wait_policy(poll, self.global.retries)?;
