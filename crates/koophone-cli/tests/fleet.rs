@@ -257,3 +257,55 @@ fn human_mode_prints_a_summary_and_the_instances_not_ready() {
     assert!(lines[1].starts_with("iNOPE  service"), "{lines:?}");
     assert!(lines[1].contains("KOOPHONE.API.4001"), "{lines:?}");
 }
+
+#[test]
+fn ctrl_c_stops_a_fleet_within_a_second_and_prints_what_was_known() {
+    let mut child = koophone(
+        &[
+            "--simulate",
+            "--output",
+            "json",
+            "wait",
+            "--user-id",
+            USER,
+            "--min-interval",
+            "60000",
+            "--max-interval",
+            "60000",
+            "--instance-id",
+            "iNOPE",
+            "--instance-id",
+            "iRJEVP9",
+        ],
+        &[],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let sent = std::time::Instant::now();
+    let code = common::wait_at_most(&mut child, std::time::Duration::from_secs(10))
+        .expect("stopped by Ctrl-C");
+    assert!(
+        sent.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(code.code(), Some(130));
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let doc: Value = serde_json::from_str(stdout.trim()).unwrap();
+    // The 4001 was known; iRJEVP9 was still waiting for its next poll.
+    assert_eq!(
+        doc["instances"][0]["error"]["error_code"],
+        "KOOPHONE.API.4001"
+    );
+    assert_eq!(doc["instances"][1]["error"]["kind"], "cancelled");
+    assert_eq!(doc["summary"]["total"], 2);
+}
