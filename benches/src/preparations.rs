@@ -143,6 +143,7 @@ pub fn scenario(preparations: &[Preparation], count: QueueCount) -> Scenario {
             KooPhoneInstance {
                 instance_id: p.instance_id.clone(),
                 phases,
+                prepare: None,
             }
         })
         .collect();

@@ -6,3 +6,9 @@
 //! [`MemoryTransport`](koophone_sim::memory::MemoryTransport).
 
 pub mod driver_cases;
+
+/// The workspace README's library examples, compiled as doctests (this
+/// crate is not published, so it may read a file outside its directory).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct WorkspaceReadmeDoctests;

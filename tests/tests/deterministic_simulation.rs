@@ -71,6 +71,7 @@ fn one_phone(phases: Vec<KooPhonePhase>) -> KooPhoneSpec {
             instances: vec![KooPhoneInstance {
                 instance_id: PHONE.to_owned(),
                 phases,
+                prepare: None,
             }],
         }],
     }

@@ -8,8 +8,9 @@ use http::{HeaderName, HeaderValue, Response, StatusCode};
 use serde_json::Value;
 
 use koophone_proto::{
-    ApiError, FIELD_MAX_BYTES, InstanceState, InstanceStatus, Operation, PrepareStatus, Progress,
-    REASON_MAX_BYTES, RetryAfter, SNIPPET_MAX_BYTES, ShowInstanceStatus, ShowProgress,
+    ApiError, BatchPrepareInstances, FIELD_MAX_BYTES, InstanceState, InstanceStatus, Operation,
+    PhoneStatus, PrepareStatus, PreparedInstances, Progress, REASON_MAX_BYTES, RetryAfter,
+    SNIPPET_MAX_BYTES, ShowInstanceStatus, ShowProgress,
 };
 
 /// A response from fuzz input: a status outside 100..=999 is folded into that
@@ -79,6 +80,58 @@ pub fn example_progress() -> ShowProgress {
 pub fn example_status() -> ShowInstanceStatus {
     ShowInstanceStatus::new("0605767a3300d5762fb7c0186d9e1779", "i-1")
         .expect("example path parameters are valid")
+}
+
+/// The ids the decoding property sends in its BatchPrepareInstances call.
+pub const PREPARE_EXAMPLE_IDS: [&str; 2] = ["iRJEVP9", "iQWERT1"];
+
+/// BatchPrepareInstances decoding is total and its outcome agrees with the
+/// body: only a 2xx decodes, with one entry per id sent, in order, whose
+/// status is the last one `data.status_list` gives that id (or none when it
+/// gives none); every error keeps the promises of [`check_error`].
+pub fn decode_prepared(response: &Response<&[u8]>) -> Result<PreparedInstances, ApiError> {
+    let op = BatchPrepareInstances::new("1008600000104285462", PREPARE_EXAMPLE_IDS)
+        .expect("example ids are valid");
+    let outcome = decode_both(&op, response);
+    match &outcome {
+        Ok(prepared) => {
+            assert!(
+                response.status().is_success(),
+                "decoded a {}",
+                response.status()
+            );
+            let ids: Vec<&str> = prepared
+                .instances
+                .iter()
+                .map(|i| i.instance_id.as_str())
+                .collect();
+            assert_eq!(ids, PREPARE_EXAMPLE_IDS, "one entry per id sent, in order");
+            let Some(top) = json_object(response.body()) else {
+                return outcome;
+            };
+            let Some(Value::Array(list)) = top.get("data").and_then(|d| d.get("status_list"))
+            else {
+                panic!("decoded without a status_list array: {top:?}");
+            };
+            for instance in &prepared.instances {
+                let last = list
+                    .iter()
+                    .rev()
+                    .filter(|e| {
+                        e.get("instance_id").and_then(Value::as_str) == Some(&instance.instance_id)
+                    })
+                    .find_map(|e| e.get("status").and_then(Value::as_i64));
+                assert_eq!(
+                    instance.status.map(PhoneStatus::code),
+                    last,
+                    "status of {}",
+                    instance.instance_id
+                );
+            }
+        }
+        Err(error) => check_error(response, error),
+    }
+    outcome
 }
 
 /// ShowProgress decoding is total and its outcome agrees with the body:
@@ -196,6 +249,10 @@ pub const DECODERS: &[Decoder] = &[
     Decoder {
         name: ShowInstanceStatus::NAME,
         check: |response| decode_instance_status(response).err(),
+    },
+    Decoder {
+        name: BatchPrepareInstances::NAME,
+        check: |response| decode_prepared(response).err(),
     },
 ];
 

@@ -9,8 +9,8 @@ use http::{HeaderName, HeaderValue, Method, Request};
 use serde_json::Value;
 
 use koophone_sim::{
-    AUTH_TOKEN_HEADER, IAM_TOKENS_PATH, LoggedRequest, REQUEST_ID_HEADER, SHOW_PROGRESS_PATH,
-    Scenario, Simulator,
+    AUTH_TOKEN_HEADER, BATCH_PREPARE_PATH, IAM_TOKENS_PATH, LoggedRequest, REQUEST_ID_HEADER,
+    SHOW_PROGRESS_PATH, Scenario, Simulator,
 };
 
 /// One request as fuzz input: parts HTTP cannot carry are dropped (a method
@@ -74,7 +74,10 @@ const LIMITED: &str = r#"{
         {"instance_id": "iRJEVP9", "phases": [
             {"status": "queuing", "for_ms": 2000, "waiting_count_from": 5},
             {"status": 42, "for_ms": 1000},
-            {"status": "normal"}]}]}]},
+            {"status": "normal"}]},
+        {"instance_id": "iPREP001", "prepare": {"phone_status": 1}, "phases": [
+            {"status": "queuing", "for_ms": 1000, "waiting_count_from": 2},
+            {"status": "failed"}]}]}]},
     "clouddc": {"projects": [{"project_id": "sim-project", "instances": [
         {"instance_id": "sim-instance", "phases": [
             {"state": "pending", "for_ms": 1500, "operation_state": "install-processing"},
@@ -230,7 +233,7 @@ fn check_log_redaction(entry: &LoggedRequest) {
 
 /// The method a path's operation takes, or `None` off-route.
 fn route_method(path: &str) -> Option<Method> {
-    if path == SHOW_PROGRESS_PATH || path == IAM_TOKENS_PATH {
+    if path == SHOW_PROGRESS_PATH || path == BATCH_PREPARE_PATH || path == IAM_TOKENS_PATH {
         return Some(Method::POST);
     }
     let segments: Vec<&str> = path.split('/').collect();
@@ -321,7 +324,19 @@ fn check_rules(
         assert_eq!(body["error_code"], "0");
         assert!(body["data"]["status"].is_i64() && body["data"]["waitingCount"].is_i64());
     }
-    if status == 200 && request.uri().path() != SHOW_PROGRESS_PATH {
+    if request.uri().path() == BATCH_PREPARE_PATH && status == 200 {
+        let body: Value = serde_json::from_slice(response.body()).unwrap_or_default();
+        assert_eq!(body["error_code"], "0");
+        let list = body["data"]["status_list"].as_array();
+        assert!(
+            list.is_some_and(|l| l
+                .iter()
+                .all(|e| e["instance_id"].is_string() && e["status"].is_i64())),
+            "prepare answer without a status list"
+        );
+    }
+    let koophone = [SHOW_PROGRESS_PATH, BATCH_PREPARE_PATH];
+    if status == 200 && !koophone.contains(&request.uri().path()) {
         let body: Value = serde_json::from_slice(response.body()).unwrap_or_default();
         assert!(body["state"].is_string(), "status answer without state");
     }

@@ -176,6 +176,16 @@ pub enum Command {
         Reaching error, failed or terminated (other than the state waited for) ends the wait with exit code 6.")]
     WaitState(WaitStateArgs),
 
+    /// BatchPrepareInstances: prepare cloud phones, in calls of at most 100 ids;
+    /// with --wait, then wait for every prepared instance as `wait` does
+    #[command(after_help = "Examples:\n  \
+        koophone --simulate prepare --user-id 1008600000104285462 --instance-id iPREP001 --wait\n  \
+        koophone prepare --user-id 1008600000104285462 --instances-file phones.txt\n\n\
+        The instances file (`-` for stdin) holds one id a line; blank lines and lines starting\n\
+        with # are skipped, duplicates dropped, order kept. Every id is checked (1 to 32\n\
+        characters) before anything is sent; a failed call stops the command before later batches.")]
+    Prepare(PrepareArgs),
+
     /// Serve the simulator over HTTP until interrupted
     #[command(after_help = "Example:\n  \
         koophone sim --listen 127.0.0.1:8080 --seed 7\n\n\
@@ -212,6 +222,47 @@ pub struct ProgressArgs {
     /// Cloud phone instance id (at most 32 characters)
     #[arg(long, value_name = "ID")]
     pub instance_id: String,
+}
+
+/// `prepare`.
+#[derive(Args)]
+#[command(group = clap::ArgGroup::new("instances").required(true).multiple(true))]
+pub struct PrepareArgs {
+    /// KooPhone user id (at most 32 characters)
+    #[arg(long, value_name = "ID")]
+    pub user_id: String,
+    /// Cloud phone instance id (at most 32 characters); may be given more than once
+    #[arg(long, value_name = "ID", group = "instances")]
+    pub instance_id: Vec<String>,
+    /// File of instance ids, one a line (`-` reads stdin)
+    #[arg(long, value_name = "PATH", group = "instances")]
+    pub instances_file: Option<PathBuf>,
+    /// Then poll ShowProgress until every prepared instance is normal
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this many seconds in all (exit code 3)
+    #[arg(long, value_name = "SECS", default_value_t = 600, requires = "wait")]
+    pub max_wait: u64,
+    /// With --wait: shortest pause between polls, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = 1000, requires = "wait")]
+    pub min_interval: u64,
+    /// With --wait: longest pause between polls, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = 15000, requires = "wait")]
+    pub max_interval: u64,
+    /// With --wait, for several instances: how the fleet shares the service.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+impl PrepareArgs {
+    /// The polling options, as `wait` takes them.
+    pub fn poll(&self) -> PollArgs {
+        PollArgs {
+            max_wait: self.max_wait,
+            min_interval: self.min_interval,
+            max_interval: self.max_interval,
+        }
+    }
 }
 
 /// The ids of a CloudDC instance.

@@ -51,7 +51,7 @@ fn main() -> ExitCode {
     let interrupt = Interrupt::install(format, exit_after_grace);
     let (emitted, code) = match run::run(&cli, &matches, &interrupt) {
         Ok(Outcome::Report(report)) => (output::print_report(format, &report), 0),
-        Ok(Outcome::Fleet { report, code }) => (output::print_report(format, &report), code),
+        Ok(Outcome::Fleet(report, code)) => (output::print_report(format, &report), code),
         Ok(Outcome::Printed(Ok(()))) => (Emitted::Written, 0),
         Ok(Outcome::Printed(Err(e))) => (Emitted::Lost(e), 0),
         Err(failure) => (output::print_failure(format, &failure), failure.exit_code()),

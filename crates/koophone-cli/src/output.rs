@@ -47,7 +47,8 @@ struct FailureDoc<'a> {
     error: FailureFields<'a>,
 }
 
-/// The members of the error document's `error` object.
+/// The members of the JSON error document (also each failed instance's
+/// `error` in a fleet document).
 #[derive(Serialize)]
 pub struct FailureFields<'a> {
     kind: &'a str,
@@ -89,34 +90,21 @@ fn rfc3339(at: SystemTime) -> String {
         .unwrap_or_else(|| String::from("1970-01-01T00:00:00Z"))
 }
 
-impl<'a> FailureFields<'a> {
-    /// The fields of `f`.
-    pub fn of(f: &'a Failure) -> FailureFields<'a> {
-        FailureFields {
-            kind: f.kind.as_str(),
-            http_status: f.http_status,
-            error_code: f.error_code.as_deref(),
-            error_msg: f.error_msg.as_deref(),
-            request_id: f.request_id.as_deref(),
-        }
-    }
-
-    /// No failure to tell of (never built from an instance that failed).
-    pub fn unknown() -> FailureFields<'a> {
-        FailureFields {
-            kind: "service",
-            http_status: None,
-            error_code: None,
-            error_msg: None,
-            request_id: None,
-        }
+/// The members of a failure's error document.
+pub fn failure_fields(f: &Failure) -> FailureFields<'_> {
+    FailureFields {
+        kind: f.kind.as_str(),
+        http_status: f.http_status,
+        error_code: f.error_code.as_deref(),
+        error_msg: f.error_msg.as_deref(),
+        request_id: f.request_id.as_deref(),
     }
 }
 
 /// The JSON error document.
 pub fn failure_json(f: &Failure) -> String {
     to_json(&FailureDoc {
-        error: FailureFields::of(f),
+        error: failure_fields(f),
     })
 }
 

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use koophone_ureq::{FleetWaited, InstanceStatus, Progress, Waited};
+use koophone_ureq::{FleetWaited, InstanceStatus, PreparedInstances, Progress, Waited};
 use serde::Serialize;
 
-use crate::exit::{Failure, INTERRUPTED, Kind, one_line};
-use crate::output::{FailureFields, Report, to_json};
+use crate::exit::{Failure, Kind};
+use crate::output::{FailureFields, Report, failure_fields, to_json};
 
 /// An operation's output as the command prints it.
 pub trait Render: std::fmt::Display {
@@ -60,146 +60,6 @@ pub fn waited<R: Render>(w: &Waited<R>) -> Report {
             polls: w.polls,
             elapsed_ms: elapsed_ms(w.elapsed),
         }),
-    }
-}
-
-/// One instance of the fleet document: the single-instance document (or
-/// the error object) plus `instance_id`.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum FleetInstanceDoc<'a, D> {
-    Waited {
-        instance_id: &'a str,
-        #[serde(flatten)]
-        waited: WaitedDoc<D>,
-    },
-    Failed {
-        instance_id: &'a str,
-        error: FailureFields<'a>,
-    },
-}
-
-#[derive(Serialize)]
-struct FleetDoc<'a, D> {
-    instances: Vec<FleetInstanceDoc<'a, D>>,
-    summary: FleetSummaryDoc,
-}
-
-#[derive(Serialize)]
-struct FleetSummaryDoc {
-    total: usize,
-    ready: usize,
-    failed: usize,
-    timed_out: usize,
-    errors: usize,
-    requests: u64,
-    elapsed_ms: u64,
-}
-
-/// Rows of the human table of instances that did not become ready.
-const TABLE_ROWS: usize = 20;
-
-/// Both forms of a fleet's result, and its exit code: the first that
-/// applies of 6 (a failure state), 4 (a service error), 5 (transport or
-/// malformed), 3 (a deadline), 2 (a request that could not be made), 130
-/// (interrupted), else 0.
-pub fn fleet<R: Render>(ids: &[String], waited: &FleetWaited<R>) -> (Report, u8) {
-    let failures: Vec<Option<Failure>> = waited
-        .instances
-        .iter()
-        .map(|r| r.as_ref().err().map(Failure::from_error))
-        .collect();
-    let instances = ids
-        .iter()
-        .zip(&waited.instances)
-        .zip(&failures)
-        .map(|((id, result), failure)| match (result, failure) {
-            (Ok(w), _) => FleetInstanceDoc::Waited {
-                instance_id: id,
-                waited: WaitedDoc {
-                    answer: w.output.doc(),
-                    polls: w.polls,
-                    elapsed_ms: elapsed_ms(w.elapsed),
-                },
-            },
-            (Err(_), failure) => FleetInstanceDoc::Failed {
-                instance_id: id,
-                error: failure
-                    .as_ref()
-                    .map_or_else(FailureFields::unknown, FailureFields::of),
-            },
-        })
-        .collect();
-    let s = &waited.summary;
-    let json = to_json(&FleetDoc {
-        instances,
-        summary: FleetSummaryDoc {
-            total: s.total,
-            ready: s.ready,
-            failed: s.failed,
-            timed_out: s.timed_out,
-            errors: s.errors,
-            requests: s.requests,
-            elapsed_ms: elapsed_ms(s.elapsed),
-        },
-    });
-    let kinds: Vec<Kind> = failures.iter().flatten().map(|f| f.kind).collect();
-    let code = fleet_exit_code(&kinds, waited.cancelled);
-    let mut human = format!(
-        "ready {}/{} · failed {} · errors {} · timed out {} · {} requests in {:.1}s",
-        s.ready,
-        s.total,
-        s.failed,
-        s.errors,
-        s.timed_out,
-        s.requests,
-        s.elapsed.as_secs_f64()
-    );
-    if waited.cancelled {
-        human.push_str(" (interrupted)");
-    }
-    let not_ready: Vec<(&String, &Failure)> = ids
-        .iter()
-        .zip(&failures)
-        .filter_map(|(id, f)| f.as_ref().map(|f| (id, f)))
-        .collect();
-    if !not_ready.is_empty() {
-        let width = not_ready.iter().map(|(id, _)| id.len()).max().unwrap_or(0);
-        for (id, f) in not_ready.iter().take(TABLE_ROWS) {
-            let id = one_line(id);
-            human.push_str(&format!(
-                "\n{id:width$}  {:<13} {}",
-                f.kind.as_str(),
-                f.line
-            ));
-        }
-        if not_ready.len() > TABLE_ROWS {
-            human.push_str(&format!(
-                "\n... and {} more (--output json lists them all)",
-                not_ready.len() - TABLE_ROWS
-            ));
-        }
-    }
-    (Report { human, json }, code)
-}
-
-/// The fleet's exit code from its instances' failure kinds (see [`fleet`]).
-pub fn fleet_exit_code(kinds: &[Kind], cancelled: bool) -> u8 {
-    let any = |wanted: &[Kind]| kinds.iter().any(|k| wanted.contains(k));
-    if cancelled {
-        INTERRUPTED
-    } else if any(&[Kind::FailedState]) {
-        6
-    } else if any(&[Kind::Service, Kind::Unauthorized, Kind::Throttled]) {
-        4
-    } else if any(&[Kind::Transport, Kind::Malformed]) {
-        5
-    } else if any(&[Kind::Timeout]) {
-        3
-    } else if any(&[Kind::InvalidInput]) {
-        2
-    } else {
-        0
     }
 }
 
@@ -275,28 +135,213 @@ impl Render for InstanceStatus {
     }
 }
 
+/// `{"status_list":[{"instance_id":"iRJEVP9","status":"ready","status_code":0}]}`
+#[derive(Serialize)]
+pub struct PreparedDoc<'a> {
+    status_list: Vec<PreparedEntryDoc<'a>>,
+}
+
+/// One instance; an id the service left out is `"missing"` with a `null` code.
+#[derive(Serialize)]
+struct PreparedEntryDoc<'a> {
+    instance_id: &'a str,
+    status: &'static str,
+    status_code: Option<i64>,
+}
+
+impl Render for PreparedInstances {
+    type Doc<'a> = PreparedDoc<'a>;
+
+    fn label(&self) -> &str {
+        "prepared"
+    }
+
+    fn doc(&self) -> PreparedDoc<'_> {
+        PreparedDoc {
+            status_list: self
+                .instances
+                .iter()
+                .map(|i| PreparedEntryDoc {
+                    instance_id: &i.instance_id,
+                    status: i.status.map_or("missing", |s| s.as_str()),
+                    status_code: i.status.map(|s| s.code()),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// How one instance of a fleet's wait ended.
+pub struct FleetMember<R> {
+    /// The instance id.
+    pub instance_id: String,
+    /// The finished wait, or why it did not finish.
+    pub outcome: Result<Waited<R>, Failure>,
+}
+
+/// The fleet document: every instance in the order given, then a summary.
+#[derive(Serialize)]
+struct FleetDoc<D> {
+    instances: Vec<D>,
+    summary: Summary,
+}
+
+#[derive(Serialize)]
+struct MemberDoc<'a, T> {
+    instance_id: &'a str,
+    #[serde(flatten)]
+    answer: T,
+}
+
+#[derive(Serialize)]
+struct ErrorMemberDoc<'a> {
+    instance_id: &'a str,
+    error: FailureFields<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum MemberOrError<'a, T> {
+    Waited(MemberDoc<'a, WaitedDoc<T>>),
+    Error(ErrorMemberDoc<'a>),
+}
+
+/// The fleet's counts.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Summary {
+    /// Instances waited for.
+    pub total: usize,
+    /// Reached the target.
+    pub ready: usize,
+    /// Reached a failure state.
+    pub failed: usize,
+    /// Ran out of time.
+    pub timed_out: usize,
+    /// Ended with any other error.
+    pub errors: usize,
+    /// Requests sent for the whole command.
+    pub requests: u64,
+    /// Time the whole command took.
+    pub elapsed_ms: u64,
+}
+
+impl Summary {
+    /// The exit code of the contract for a fleet: the first that applies of
+    /// 6 (a failure state), 4 (a service error), 5 (transport or malformed),
+    /// 3 (a timeout), else 0.
+    pub fn exit_code<R>(members: &[FleetMember<R>]) -> u8 {
+        let kinds: Vec<Kind> = members
+            .iter()
+            .filter_map(|m| m.outcome.as_ref().err().map(|f| f.kind))
+            .collect();
+        let any = |wanted: &[Kind]| kinds.iter().any(|k| wanted.contains(k));
+        if any(&[Kind::FailedState]) {
+            6
+        } else if any(&[Kind::Service, Kind::Unauthorized, Kind::Throttled]) {
+            4
+        } else if any(&[Kind::Transport, Kind::Malformed]) {
+            5
+        } else if any(&[Kind::Timeout]) {
+            3
+        } else if any(&[Kind::InvalidInput]) {
+            // A request that could not be made (nothing sent for it).
+            2
+        } else {
+            0
+        }
+    }
+}
+
+/// Rows of the human table of instances that did not become ready.
+const TABLE_ROWS: usize = 20;
+
+/// A fleet wait's results as members, in the order of `ids`; an instance
+/// the wait did not finish is `cancelled`.
+pub fn members<R>(ids: &[String], waited: FleetWaited<R>) -> Vec<FleetMember<R>> {
+    ids.iter()
+        .zip(waited.instances)
+        .map(|(id, outcome)| FleetMember {
+            instance_id: id.clone(),
+            outcome: outcome.map_err(|e| Failure::from_error(&e)),
+        })
+        .collect()
+}
+
+/// Both forms of a fleet's result: a summary line, then a short table of
+/// the instances that did not become ready; or the fleet document.
+pub fn fleet<R: Render>(members: &[FleetMember<R>], requests: u64, elapsed: Duration) -> Report {
+    let mut summary = Summary {
+        total: members.len(),
+        requests,
+        elapsed_ms: elapsed_ms(elapsed),
+        ..Summary::default()
+    };
+    let mut not_ready = Vec::new();
+    let mut docs = Vec::with_capacity(members.len());
+    for member in members {
+        match &member.outcome {
+            Ok(w) => {
+                summary.ready += 1;
+                docs.push(MemberOrError::Waited(MemberDoc {
+                    instance_id: &member.instance_id,
+                    answer: WaitedDoc {
+                        answer: w.output.doc(),
+                        polls: w.polls,
+                        elapsed_ms: elapsed_ms(w.elapsed),
+                    },
+                }));
+            }
+            Err(f) => {
+                match f.kind {
+                    Kind::FailedState => summary.failed += 1,
+                    Kind::Timeout => summary.timed_out += 1,
+                    _ => summary.errors += 1,
+                }
+                not_ready.push((crate::exit::one_line(&member.instance_id), f));
+                docs.push(MemberOrError::Error(ErrorMemberDoc {
+                    instance_id: &member.instance_id,
+                    error: failure_fields(f),
+                }));
+            }
+        }
+    }
+    let mut lines = vec![format!(
+        "{} instances: {} ready, {} failed, {} timed out, {} errors; {} requests in {:.1}s",
+        summary.total,
+        summary.ready,
+        summary.failed,
+        summary.timed_out,
+        summary.errors,
+        summary.requests,
+        elapsed.as_secs_f64()
+    )];
+    // A short table of the instances that did not become ready.
+    let width = not_ready
+        .iter()
+        .map(|(id, _)| id.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (id, f) in not_ready.iter().take(TABLE_ROWS) {
+        lines.push(format!("{id:width$}  {:<13} {}", f.kind.as_str(), f.line));
+    }
+    if not_ready.len() > TABLE_ROWS {
+        lines.push(format!(
+            "... and {} more not ready (--output json lists every instance)",
+            not_ready.len() - TABLE_ROWS
+        ));
+    }
+    Report {
+        human: lines.join("\n"),
+        json: to_json(&FleetDoc {
+            instances: docs,
+            summary,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fleet_exit_code_takes_the_first_that_applies() {
-        use Kind::*;
-        let cases: [(&[Kind], u8); 8] = [
-            (&[], 0),
-            (&[Timeout], 3),
-            (&[Timeout, Transport], 5),
-            (&[Malformed, Timeout], 5),
-            (&[Transport, Service, Timeout], 4),
-            (&[Throttled], 4),
-            (&[Timeout, Unauthorized, FailedState, Transport], 6),
-            (&[InvalidInput], 2),
-        ];
-        for (kinds, code) in cases {
-            assert_eq!(fleet_exit_code(kinds, false), code, "{kinds:?}");
-        }
-        assert_eq!(fleet_exit_code(&[FailedState], true), INTERRUPTED);
-    }
     use koophone_ureq::{ErrorStatus, InstanceState, PrepareStatus};
 
     #[test]
@@ -318,6 +363,82 @@ mod tests {
             unknown.report().json,
             r#"{"status":"unknown","status_code":7,"waiting_count":null}"#
         );
+    }
+
+    #[test]
+    fn prepared_document_lists_missing_ids_with_a_null_code() {
+        use koophone_ureq::{PhoneStatus, PreparedInstance};
+        let p = PreparedInstances {
+            instances: vec![
+                PreparedInstance {
+                    instance_id: "iRJEVP9".into(),
+                    status: Some(PhoneStatus::Ready),
+                },
+                PreparedInstance {
+                    instance_id: "iQWERT1".into(),
+                    status: None,
+                },
+                PreparedInstance {
+                    instance_id: "iX".into(),
+                    status: Some(PhoneStatus::Unknown(42)),
+                },
+            ],
+        };
+        assert_eq!(
+            p.report().json,
+            r#"{"status_list":[{"instance_id":"iRJEVP9","status":"ready","status_code":0},{"instance_id":"iQWERT1","status":"missing","status_code":null},{"instance_id":"iX","status":"unknown","status_code":42}]}"#
+        );
+        assert_eq!(
+            p.report().human,
+            "iRJEVP9 ready (status 0), iQWERT1 missing, iX unknown (status 42)"
+        );
+    }
+
+    #[test]
+    fn fleet_document_and_exit_code() {
+        let ready = FleetMember {
+            instance_id: "a".to_owned(),
+            outcome: Ok(Waited {
+                output: Progress {
+                    status: PrepareStatus::Normal,
+                    waiting_count: Some(0),
+                },
+                polls: 2,
+                elapsed: Duration::from_millis(1500),
+            }),
+        };
+        let timed_out = FleetMember {
+            instance_id: "b".to_owned(),
+            outcome: Err(Failure::plain(Kind::Timeout, "the wait deadline passed")),
+        };
+        let members = vec![ready, timed_out];
+        let report = fleet(&members, 5, Duration::from_millis(3000));
+        assert_eq!(
+            report.json,
+            r#"{"instances":[{"instance_id":"a","status":"normal","status_code":0,"waiting_count":0,"polls":2,"elapsed_ms":1500},{"instance_id":"b","error":{"kind":"timeout","http_status":null,"error_code":null,"error_msg":"the wait deadline passed","request_id":null}}],"summary":{"total":2,"ready":1,"failed":0,"timed_out":1,"errors":0,"requests":5,"elapsed_ms":3000}}"#
+        );
+        assert_eq!(Summary::exit_code(&members), 3);
+        assert_eq!(
+            report.human,
+            "2 instances: 1 ready, 0 failed, 1 timed out, 0 errors; 5 requests in 3.0s\n\
+             b  timeout       the wait deadline passed"
+        );
+        let mut members = members;
+        members.push(FleetMember {
+            instance_id: "c".to_owned(),
+            outcome: Err(Failure::plain(Kind::Transport, "reset")),
+        });
+        assert_eq!(Summary::exit_code(&members), 5);
+        members.push(FleetMember {
+            instance_id: "d".to_owned(),
+            outcome: Err(Failure::plain(Kind::Service, "http 400")),
+        });
+        assert_eq!(Summary::exit_code(&members), 4);
+        members.push(FleetMember {
+            instance_id: "e".to_owned(),
+            outcome: Err(Failure::plain(Kind::FailedState, "failed")),
+        });
+        assert_eq!(Summary::exit_code(&members), 6);
     }
 
     #[test]

@@ -250,7 +250,7 @@ fn human_mode_prints_a_summary_and_the_instances_not_ready() {
     run.assert_code(4);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert!(
-        lines[0].starts_with("ready 1/2 · failed 0 · errors 1"),
+        lines[0].starts_with("2 instances: 1 ready, 0 failed, 0 timed out, 1 errors;"),
         "{lines:?}"
     );
     assert_eq!(lines.len(), 2, "{lines:?}");

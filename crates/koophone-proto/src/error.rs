@@ -55,6 +55,14 @@ pub enum InvalidReason {
         /// The length received.
         len: usize,
     },
+    /// A list has more entries than the API allows.
+    #[error("must have at most {max} entries, got {count}")]
+    TooMany {
+        /// The documented maximum.
+        max: usize,
+        /// The number of entries received.
+        count: usize,
+    },
     /// The value contains a control character.
     #[error("must not contain control characters")]
     ControlCharacter,

@@ -1,5 +1,5 @@
-//! Sans-IO protocol core for Huawei Cloud KooPhone ShowProgress and CloudDC
-//! ShowInstanceStatus: validates inputs, builds `http::Request`s, decodes
+//! Sans-IO protocol core for Huawei Cloud KooPhone ShowProgress and
+//! BatchPrepareInstances and CloudDC ShowInstanceStatus: validates inputs, builds `http::Request`s, decodes
 //! `http::Response`s into typed outputs or typed errors, classifies retries
 //! and runs the single-call and polling machines. It is not an HTTP client: it opens no socket,
 //! reads no clock and never sleeps, so a driver (blocking, async, a test with
@@ -77,6 +77,10 @@ pub use error::{
 };
 pub use machine::Machine;
 pub use operation::Operation;
+pub use operation::batch_prepare_instances::{
+    BatchPrepareInstances, MAX_PREPARE_BATCH, MAX_PREPARE_ID_CHARS, PhoneStatus, PreparedInstance,
+    PreparedInstances, prepare_batches,
+};
 pub use operation::show_instance_status::{
     ErrorStatus, InstanceState, InstanceStatus, ShowInstanceStatus, UntilState,
 };

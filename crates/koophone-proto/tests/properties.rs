@@ -4,8 +4,8 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use koophone_proto::{
-    ApiError, Endpoint, ErrorCode, InvalidReason, Operation, RequestContext, ShowInstanceStatus,
-    ShowProgress, Token,
+    ApiError, BatchPrepareInstances, Endpoint, ErrorCode, InvalidReason, MAX_PREPARE_BATCH,
+    Operation, RequestContext, ShowInstanceStatus, ShowProgress, Token, prepare_batches,
 };
 use percent_encoding::percent_decode_str;
 use proptest::prelude::*;
@@ -28,10 +28,26 @@ fn context(prefix: &str) -> Result<RequestContext, String> {
 fn decoding_is_total(response: &Response<&[u8]>) -> Result<(), String> {
     let progress = ShowProgress::new("u", "i").map_err(|e| e.to_string())?;
     let status = ShowInstanceStatus::new("p", "i").map_err(|e| e.to_string())?;
+    let prepare =
+        BatchPrepareInstances::new("u", ["iRJEVP9", "iQWERT1"]).map_err(|e| e.to_string())?;
     outcome_fits_status(
         response,
         progress.decode_response(copy(response)).err().as_ref(),
     )?;
+    match prepare.decode_response(copy(response)) {
+        Ok(prepared) => {
+            let ids: Vec<&str> = prepared
+                .instances
+                .iter()
+                .map(|i| i.instance_id.as_str())
+                .collect();
+            if ids != ["iRJEVP9", "iQWERT1"] {
+                return Err(format!("prepared {ids:?}, not the ids sent"));
+            }
+            outcome_fits_status(response, None)?;
+        }
+        Err(e) => outcome_fits_status(response, Some(&e))?,
+    }
     outcome_fits_status(
         response,
         status.decode_response(copy(response)).err().as_ref(),
@@ -254,6 +270,88 @@ fn progress_body_round_trips(user_id: &str, instance_id: &str) -> Result<(), Str
     Ok(())
 }
 
+/// BatchPrepareInstances either refuses its input for a reason it really
+/// has, or sends serde_json's compact `{"user_id":..,"instance_ids":[..]}`
+/// with the distinct ids in the order given.
+fn prepare_body_round_trips(user_id: &str, ids: &[String]) -> Result<(), String> {
+    let mut distinct: Vec<&str> = Vec::new();
+    for id in ids {
+        if !distinct.contains(&id.as_str()) {
+            distinct.push(id);
+        }
+    }
+    let too_long = |v: &str| v.chars().count() > 32;
+    let bad = |v: &str| v.is_empty() || v.chars().any(char::is_control) || too_long(v);
+    let op = match BatchPrepareInstances::new(user_id, ids.iter().cloned()) {
+        Ok(op) => op,
+        Err(e) => {
+            let justified = match (e.field, &e.reason) {
+                ("user_id", _) => bad(user_id),
+                ("instance_id", _) => ids.iter().any(|id| bad(id)),
+                ("instance_ids", InvalidReason::Empty) => ids.is_empty(),
+                ("instance_ids", InvalidReason::TooMany { max: 100, count }) => {
+                    *count == distinct.len() && *count > 100
+                }
+                _ => false,
+            };
+            return if justified {
+                Ok(())
+            } else {
+                Err(format!("refused without reason: {e}"))
+            };
+        }
+    };
+    if bad(user_id) || ids.iter().any(|id| bad(id)) || distinct.is_empty() || distinct.len() > 100 {
+        return Err(format!("accepted {user_id:?} {ids:?}"));
+    }
+    let request = op
+        .build_request(&context("")?)
+        .map_err(|e| format!("valid ids not built: {e}"))?;
+    let expected = format!(
+        "{{\"user_id\":{},\"instance_ids\":{}}}",
+        serde_json::to_string(user_id).map_err(|e| e.to_string())?,
+        serde_json::to_string(&distinct).map_err(|e| e.to_string())?,
+    );
+    if request.body() != expected.as_bytes() {
+        return Err(format!(
+            "body {:?}, expected {expected:?}",
+            String::from_utf8_lossy(request.body())
+        ));
+    }
+    if request.body().len() != request.body().capacity() {
+        return Err("the body buffer was not sized exactly".to_owned());
+    }
+    Ok(())
+}
+
+/// Splitting into batches keeps every distinct id exactly once, in the order
+/// of first appearance, in batches of at most 100 that are all full but the last.
+fn batches_keep_order_and_ids(ids: &[String]) -> Result<(), String> {
+    let batches = prepare_batches(ids);
+    let flat: Vec<&str> = batches.iter().flatten().copied().collect();
+    let mut first_seen: Vec<&str> = Vec::new();
+    for id in ids {
+        if !first_seen.contains(&id.as_str()) {
+            first_seen.push(id);
+        }
+    }
+    if flat != first_seen {
+        return Err(format!("batches {batches:?} for {ids:?}"));
+    }
+    let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+    let Some((last, full)) = sizes.split_last() else {
+        return if ids.is_empty() {
+            Ok(())
+        } else {
+            Err("no batch for some ids".to_owned())
+        };
+    };
+    if full.iter().any(|&n| n != MAX_PREPARE_BATCH) || *last == 0 || *last > MAX_PREPARE_BATCH {
+        return Err(format!("batch sizes {sizes:?}"));
+    }
+    Ok(())
+}
+
 // ---- inputs ------------------------------------------------------------------
 
 /// Header values: the forms the core parses, near misses, and arbitrary bytes
@@ -311,6 +409,8 @@ fn json() -> impl Strategy<Value = serde_json::Value> {
         "error_type",
         "state",
         "operation_state",
+        "status_list",
+        "instance_id",
         "extra",
     ];
     let leaf = prop_oneof![
@@ -328,6 +428,7 @@ fn json() -> impl Strategy<Value = serde_json::Value> {
             "APIGW.0301",
             "running",
             "failed",
+            "iRJEVP9",
             "",
         ])
         .prop_map(Value::from),
@@ -430,6 +531,32 @@ proptest! {
     }
 }
 
+/// Ids drawn from a small alphabet so that duplicates are common, mixed
+/// with any text (over-long ids, control characters, empty ones).
+fn prepare_ids(max: usize) -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(
+        prop_oneof![4 => "[a-e]{1,2}", 1 => path_text(), 1 => "\\PC{30,34}"],
+        0..max,
+    )
+}
+
+proptest! {
+    #[test]
+    fn prepare_bodies_are_serde_json(user in prop_oneof![Just("1008600000104285462".to_owned()), path_text()], ids in prepare_ids(130)) {
+        let checked = prepare_body_round_trips(&user, &ids);
+        prop_assert!(checked.is_ok(), "{}", checked.unwrap_err());
+    }
+
+    #[test]
+    fn batches_keep_every_id_once_in_order(ids in prop_oneof![
+        prop::collection::vec("[a-z]{1,3}", 0..400),
+        prop::collection::vec((0u16..300).prop_map(|n| format!("i{n}")), 0..700),
+    ]) {
+        let checked = batches_keep_order_and_ids(&ids);
+        prop_assert!(checked.is_ok(), "{}", checked.unwrap_err());
+    }
+}
+
 /// The property bodies themselves must be able to fail.
 #[test]
 fn the_checks_catch_what_they_claim_to() {
@@ -453,4 +580,8 @@ fn the_checks_catch_what_they_claim_to() {
         "a 200 may not be throttled"
     );
     assert!(outcome_fits_status(&wrong, None).is_ok());
+    let ids: Vec<String> = (0..101).map(|n| n.to_string()).collect();
+    assert!(prepare_body_round_trips("u", &ids).is_ok());
+    assert!(prepare_body_round_trips("u", &ids[..100]).is_ok());
+    assert!(batches_keep_order_and_ids(&ids).is_ok());
 }

@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use koophone_proto::{
-    ApiError, Endpoint, ErrorCode, InstanceState, InstanceStatus, InvalidInput, InvalidReason,
-    Operation, Progress, RequestContext, RetryAfter, ShowInstanceStatus, ShowProgress, Token,
+    ApiError, BatchPrepareInstances, Endpoint, ErrorCode, InstanceState, InstanceStatus,
+    InvalidInput, InvalidReason, Operation, PreparedInstances, Progress, RequestContext,
+    RetryAfter, ShowInstanceStatus, ShowProgress, Token,
 };
 use serde::{Deserialize, Deserializer};
 
@@ -74,7 +75,7 @@ struct RequestCase {
     allow_http: bool,
     token: Option<String>,
     user_agent: Option<String>,
-    params: BTreeMap<String, String>,
+    params: Params,
     expect: Option<ExpectRequest>,
     expect_invalid: Option<ExpectInvalid>,
 }
@@ -100,6 +101,7 @@ fn reason_name(reason: &InvalidReason) -> &'static str {
     match reason {
         InvalidReason::Empty => "empty",
         InvalidReason::TooLong { .. } => "too_long",
+        InvalidReason::TooMany { .. } => "too_many",
         InvalidReason::ControlCharacter => "control_character",
         InvalidReason::NotAscii => "not_ascii",
         InvalidReason::SurroundingWhitespace => "surrounding_whitespace",
@@ -110,28 +112,126 @@ fn reason_name(reason: &InvalidReason) -> &'static str {
     }
 }
 
-fn param<'a>(case: &'a RequestCase, name: &str) -> Result<&'a str, String> {
-    case.params
-        .get(name)
-        .map(String::as_str)
-        .ok_or_else(|| format!("params has no {name}"))
+/// An operation's parameters: text, or a list of text (`instance_ids`).
+type Params = BTreeMap<String, Param>;
+
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum Param {
+    Text(String),
+    List(Vec<String>),
+}
+
+fn text<'a>(params: &'a Params, name: &str) -> &'a str {
+    match params.get(name) {
+        Some(Param::Text(text)) => text,
+        _ => "",
+    }
+}
+
+fn list<'a>(params: &'a Params, name: &str) -> &'a [String] {
+    match params.get(name) {
+        Some(Param::List(list)) => list,
+        _ => &[],
+    }
+}
+
+type Built = Result<http::Request<Vec<u8>>, InvalidInput>;
+
+/// Decode a response with the case's parameters and compare it with `expect`.
+type CheckOutcome = fn(&Params, &Response<Vec<u8>>, &ExpectResponse) -> Result<(), String>;
+
+/// One operation the vectors know: its parameters (sorted), how a request
+/// is built from them, the `expect` member naming its success outcome, and
+/// how that outcome is checked. Adding an operation is one entry here.
+struct VectorOperation {
+    name: &'static str,
+    params: &'static [&'static str],
+    build: fn(&Params, &RequestContext) -> Built,
+    outcome: &'static str,
+    check: CheckOutcome,
+}
+
+const OPERATIONS: &[VectorOperation] = &[
+    VectorOperation {
+        name: "ShowProgress",
+        params: &["instance_id", "user_id"],
+        build: |p, ctx| {
+            ShowProgress::new(text(p, "user_id"), text(p, "instance_id"))?.build_request(ctx)
+        },
+        outcome: "progress",
+        check: |_, response, expect| {
+            let op = ShowProgress::new("u", "i").map_err(|e| e.to_string())?;
+            check_outcome(
+                decode(&op, response)?,
+                expect,
+                expect.progress.as_ref(),
+                progress_view,
+            )
+        },
+    },
+    VectorOperation {
+        name: "ShowInstanceStatus",
+        params: &["instance_id", "project_id"],
+        build: |p, ctx| {
+            ShowInstanceStatus::new(text(p, "project_id"), text(p, "instance_id"))?
+                .build_request(ctx)
+        },
+        outcome: "instance_status",
+        check: |_, response, expect| {
+            let op = ShowInstanceStatus::new("p", "i").map_err(|e| e.to_string())?;
+            check_outcome(
+                decode(&op, response)?,
+                expect,
+                expect.instance_status.as_ref(),
+                status_view,
+            )
+        },
+    },
+    VectorOperation {
+        name: "BatchPrepareInstances",
+        params: &["instance_ids", "user_id"],
+        build: |p, ctx| {
+            BatchPrepareInstances::new(text(p, "user_id"), list(p, "instance_ids"))?
+                .build_request(ctx)
+        },
+        outcome: "prepared",
+        check: |params, response, expect| {
+            let op =
+                BatchPrepareInstances::new(text(params, "user_id"), list(params, "instance_ids"))
+                    .map_err(|e| format!("params: {e}"))?;
+            check_outcome(
+                decode(&op, response)?,
+                expect,
+                expect.prepared.as_ref(),
+                prepared_view,
+            )
+        },
+    },
+];
+
+fn operation(name: &str) -> Result<&'static VectorOperation, String> {
+    OPERATIONS
+        .iter()
+        .find(|op| op.name == name)
+        .ok_or_else(|| format!("unknown operation {name}"))
 }
 
 /// Build the case's request exactly as a driver would: context first, then the operation.
-fn build(
-    case: &RequestCase,
-    defaults: &Defaults,
-) -> Result<Result<http::Request<Vec<u8>>, InvalidInput>, String> {
-    let expected_params: &[&str] = match case.operation.as_str() {
-        "ShowProgress" => &["instance_id", "user_id"],
-        "ShowInstanceStatus" => &["instance_id", "project_id"],
-        other => return Err(format!("unknown operation {other}")),
-    };
+fn build(case: &RequestCase, defaults: &Defaults) -> Result<Built, String> {
+    let op = operation(&case.operation)?;
     let keys: Vec<&str> = case.params.keys().map(String::as_str).collect();
-    if keys != expected_params {
+    if keys != op.params {
         return Err(format!(
-            "params must be exactly {expected_params:?}, got {keys:?}"
+            "params must be exactly {:?}, got {keys:?}",
+            op.params
         ));
+    }
+    for (name, value) in &case.params {
+        let is_list = name == "instance_ids";
+        if is_list != matches!(value, Param::List(_)) {
+            return Err(format!("param {name} has the wrong type"));
+        }
     }
     let built = (|| {
         let endpoint = Endpoint::parse_with(
@@ -141,18 +241,7 @@ fn build(
         let token = Token::new(case.token.as_deref().unwrap_or(&defaults.token))?;
         let ctx = RequestContext::new(endpoint, token)
             .with_user_agent(case.user_agent.as_deref().unwrap_or(&defaults.user_agent))?;
-        match case.operation.as_str() {
-            "ShowProgress" => ShowProgress::new(
-                param(case, "user_id").unwrap_or(""),
-                param(case, "instance_id").unwrap_or(""),
-            )?
-            .build_request(&ctx),
-            _ => ShowInstanceStatus::new(
-                param(case, "project_id").unwrap_or(""),
-                param(case, "instance_id").unwrap_or(""),
-            )?
-            .build_request(&ctx),
-        }
+        (op.build)(&case.params, &ctx)
     })();
     Ok(built)
 }
@@ -258,6 +347,10 @@ struct ResponseCase {
     headers: Vec<(String, String)>,
     body: Option<String>,
     body_json: Option<serde_json::Value>,
+    /// The operation's parameters when they matter to decoding (the ids a
+    /// BatchPrepareInstances call sent).
+    #[serde(default)]
+    params: Params,
     expect: ExpectResponse,
 }
 
@@ -266,7 +359,39 @@ struct ResponseCase {
 struct ExpectResponse {
     progress: Option<ExpectProgress>,
     instance_status: Option<ExpectInstanceStatus>,
+    prepared: Option<ExpectPrepared>,
     error: Option<ExpectError>,
+}
+
+impl ExpectResponse {
+    /// The success outcome named, if any.
+    fn outcomes(&self) -> Vec<&'static str> {
+        [
+            ("progress", self.progress.is_some()),
+            ("instance_status", self.instance_status.is_some()),
+            ("prepared", self.prepared.is_some()),
+            ("error", self.error.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
+/// BatchPrepareInstances's outcome, in the command line's JSON shape.
+#[derive(Deserialize, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct ExpectPrepared {
+    status_list: Vec<ExpectPreparedEntry>,
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct ExpectPreparedEntry {
+    instance_id: String,
+    /// A status name, or `missing`.
+    status: String,
+    status_code: Option<i64>,
 }
 
 #[derive(Deserialize, Debug, PartialEq)]
@@ -375,6 +500,20 @@ fn status_view(s: &InstanceStatus) -> ExpectInstanceStatus {
             error_msg: e.error_msg.clone(),
             error_type: e.error_type.clone(),
         }),
+    }
+}
+
+fn prepared_view(p: &PreparedInstances) -> ExpectPrepared {
+    ExpectPrepared {
+        status_list: p
+            .instances
+            .iter()
+            .map(|i| ExpectPreparedEntry {
+                instance_id: i.instance_id.clone(),
+                status: i.status.map_or("missing", |s| s.as_str()).to_owned(),
+                status_code: i.status.map(|s| s.code()),
+            })
+            .collect(),
     }
 }
 
@@ -503,43 +642,19 @@ fn check_outcome<T, V: PartialEq + std::fmt::Debug>(
 fn check_response(case: &ResponseCase) -> Result<(), String> {
     let response = response_of(case)?;
     let expect = &case.expect;
-    let outcomes = [
-        expect.progress.is_some(),
-        expect.instance_status.is_some(),
-        expect.error.is_some(),
-    ];
-    if outcomes.iter().filter(|x| **x).count() != 1 {
-        return Err(
-            "expect must name exactly one of progress / instance_status / error".to_owned(),
-        );
-    }
-    match case.operation.as_str() {
-        "ShowProgress" => {
-            if expect.instance_status.is_some() {
-                return Err("instance_status expected from ShowProgress".to_owned());
-            }
-            let op = ShowProgress::new("u", "i").map_err(|e| e.to_string())?;
-            check_outcome(
-                decode(&op, &response)?,
-                expect,
-                expect.progress.as_ref(),
-                progress_view,
-            )
+    let op = operation(&case.operation)?;
+    match expect.outcomes()[..] {
+        ["error"] => {}
+        [name] if name == op.outcome => {}
+        [name] => return Err(format!("{name} expected from {}", op.name)),
+        _ => {
+            return Err(
+                "expect must name exactly one of progress / instance_status / prepared / error"
+                    .to_owned(),
+            );
         }
-        "ShowInstanceStatus" => {
-            if expect.progress.is_some() {
-                return Err("progress expected from ShowInstanceStatus".to_owned());
-            }
-            let op = ShowInstanceStatus::new("p", "i").map_err(|e| e.to_string())?;
-            check_outcome(
-                decode(&op, &response)?,
-                expect,
-                expect.instance_status.as_ref(),
-                status_view,
-            )
-        }
-        other => Err(format!("unknown operation {other}")),
     }
+    (op.check)(&case.params, &response, expect)
 }
 
 #[test]

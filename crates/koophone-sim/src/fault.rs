@@ -16,6 +16,8 @@ pub enum Route {
     ShowProgress,
     /// `GET /v1/{project_id}/instances/{id}/status`.
     ShowInstanceStatus,
+    /// `POST /v1/instances/prepare`.
+    BatchPrepareInstances,
     /// `POST /v3/auth/tokens` (IAM; fault rules never apply to it).
     IssueToken,
 }
@@ -26,6 +28,7 @@ impl FaultRoute {
             FaultRoute::Any => route != Route::IssueToken,
             FaultRoute::ShowProgress => route == Route::ShowProgress,
             FaultRoute::ShowInstanceStatus => route == Route::ShowInstanceStatus,
+            FaultRoute::BatchPrepareInstances => route == Route::BatchPrepareInstances,
         }
     }
 }

@@ -36,6 +36,7 @@ impl GeneratedInstances {
                 KooPhoneInstance {
                     instance_id: self.id(index),
                     phases: phases(ready_after, failed),
+                    prepare: None,
                 }
             })
             .collect()

@@ -1,6 +1,9 @@
-//! A simulator of two Huawei Cloud APIs, KooPhone ShowProgress and CloudDC
-//! ShowInstanceStatus, faithful to the project's `API.md`: what a test
-//! reaches for instead of hand-written mocks or the real cloud.
+//! A simulator of Huawei Cloud APIs, KooPhone ShowProgress and
+//! BatchPrepareInstances and CloudDC ShowInstanceStatus, faithful to the
+//! project's `API.md`: what a test reaches for instead of hand-written mocks
+//! or the real cloud. A prepare call starts the preparation ShowProgress then
+//! reports, for the instances a scenario marks as needing one
+//! ([`PrepareSpec`]).
 //!
 //! The core ([`Simulator`]) is sans-IO: [`Simulator::handle`] takes a
 //! request and the time since start and returns a response, over an
@@ -55,13 +58,13 @@ pub use scenario::{
     AccessKeySpec, CloudDcInstance, CloudDcPhase, CloudDcProject, CloudDcSpec,
     DEFAULT_TOKEN_LIFETIME_MS, DEFAULT_WALL_CLOCK_ORIGIN_UNIX_SECS, Fault, FaultRoute, FaultRule,
     GeneratedInstances, IamDomain, IamProject, IamSpec, IamUser, InstanceError, KooPhoneInstance,
-    KooPhonePhase, KooPhoneSpec, KooPhoneStatus, KooPhoneUser, MetadataSpec, Outage, RateLimit,
-    Scenario, ScenarioError, TokenSpec, default_wall_clock_origin,
+    KooPhonePhase, KooPhoneSpec, KooPhoneStatus, KooPhoneUser, MetadataSpec, Outage, PrepareSpec,
+    RateLimit, Scenario, ScenarioError, TokenSpec, default_wall_clock_origin,
 };
 pub use server::{Sim, SimBuilder, SimError, SimHandle};
 pub use shared_simulator::SharedSimulator;
 pub use simulator::{
-    AUTH_TOKEN_HEADER, ConnectionFault, LOGGED_BODY_MAX, LoggedRequest, REQUEST_ID_HEADER,
-    RequestCounts, SHOW_PROGRESS_PATH, SimResponse, Simulator,
+    AUTH_TOKEN_HEADER, BATCH_PREPARE_PATH, ConnectionFault, LOGGED_BODY_MAX, LoggedRequest,
+    REQUEST_ID_HEADER, RequestCounts, SHOW_PROGRESS_PATH, SimResponse, Simulator,
 };
 pub use virtual_clock::VirtualClock;

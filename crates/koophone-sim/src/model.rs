@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::scenario::{
-    CloudDcPhase, InstanceError, KooPhonePhase, KooPhoneStatus, Scenario, is_error_state,
+    CloudDcPhase, InstanceError, KooPhonePhase, KooPhoneStatus, PrepareSpec, Scenario,
+    is_error_state,
 };
 
 /// What ShowProgress reports for an instance at one moment.
@@ -66,6 +67,29 @@ impl<P> Timeline<P> {
 struct KooPhoneEntry {
     user_id: String,
     timeline: Timeline<KooPhonePhase>,
+    /// For an instance that needs preparing: how, and since when (ms since
+    /// start) its timeline runs.
+    prepare: Option<(PrepareSpec, Option<u64>)>,
+}
+
+impl KooPhoneEntry {
+    /// When the timeline started, or `None` while the instance waits for a
+    /// prepare call.
+    fn timeline_start(&self) -> Option<u64> {
+        match &self.prepare {
+            None => Some(0),
+            Some((_, prepared_at)) => *prepared_at,
+        }
+    }
+}
+
+/// Why a BatchPrepareInstances call was refused, naming the first id at fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrepareRefusal {
+    /// No such instance (`KOOPHONE.API.4001`).
+    NoSuchInstance,
+    /// The instance belongs to another user (`KOOPHONE.API.1001`).
+    OtherUser,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +135,7 @@ impl Model {
                     KooPhoneEntry {
                         user_id: user.user_id.clone(),
                         timeline,
+                        prepare: instance.prepare.clone().map(|spec| (spec, None)),
                     },
                 );
             }
@@ -128,6 +153,7 @@ impl Model {
                     KooPhoneEntry {
                         user_id: entry.user_id.clone(),
                         timeline,
+                        prepare: instance.prepare.map(|spec| (spec, None)),
                     },
                 );
             }
@@ -161,10 +187,57 @@ impl Model {
         if entry.user_id != user_id {
             return ProgressLookup::OtherUser;
         }
-        match entry.timeline.at(ms(at)) {
+        let Some(start) = entry.timeline_start() else {
+            let before = entry.prepare.as_ref().map(|(spec, _)| ProgressSnapshot {
+                status: spec.before,
+                waiting_count: spec.before_waiting_count,
+            });
+            return before.map_or(ProgressLookup::NoSuchInstance, ProgressLookup::Found);
+        };
+        match entry.timeline.at(ms(at).saturating_sub(start)) {
             Some((phase, elapsed)) => ProgressLookup::Found(snapshot(phase, elapsed)),
             None => ProgressLookup::NoSuchInstance,
         }
+    }
+
+    /// BatchPrepareInstances: every id must exist and belong to `user_id`
+    /// (the first that does not refuses the whole call, and nothing is
+    /// prepared); then each instance that waits for preparing starts its
+    /// timeline at `at`. Returns `(id, phone status)` per distinct id in the
+    /// order given, without the ids the scenario leaves out of the answer.
+    pub(crate) fn prepare(
+        &mut self,
+        user_id: &str,
+        instance_ids: &[String],
+        at: Duration,
+    ) -> Result<Vec<(String, i64)>, PrepareRefusal> {
+        for id in instance_ids {
+            match self.koophone.get(id) {
+                None => return Err(PrepareRefusal::NoSuchInstance),
+                Some(entry) if entry.user_id != user_id => return Err(PrepareRefusal::OtherUser),
+                Some(_) => {}
+            }
+        }
+        let mut answered: Vec<(String, i64)> = Vec::with_capacity(instance_ids.len());
+        let mut seen = std::collections::HashSet::new();
+        for id in instance_ids {
+            if !seen.insert(id.as_str()) {
+                continue;
+            }
+            let Some(entry) = self.koophone.get_mut(id) else {
+                continue;
+            };
+            match &mut entry.prepare {
+                None => answered.push((id.clone(), 0)),
+                Some((spec, prepared_at)) => {
+                    prepared_at.get_or_insert(ms(at));
+                    if !spec.omit_from_answer {
+                        answered.push((id.clone(), spec.phone_status));
+                    }
+                }
+            }
+        }
+        Ok(answered)
     }
 
     pub(crate) fn state(
@@ -189,10 +262,19 @@ impl Model {
         status: KooPhoneStatus,
     ) -> Option<Duration> {
         let entry = self.koophone.get(instance_id)?;
+        // An instance waiting for preparing reports `before` from the start.
+        if entry
+            .prepare
+            .as_ref()
+            .is_some_and(|(spec, _)| spec.before == status)
+        {
+            return Some(Duration::ZERO);
+        }
+        let start = entry.timeline_start()?;
         entry
             .timeline
             .first_start(|p| p.status == status)
-            .map(Duration::from_millis)
+            .map(|t| Duration::from_millis(t.saturating_add(start)))
     }
 
     /// When a CloudDC instance first reports `state`, if it ever does.

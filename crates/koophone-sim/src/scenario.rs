@@ -396,8 +396,60 @@ pub struct KooPhoneUser {
 pub struct KooPhoneInstance {
     /// The `instance_id` of ShowProgress requests (1 to 32 characters).
     pub instance_id: String,
-    /// Phases in order from the simulator's start; the last lasts forever.
+    /// Phases in order from the simulator's start, or, for an instance
+    /// that needs preparing, from its first accepted BatchPrepareInstances
+    /// call; the last lasts forever.
     pub phases: Vec<KooPhonePhase>,
+    /// Present when the instance needs a BatchPrepareInstances call before
+    /// its preparation starts; absent, it counts as prepared at the start
+    /// and a prepare call changes nothing.
+    #[serde(default)]
+    pub prepare: Option<PrepareSpec>,
+}
+
+/// How an instance that needs preparing behaves before and when it is
+/// prepared.
+///
+/// The service does not document what ShowProgress answers for an instance
+/// nobody prepared, nor what a second prepare call does: these are the
+/// simulator's assumptions, made explicit so a scenario can change them.
+/// Until a prepare call, ShowProgress reports `before` (by default
+/// `queuing` with a `waitingCount` of 0, which a waiter sees as "not yet");
+/// the first accepted call starts the instance's `phases`; later calls
+/// change nothing (the preparation already runs, and may already have
+/// failed).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrepareSpec {
+    /// What ShowProgress reports as `data.status` until the instance is prepared.
+    #[serde(default = "queuing")]
+    pub before: KooPhoneStatus,
+    /// The `waitingCount` reported until then.
+    #[serde(default)]
+    pub before_waiting_count: i64,
+    /// The cloud phone status BatchPrepareInstances reports for the
+    /// instance (`0` ready ... `10` maintaining, or any integer).
+    #[serde(default)]
+    pub phone_status: i64,
+    /// The prepare answer leaves the instance out of `status_list` (the
+    /// preparation still starts): what a client must report as missing.
+    #[serde(default)]
+    pub omit_from_answer: bool,
+}
+
+impl Default for PrepareSpec {
+    fn default() -> Self {
+        Self {
+            before: KooPhoneStatus::Queuing,
+            before_waiting_count: 0,
+            phone_status: 0,
+            omit_from_answer: false,
+        }
+    }
+}
+
+fn queuing() -> KooPhoneStatus {
+    KooPhoneStatus::Queuing
 }
 
 /// One stretch of a KooPhone instance's preparation.
@@ -654,13 +706,15 @@ fn one_u32() -> u32 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultRoute {
-    /// Both operations.
+    /// Every operation of the gateway (not IAM).
     #[default]
     Any,
     /// `POST /v1/instances/prepare-progress`.
     ShowProgress,
     /// `GET /v1/{project_id}/instances/{id}/status`.
     ShowInstanceStatus,
+    /// `POST /v1/instances/prepare`.
+    BatchPrepareInstances,
 }
 
 /// What goes wrong when a fault rule fires. Variants without settings are
@@ -1171,7 +1225,9 @@ fn validate_fault_rule(base: &str, rule: &FaultRule) -> Result<(), ScenarioError
 
 impl Default for Scenario {
     /// The built-in scenario, identical to `scenarios/default.json`: both
-    /// documented examples plus a failing and a slowly starting instance.
+    /// documented examples plus a failing and a slowly starting instance,
+    /// and `iPREP001`, which starts preparing only when a
+    /// BatchPrepareInstances call asks for it.
     fn default() -> Self {
         let phase = |status, for_ms, waiting_count_from| KooPhonePhase {
             status,
@@ -1199,6 +1255,7 @@ impl Default for Scenario {
                                     phase(KooPhoneStatus::Restoring, Some(2000), None),
                                     phase(KooPhoneStatus::Normal, None, None),
                                 ],
+                                prepare: None,
                             },
                             KooPhoneInstance {
                                 instance_id: "iFAILED1".to_owned(),
@@ -1207,6 +1264,7 @@ impl Default for Scenario {
                                     phase(KooPhoneStatus::Restoring, Some(1000), None),
                                     phase(KooPhoneStatus::Failed, None, None),
                                 ],
+                                prepare: None,
                             },
                             KooPhoneInstance {
                                 instance_id: "iBACKUP1".to_owned(),
@@ -1215,6 +1273,16 @@ impl Default for Scenario {
                                     phase(KooPhoneStatus::BackingUp, Some(2000), None),
                                     phase(KooPhoneStatus::Normal, None, None),
                                 ],
+                                prepare: None,
+                            },
+                            KooPhoneInstance {
+                                instance_id: "iPREP001".to_owned(),
+                                phases: vec![
+                                    phase(KooPhoneStatus::Queuing, Some(2000), Some(2)),
+                                    phase(KooPhoneStatus::Restoring, Some(1000), None),
+                                    phase(KooPhoneStatus::Normal, None, None),
+                                ],
+                                prepare: Some(PrepareSpec::default()),
                             },
                         ],
                     },
@@ -1223,6 +1291,7 @@ impl Default for Scenario {
                         instances: vec![KooPhoneInstance {
                             instance_id: "iOTHER01".to_owned(),
                             phases: vec![phase(KooPhoneStatus::Normal, None, None)],
+                            prepare: None,
                         }],
                     },
                 ],

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::fault::{FaultInjector, Route};
 use crate::iam::{IAM_TOKENS_PATH, Iam, Issued, wall_clock};
 use crate::metadata::Metadata;
-use crate::model::{Model, ProgressLookup};
+use crate::model::{Model, PrepareRefusal, ProgressLookup};
 use crate::rate_limit::RateLimiter;
 use crate::scenario::{
     AccessKeySpec, Fault, InstanceError, KOOPHONE_ID_MAX_CHARS, KooPhoneStatus, Outage, Scenario,
@@ -25,6 +25,10 @@ use crate::signature;
 
 /// The ShowProgress path.
 pub const SHOW_PROGRESS_PATH: &str = "/v1/instances/prepare-progress";
+/// The BatchPrepareInstances path.
+pub const BATCH_PREPARE_PATH: &str = "/v1/instances/prepare";
+/// The most instance ids one BatchPrepareInstances call may carry.
+const MAX_PREPARE_BATCH: usize = 100;
 /// The response header carrying the request id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The request header carrying the IAM token.
@@ -142,6 +146,7 @@ impl fmt::Debug for LoggedRequest {
 /// Where a request path leads.
 enum Target {
     Progress,
+    Prepare,
     Status {
         project_id: Option<String>,
         instance_id: Option<String>,
@@ -159,6 +164,7 @@ impl Target {
     fn route(&self) -> Route {
         match self {
             Target::Progress => Route::ShowProgress,
+            Target::Prepare => Route::BatchPrepareInstances,
             Target::Status { .. } => Route::ShowInstanceStatus,
             Target::IssueToken => Route::IssueToken,
         }
@@ -175,13 +181,17 @@ impl Matched {
 }
 
 fn match_route(method: &Method, path: &str) -> Matched {
-    if path == SHOW_PROGRESS_PATH || path == IAM_TOKENS_PATH {
+    let post = match path {
+        SHOW_PROGRESS_PATH => Some(Target::Progress),
+        BATCH_PREPARE_PATH => Some(Target::Prepare),
+        IAM_TOKENS_PATH => Some(Target::IssueToken),
+        _ => None,
+    };
+    if let Some(target) = post {
         return if method != Method::POST {
             Matched::MethodNotAllowed("POST")
-        } else if path == IAM_TOKENS_PATH {
-            Matched::Route(Target::IssueToken)
         } else {
-            Matched::Route(Target::Progress)
+            Matched::Route(target)
         };
     }
     let mut segments = path.split('/');
@@ -586,6 +596,7 @@ impl Simulator {
         }
         match target {
             Target::Progress => self.show_progress(body, at),
+            Target::Prepare => self.batch_prepare(body, at),
             Target::Status {
                 project_id,
                 instance_id,
@@ -706,6 +717,67 @@ impl Simulator {
         }
     }
 
+    /// BatchPrepareInstances: validate like the service, refuse the whole
+    /// call for the first unknown or foreign id, else start preparing and
+    /// answer each instance's cloud phone status.
+    fn batch_prepare(&mut self, body: &[u8], at: Duration) -> Response<Vec<u8>> {
+        let (user_id, instance_ids) = match parse_prepare_body(body) {
+            Ok(fields) => fields,
+            Err(why) => {
+                return service_error(
+                    StatusCode::BAD_REQUEST,
+                    "KOOPHONE.API.1000",
+                    &format!("The request parameter is incorrect: {why}."),
+                );
+            }
+        };
+        match self.model.prepare(&user_id, &instance_ids, at) {
+            Ok(answered) => {
+                #[derive(Serialize)]
+                struct Entry<'a> {
+                    instance_id: &'a str,
+                    status: i64,
+                }
+                #[derive(Serialize)]
+                struct Data<'a> {
+                    status_list: Vec<Entry<'a>>,
+                }
+                #[derive(Serialize)]
+                struct Body<'a> {
+                    error_code: &'static str,
+                    error_msg: &'static str,
+                    data: Data<'a>,
+                }
+                json(
+                    StatusCode::OK,
+                    &Body {
+                        error_code: "0",
+                        error_msg: "OK",
+                        data: Data {
+                            status_list: answered
+                                .iter()
+                                .map(|(id, status)| Entry {
+                                    instance_id: id,
+                                    status: *status,
+                                })
+                                .collect(),
+                        },
+                    },
+                )
+            }
+            Err(PrepareRefusal::NoSuchInstance) => service_error(
+                StatusCode::BAD_REQUEST,
+                "KOOPHONE.API.4001",
+                "The instance does not exist.",
+            ),
+            Err(PrepareRefusal::OtherUser) => service_error(
+                StatusCode::BAD_REQUEST,
+                "KOOPHONE.API.1001",
+                "Insufficient instance permissions.",
+            ),
+        }
+    }
+
     fn show_instance_status(
         &self,
         project_id: Option<&str>,
@@ -746,6 +818,9 @@ impl Simulator {
         let wrong_types: &[u8] = match route {
             Route::ShowProgress => {
                 br#"{"data":{"status":"normal","waitingCount":"soon"},"error_code":"0","error_msg":"OK"}"#
+            }
+            Route::BatchPrepareInstances => {
+                br#"{"data":{"status_list":[{"instance_id":7,"status":"ready"}]},"error_code":"0","error_msg":"OK"}"#
             }
             Route::ShowInstanceStatus | Route::IssueToken => br#"{"state":42,"error":"none"}"#,
         };
@@ -828,7 +903,7 @@ fn plain_answer(response: Response<Vec<u8>>) -> SimResponse {
 
 fn internal_error_code(route: Route) -> &'static str {
     match route {
-        Route::ShowProgress => "KOOPHONE.API.9999",
+        Route::ShowProgress | Route::BatchPrepareInstances => "KOOPHONE.API.9999",
         Route::ShowInstanceStatus => "CLOUDDC.9999",
         Route::IssueToken => "IAM.9999",
     }
@@ -861,6 +936,57 @@ fn parse_progress_body(body: &[u8]) -> Result<(String, String), String> {
     let user_id = field("user_id")?;
     let instance_id = field("instance_id")?;
     Ok((user_id, instance_id))
+}
+
+/// Checks the BatchPrepareInstances body as the service documents it:
+/// `user_id` a string of 1 to 32 characters, `instance_ids` an array of 1 to
+/// 100 such strings. Other fields are ignored; repeated ids are accepted and
+/// answered once.
+fn parse_prepare_body(body: &[u8]) -> Result<(String, Vec<String>), String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| "the body is not valid JSON".to_owned())?;
+    let serde_json::Value::Object(mut map) = value else {
+        return Err("the body is not a JSON object".to_owned());
+    };
+    let id = |name: &str, value: serde_json::Value| match value {
+        serde_json::Value::String(s) => {
+            let chars = s.chars().count();
+            if chars == 0 {
+                Err(format!("{name} is empty"))
+            } else if chars > KOOPHONE_ID_MAX_CHARS {
+                Err(format!(
+                    "{name} is longer than {KOOPHONE_ID_MAX_CHARS} characters"
+                ))
+            } else {
+                Ok(s)
+            }
+        }
+        _ => Err(format!("{name} must be a string")),
+    };
+    let user_id = match map.remove("user_id") {
+        None | Some(serde_json::Value::Null) => return Err("user_id is missing".to_owned()),
+        Some(value) => id("user_id", value)?,
+    };
+    let ids = match map.remove("instance_ids") {
+        None | Some(serde_json::Value::Null) => {
+            return Err("instance_ids is missing".to_owned());
+        }
+        Some(serde_json::Value::Array(ids)) => ids,
+        Some(_) => return Err("instance_ids must be an array".to_owned()),
+    };
+    if ids.is_empty() {
+        return Err("instance_ids is empty".to_owned());
+    }
+    if ids.len() > MAX_PREPARE_BATCH {
+        return Err(format!(
+            "instance_ids has more than {MAX_PREPARE_BATCH} entries"
+        ));
+    }
+    let ids = ids
+        .into_iter()
+        .map(|value| id("instance_ids[]", value))
+        .collect::<Result<Vec<String>, String>>()?;
+    Ok((user_id, ids))
 }
 
 fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Vec<u8>> {

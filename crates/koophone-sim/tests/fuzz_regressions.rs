@@ -50,6 +50,7 @@ fn request() -> impl Strategy<Value = SimRequest> {
     ];
     let uri = prop_oneof![
         3 => Just(koophone_sim::SHOW_PROGRESS_PATH.to_owned()),
+        2 => Just(koophone_sim::BATCH_PREPARE_PATH.to_owned()),
         3 => (id(), id()).prop_map(|(p, i)| format!("/v1/{}/instances/{}/status", encode(&p), encode(&i))),
         1 => "(/[a-zA-Z0-9%._~?-]{0,8}){0,7}",
         1 => any::<String>(),
@@ -65,6 +66,15 @@ fn request() -> impl Strategy<Value = SimRequest> {
         (id(), id()).prop_map(|(u, i)| serde_json::json!({"user_id": u, "instance_id": i})
             .to_string()
             .into_bytes()),
+        (
+            id(),
+            prop::collection::vec(prop_oneof![Just("iPREP001".to_owned()), id()], 0..4)
+        )
+            .prop_map(
+                |(u, ids)| serde_json::json!({"user_id": u, "instance_ids": ids})
+                    .to_string()
+                    .into_bytes()
+            ),
         prop::collection::vec(any::<u8>(), 0..700),
     ];
     let extra = prop::collection::vec(

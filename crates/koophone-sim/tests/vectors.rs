@@ -29,20 +29,37 @@ fn scenario_for(case: &Value, token: &str) -> Scenario {
         tokens: vec![TokenSpec::new(token)],
         ..Scenario::empty()
     };
+    let ready = |instance_id: &str| KooPhoneInstance {
+        instance_id: instance_id.to_owned(),
+        phases: vec![KooPhonePhase {
+            status: KooPhoneStatus::Normal,
+            for_ms: None,
+            waiting_count: None,
+            waiting_count_from: None,
+        }],
+        prepare: None,
+    };
     match text(case, "operation") {
         "ShowProgress" => {
             scenario.koophone = KooPhoneSpec {
                 users: vec![KooPhoneUser {
                     user_id: text(params, "user_id").to_owned(),
-                    instances: vec![KooPhoneInstance {
-                        instance_id: text(params, "instance_id").to_owned(),
-                        phases: vec![KooPhonePhase {
-                            status: KooPhoneStatus::Normal,
-                            for_ms: None,
-                            waiting_count: None,
-                            waiting_count_from: None,
-                        }],
-                    }],
+                    instances: vec![ready(text(params, "instance_id"))],
+                }],
+            }
+        }
+        "BatchPrepareInstances" => {
+            let mut ids: Vec<&str> = Vec::new();
+            for id in params["instance_ids"].as_array().expect("instance_ids") {
+                let id = id.as_str().expect("ids are strings");
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            scenario.koophone = KooPhoneSpec {
+                users: vec![KooPhoneUser {
+                    user_id: text(params, "user_id").to_owned(),
+                    instances: ids.into_iter().map(ready).collect(),
                 }],
             }
         }
@@ -111,6 +128,21 @@ fn requests_the_client_builds_are_accepted_and_name_the_same_instance() {
         let got: Value = serde_json::from_slice(response.body()).expect("JSON");
         match text(case, "operation") {
             "ShowProgress" => assert_eq!(got["data"]["status"], 0, "{name}"),
+            "BatchPrepareInstances" => {
+                // Every id the client sent is answered ready, in the order sent.
+                let sent: Value = serde_json::from_str(text(expect, "body")).unwrap();
+                let answered: Vec<&Value> = got["data"]["status_list"]
+                    .as_array()
+                    .expect("status_list")
+                    .iter()
+                    .map(|e| {
+                        assert_eq!(e["status"], 0, "{name}");
+                        &e["instance_id"]
+                    })
+                    .collect();
+                let sent: Vec<&Value> = sent["instance_ids"].as_array().unwrap().iter().collect();
+                assert_eq!(answered, sent, "{name}");
+            }
             _ => assert_eq!(got["state"], "stopped", "{name}"),
         }
         checked += 1;
@@ -122,6 +154,38 @@ fn text_at(pair: &Value, i: usize) -> &str {
     pair[i]
         .as_str()
         .unwrap_or_else(|| panic!("header pair {pair} is not two strings"))
+}
+
+/// What the client refuses for length, emptiness or count in a
+/// BatchPrepareInstances call, the service refuses with KOOPHONE.API.1000.
+#[test]
+fn prepare_inputs_the_client_refuses_the_service_refuses_too() {
+    let doc: Value = serde_json::from_str(REQUESTS).expect("requests.json is JSON");
+    let mut sim = Simulator::new(Scenario::default(), 0).unwrap();
+    let mut checked = 0;
+    for case in doc["cases"].as_array().expect("cases") {
+        let Some(invalid) = case.get("expect_invalid") else {
+            continue;
+        };
+        let reason = text(invalid, "reason");
+        if text(case, "operation") != "BatchPrepareInstances"
+            || !matches!(reason, "empty" | "too_long" | "too_many")
+        {
+            continue;
+        }
+        let name = text(case, "name");
+        let body = serde_json::to_vec(&case["params"]).unwrap();
+        let request = Request::post(koophone_sim::BATCH_PREPARE_PATH)
+            .header("x-auth-token", "sim-token")
+            .body(body)
+            .unwrap();
+        let response = sim.handle(&request, Duration::ZERO).response;
+        assert_eq!(response.status(), 400, "{name}");
+        let got: Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(got["error_code"], "KOOPHONE.API.1000", "{name}");
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} refusal vectors overlap");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Blocking driver for the koophone protocol core on [ureq] 3: a [`Client`]
-//! for KooPhone ShowProgress and CloudDC ShowInstanceStatus with retries,
+//! for KooPhone ShowProgress and BatchPrepareInstances and CloudDC
+//! ShowInstanceStatus with retries,
 //! waiters and safe defaults. It does the I/O and the sleeping; every
 //! decision (decoding, what to retry, backoff, `Retry-After`, deadlines) is
 //! made by `koophone-proto`, so other drivers behave the same. It is not
@@ -45,6 +46,31 @@
 //! }
 //! ```
 //!
+//! Prepare cloud phones first when they need it
+//! ([`Client::prepare_instances`], or [`Client::prepare_all`] for any number
+//! of ids in calls of at most 100), then wait for each: the simulator's
+//! `iPREP001` starts preparing only when asked.
+//!
+//! ```
+//! use koophone_ureq::{BatchPrepareInstances, Client, PrepareStatus, Token, WaitPolicy};
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! #   let sim = koophone_sim::Sim::builder().start()?;
+//!     let client = Client::builder()
+//! #       .endpoint_url(sim.base_url())
+//!         .token(Token::new("sim-token")?)
+//!         .build()?;
+//!     let op = BatchPrepareInstances::new("1008600000104285462", ["iPREP001"])?;
+//!     let prepared = client.prepare_instances(&op)?;
+//!     println!("prepared: {prepared}");
+//!     for progress in op.progress_operations() {
+//!         let ready = client.wait_until_ready(progress, WaitPolicy::default(), |_| {})?;
+//!         assert_eq!(ready.output.status, PrepareStatus::Normal);
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
 //! Credentials ([`Credentials`]): a fixed token or a [`TokenSource`] asked
 //! before every attempt (sent as `X-Auth-Token`); AK/SK ([`AkSkCredentials`],
 //! [`ClientBuilder::aksk`]), each attempt signed with `SDK-HMAC-SHA256` as it
@@ -85,6 +111,7 @@ mod error;
 mod fleet;
 mod iam;
 mod metadata;
+mod prepare;
 mod transport;
 mod wait;
 
@@ -102,6 +129,7 @@ pub use koophone_proto::fleet::{FleetPolicy, FleetPolicyError, FleetSummary};
 pub use metadata::{
     ENV_METADATA_ENDPOINT, METADATA_CALL_TIMEOUT, METADATA_CONNECT_TIMEOUT, MetadataCredentials,
 };
+pub use prepare::PreparedBatch;
 pub use transport::TransportError;
 pub use wait::{FailedState, Snapshot, WaitDeadline, Waited};
 
@@ -111,10 +139,11 @@ pub use koophone_proto::auth::{
     SecretKey, SecurityToken,
 };
 pub use koophone_proto::{
-    ApiError, Endpoint, ErrorCode, ErrorStatus, InstanceState, InstanceStatus, InvalidInput,
-    Jitter, Malformed, Observation, Observed, Operation, PrepareStatus, Progress, RequestContext,
-    RetryAfter, ServiceError, ShowInstanceStatus, ShowProgress, Target, Throttled, Token,
-    TransportErrorKind, UntilReady, UntilState, WaitPolicy,
+    ApiError, BatchPrepareInstances, Endpoint, ErrorCode, ErrorStatus, InstanceState,
+    InstanceStatus, InvalidInput, Jitter, MAX_PREPARE_BATCH, Malformed, Observation, Observed,
+    Operation, PhoneStatus, PrepareStatus, PreparedInstance, PreparedInstances, Progress,
+    RequestContext, RetryAfter, ServiceError, ShowInstanceStatus, ShowProgress, Target, Throttled,
+    Token, TransportErrorKind, UntilReady, UntilState, WaitPolicy, prepare_batches,
 };
 
 /// Endpoints by region (`Endpoint::for_region`), as the official SDKs find them.

@@ -44,6 +44,7 @@ pub(crate) use crate::error::check_text;
 use crate::error::{ApiError, InvalidInput, InvalidReason};
 use crate::redact::{Redact, Redactor};
 
+pub mod batch_prepare_instances;
 pub mod show_instance_status;
 pub mod show_progress;
 
