@@ -218,7 +218,7 @@ fn client(case: &Case, url: &str, sim_start_ns: u128) -> ExitCode {
         let waited = client
             .wait_all(ops, policy, fleet, |k, o| {
                 seen += 1;
-                if seen % 50 == 0 {
+                if seen.is_multiple_of(50) {
                     peak_threads = peak_threads.max(proc_status().0);
                 }
                 if let Some(prev) = last_poll[k] {
