@@ -134,13 +134,21 @@ pub fn decode_prepared(response: &Response<&[u8]>) -> Result<PreparedInstances, 
     outcome
 }
 
-/// ShowProgress decoding is total and its outcome agrees with the body:
-/// only a 2xx decodes, and then only from `{"data":{"status":<int>}}` with no
-/// failing `error_code`; every error keeps the promises of [`check_error`].
-pub fn decode_progress(response: &Response<&[u8]>) -> Result<Progress, ApiError> {
-    let outcome = decode_both(&example_progress(), response);
+/// Decodes with `op` and checks the outcome: a success only from a 2xx
+/// whose body has no failing `error_code`, its values as `agrees` finds them
+/// in the body's top object; every error keeps the promises of
+/// [`check_error`].
+fn decode_checked<Op: Operation>(
+    op: &Op,
+    response: &Response<&[u8]>,
+    agrees: impl FnOnce(&serde_json::Map<String, Value>, &Op::Output),
+) -> Result<Op::Output, ApiError>
+where
+    Op::Output: PartialEq,
+{
+    let outcome = decode_both(op, response);
     match &outcome {
-        Ok(progress) => {
+        Ok(output) => {
             assert!(
                 response.status().is_success(),
                 "decoded a {}",
@@ -151,23 +159,7 @@ pub fn decode_progress(response: &Response<&[u8]>) -> Result<Progress, ApiError>
             let Some(top) = json_object(response.body()) else {
                 return outcome;
             };
-            let Some(Value::Object(data)) = top.get("data") else {
-                panic!("decoded without a data object: {top:?}");
-            };
-            assert_eq!(
-                data.get("status").and_then(Value::as_i64),
-                Some(progress.status.code()),
-                "status differs from the body"
-            );
-            assert_eq!(
-                PrepareStatus::from_code(progress.status.code()),
-                progress.status
-            );
-            let count = data.get("waitingCount").and_then(Value::as_i64);
-            assert_eq!(
-                progress.waiting_count, count,
-                "waitingCount differs from the body"
-            );
+            agrees(&top, output);
             assert!(
                 matches!(top.get("error_code"), None | Some(Value::Null))
                     || top.get("error_code") == Some(&Value::from("0")),
@@ -180,53 +172,57 @@ pub fn decode_progress(response: &Response<&[u8]>) -> Result<Progress, ApiError>
     outcome
 }
 
+/// ShowProgress decoding is total and its outcome agrees with the body:
+/// only a 2xx decodes, and then only from `{"data":{"status":<int>}}` with no
+/// failing `error_code`; every error keeps the promises of [`check_error`].
+pub fn decode_progress(response: &Response<&[u8]>) -> Result<Progress, ApiError> {
+    decode_checked(&example_progress(), response, |top, progress| {
+        let Some(Value::Object(data)) = top.get("data") else {
+            panic!("decoded without a data object: {top:?}");
+        };
+        assert_eq!(
+            data.get("status").and_then(Value::as_i64),
+            Some(progress.status.code()),
+            "status differs from the body"
+        );
+        assert_eq!(
+            PrepareStatus::from_code(progress.status.code()),
+            progress.status
+        );
+        let count = data.get("waitingCount").and_then(Value::as_i64);
+        assert_eq!(
+            progress.waiting_count, count,
+            "waitingCount differs from the body"
+        );
+    })
+}
+
 /// ShowInstanceStatus decoding is total and its outcome agrees with the body:
 /// only a 2xx decodes, the state is kept exactly as received, and the
 /// optional `operation_state` and `error` are those of the body.
 pub fn decode_instance_status(response: &Response<&[u8]>) -> Result<InstanceStatus, ApiError> {
-    let outcome = decode_both(&example_status(), response);
-    match &outcome {
-        Ok(status) => {
-            assert!(
-                response.status().is_success(),
-                "decoded a {}",
-                response.status()
-            );
-            // A body serde_json::Value refuses decodes only through garbage
-            // in skipped strings (see `json_object`): nothing to compare then.
-            let Some(top) = json_object(response.body()) else {
-                return outcome;
-            };
-            assert_eq!(
-                top.get("state").and_then(Value::as_str),
-                Some(status.state.as_str()),
-                "state differs from the body"
-            );
-            assert_eq!(InstanceState::parse(status.state.as_str()), status.state);
-            assert_eq!(
-                status.operation_state.as_deref(),
-                top.get("operation_state").and_then(Value::as_str)
-            );
-            match (top.get("error"), &status.error) {
-                (None | Some(Value::Null), None) => {}
-                (Some(Value::Object(body)), Some(error)) => {
-                    let field = |name: &str| body.get(name).and_then(Value::as_str);
-                    assert_eq!(error.error_code.as_deref(), field("error_code"));
-                    assert_eq!(error.error_msg.as_deref(), field("error_msg"));
-                    assert_eq!(error.error_type.as_deref(), field("error_type"));
-                }
-                (body, decoded) => panic!("error {decoded:?} differs from the body's {body:?}"),
+    decode_checked(&example_status(), response, |top, status| {
+        assert_eq!(
+            top.get("state").and_then(Value::as_str),
+            Some(status.state.as_str()),
+            "state differs from the body"
+        );
+        assert_eq!(InstanceState::parse(status.state.as_str()), status.state);
+        assert_eq!(
+            status.operation_state.as_deref(),
+            top.get("operation_state").and_then(Value::as_str)
+        );
+        match (top.get("error"), &status.error) {
+            (None | Some(Value::Null), None) => {}
+            (Some(Value::Object(body)), Some(error)) => {
+                let field = |name: &str| body.get(name).and_then(Value::as_str);
+                assert_eq!(error.error_code.as_deref(), field("error_code"));
+                assert_eq!(error.error_msg.as_deref(), field("error_msg"));
+                assert_eq!(error.error_type.as_deref(), field("error_type"));
             }
-            assert!(
-                matches!(top.get("error_code"), None | Some(Value::Null))
-                    || top.get("error_code") == Some(&Value::from("0")),
-                "decoded a body whose error_code is {:?}",
-                top.get("error_code")
-            );
+            (body, decoded) => panic!("error {decoded:?} differs from the body's {body:?}"),
         }
-        Err(error) => check_error(response, error),
-    }
-    outcome
+    })
 }
 
 /// One operation's decoding oracle, as a row of [`DECODERS`].

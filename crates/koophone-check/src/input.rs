@@ -149,6 +149,35 @@ fn variant(out: &mut Vec<u8>, index: u64, count: u64) {
     out.extend_from_slice(&u32::try_from(raw).unwrap_or(u32::MAX).to_le_bytes());
 }
 
+/// `Encode` for a struct: its fields in declaration order, as the derived
+/// `Arbitrary` reads them.
+macro_rules! encode_fields {
+    ($ty:ident { $($field:ident),* $(,)? }) => {
+        impl Encode for $ty {
+            fn encode(&self, out: &mut Vec<u8>) {
+                $(self.$field.encode(out);)*
+            }
+        }
+    };
+}
+
+/// `Encode` for an enum of `count` variants: the variant's index, then its
+/// fields in order, as the derived `Arbitrary` reads them.
+macro_rules! encode_variants {
+    ($ty:ident, $count:literal { $($index:literal => $variant:ident $(($($field:ident),*))?),* $(,)? }) => {
+        impl Encode for $ty {
+            fn encode(&self, out: &mut Vec<u8>) {
+                match self {
+                    $($ty::$variant $(($($field),*))? => {
+                        variant(out, $index, $count);
+                        $($($field.encode(out);)*)?
+                    })*
+                }
+            }
+        }
+    };
+}
+
 // ---- responses -------------------------------------------------------------
 
 /// Statuses worth most of the fuzzer's time, picked by [`StatusChoice::Listed`].
@@ -188,21 +217,7 @@ impl StatusChoice {
     }
 }
 
-impl Encode for StatusChoice {
-    fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            StatusChoice::Ok => variant(out, 0, 3),
-            StatusChoice::Listed(i) => {
-                variant(out, 1, 3);
-                i.encode(out);
-            }
-            StatusChoice::Any(code) => {
-                variant(out, 2, 3);
-                code.encode(out);
-            }
-        }
-    }
-}
+encode_variants!(StatusChoice, 3 { 0 => Ok, 1 => Listed(i), 2 => Any(code) });
 
 /// A response header name: the ones the decoders read, or any text.
 #[derive(Arbitrary, Debug, Clone, PartialEq, Eq)]
@@ -258,23 +273,14 @@ impl HeaderName {
     }
 }
 
-impl Encode for HeaderName {
-    fn encode(&self, out: &mut Vec<u8>) {
-        let index = match self {
-            HeaderName::RetryAfter => 0,
-            HeaderName::RequestId => 1,
-            HeaderName::Date => 2,
-            HeaderName::ContentType => 3,
-            HeaderName::Location => 4,
-            HeaderName::Other(text) => {
-                variant(out, 5, 6);
-                text.encode(out);
-                return;
-            }
-        };
-        variant(out, index, 6);
-    }
-}
+encode_variants!(HeaderName, 6 {
+    0 => RetryAfter,
+    1 => RequestId,
+    2 => Date,
+    3 => ContentType,
+    4 => Location,
+    5 => Other(text),
+});
 
 /// Header names and values as the oracles take them.
 pub type Headers = Vec<(String, Vec<u8>)>;
@@ -331,13 +337,11 @@ impl Encode for (HeaderName, Bytes) {
     }
 }
 
-impl Encode for ResponseInput {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.status.encode(out);
-        self.headers.encode(out);
-        self.body.encode(out);
-    }
-}
+encode_fields!(ResponseInput {
+    status,
+    headers,
+    body
+});
 
 /// A response and the operation decoding it: the first byte picks a row of
 /// [`crate::decode::DECODERS`], or all of them (see
@@ -359,12 +363,7 @@ impl DecodeInput {
     }
 }
 
-impl Encode for DecodeInput {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.selector.encode(out);
-        self.response.encode(out);
-    }
-}
+encode_fields!(DecodeInput { selector, response });
 
 // ---- request building ------------------------------------------------------
 
@@ -383,6 +382,14 @@ pub enum HostChoice {
     Name(Text),
 }
 
+encode_variants!(HostChoice, 5 {
+    0 => Loopback,
+    1 => Localhost,
+    2 => Ipv6Loopback,
+    3 => Example,
+    4 => Name(name),
+});
+
 /// An endpoint: any text, or one assembled from plausible parts so most
 /// inputs get past URL parsing.
 #[derive(Arbitrary, Debug, Clone, PartialEq, Eq)]
@@ -390,79 +397,55 @@ pub enum EndpointInput {
     /// Any text.
     Raw(Text),
     /// `scheme://host[:port][/prefix...]`.
-    Parts {
-        /// https or http.
-        https: bool,
-        /// The host.
-        host: HostChoice,
-        /// The port.
-        port: Option<u16>,
-        /// Path prefix segments.
-        prefix: Vec<Text>,
-    },
+    Parts(UrlParts),
 }
+
+encode_variants!(EndpointInput, 2 { 0 => Raw(text), 1 => Parts(parts) });
+
+/// The parts of an assembled endpoint URL.
+#[derive(Arbitrary, Debug, Clone, PartialEq, Eq)]
+pub struct UrlParts {
+    /// https or http.
+    pub https: bool,
+    /// The host.
+    pub host: HostChoice,
+    /// The port.
+    pub port: Option<u16>,
+    /// Path prefix segments.
+    pub prefix: Vec<Text>,
+}
+
+encode_fields!(UrlParts {
+    https,
+    host,
+    port,
+    prefix
+});
 
 impl EndpointInput {
     /// The URL text.
     pub fn url(&self) -> String {
-        match self {
-            EndpointInput::Raw(text) => text.0.clone(),
-            EndpointInput::Parts {
-                https,
-                host,
-                port,
-                prefix,
-            } => {
-                let host = match host {
-                    HostChoice::Loopback => "127.0.0.1",
-                    HostChoice::Localhost => "localhost",
-                    HostChoice::Ipv6Loopback => "[::1]",
-                    HostChoice::Example => "koophone.example.com",
-                    HostChoice::Name(name) => &name.0,
-                };
-                let mut url = format!("{}://{host}", if *https { "https" } else { "http" });
-                if let Some(port) = port {
-                    url.push_str(&format!(":{port}"));
-                }
-                for segment in prefix {
-                    url.push('/');
-                    url.push_str(&segment.0);
-                }
-                url
-            }
+        let parts = match self {
+            EndpointInput::Raw(text) => return text.0.clone(),
+            EndpointInput::Parts(parts) => parts,
+        };
+        let host = match &parts.host {
+            HostChoice::Loopback => "127.0.0.1",
+            HostChoice::Localhost => "localhost",
+            HostChoice::Ipv6Loopback => "[::1]",
+            HostChoice::Example => "koophone.example.com",
+            HostChoice::Name(name) => &name.0,
+        };
+        let scheme = if parts.https { "https" } else { "http" };
+        let mut url = format!("{scheme}://{host}");
+        if let Some(port) = parts.port {
+            url.push_str(&format!(":{port}"));
         }
-    }
-}
-
-impl Encode for EndpointInput {
-    fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            EndpointInput::Raw(text) => {
-                variant(out, 0, 2);
-                text.encode(out);
-            }
-            EndpointInput::Parts {
-                https,
-                host,
-                port,
-                prefix,
-            } => {
-                variant(out, 1, 2);
-                https.encode(out);
-                match host {
-                    HostChoice::Loopback => variant(out, 0, 5),
-                    HostChoice::Localhost => variant(out, 1, 5),
-                    HostChoice::Ipv6Loopback => variant(out, 2, 5),
-                    HostChoice::Example => variant(out, 3, 5),
-                    HostChoice::Name(name) => {
-                        variant(out, 4, 5);
-                        name.encode(out);
-                    }
-                }
-                port.encode(out);
-                prefix.encode(out);
-            }
+        for segment in &parts.prefix {
+            url.push('/');
+            url.push_str(&segment.0);
         }
+        url
     }
 }
 
@@ -526,15 +509,13 @@ impl BuildInputs {
     }
 }
 
-impl Encode for BuildInputs {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.endpoint.encode(out);
-        self.allow_http.encode(out);
-        self.token.encode(out);
-        self.user_agent.encode(out);
-        self.fields.encode(out);
-    }
-}
+encode_fields!(BuildInputs {
+    endpoint,
+    allow_http,
+    token,
+    user_agent,
+    fields
+});
 
 // ---- the waiter ------------------------------------------------------------
 
@@ -566,19 +547,12 @@ pub enum TargetChoice {
     OnceStatus,
 }
 
-impl Encode for TargetChoice {
-    fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            TargetChoice::Ready => variant(out, 0, 4),
-            TargetChoice::State(i) => {
-                variant(out, 1, 4);
-                i.encode(out);
-            }
-            TargetChoice::OnceProgress => variant(out, 2, 4),
-            TargetChoice::OnceStatus => variant(out, 3, 4),
-        }
-    }
-}
+encode_variants!(TargetChoice, 4 {
+    0 => Ready,
+    1 => State(i),
+    2 => OnceProgress,
+    3 => OnceStatus,
+});
 
 /// The policy, in the ranges `Script` accepts (every value maps to a valid one).
 #[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
@@ -626,16 +600,14 @@ impl PolicyInput {
     }
 }
 
-impl Encode for PolicyInput {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.min_ms.encode(out);
-        self.max_factor.encode(out);
-        self.growth.encode(out);
-        self.jitter.encode(out);
-        self.wait_factor.encode(out);
-        self.max_errors.encode(out);
-    }
-}
+encode_fields!(PolicyInput {
+    min_ms,
+    max_factor,
+    growth,
+    jitter,
+    wait_factor,
+    max_errors
+});
 
 /// One thing the scripted driver does.
 #[derive(Arbitrary, Debug, Clone, PartialEq, Eq)]
@@ -686,39 +658,15 @@ impl StepInput {
     }
 }
 
-impl Encode for StepInput {
-    fn encode(&self, out: &mut Vec<u8>) {
-        const N: u64 = 7;
-        match self {
-            StepInput::Poll => variant(out, 0, N),
-            StepInput::Advance(ms) => {
-                variant(out, 1, N);
-                ms.encode(out);
-            }
-            StepInput::AdvanceFar(ms) => {
-                variant(out, 2, N);
-                ms.encode(out);
-            }
-            StepInput::Fail(kind) => {
-                variant(out, 3, N);
-                kind.encode(out);
-            }
-            StepInput::Respond(response) => {
-                variant(out, 4, N);
-                response.encode(out);
-            }
-            StepInput::Progress(status, count) => {
-                variant(out, 5, N);
-                status.encode(out);
-                count.encode(out);
-            }
-            StepInput::State(i) => {
-                variant(out, 6, N);
-                i.encode(out);
-            }
-        }
-    }
-}
+encode_variants!(StepInput, 7 {
+    0 => Poll,
+    1 => Advance(ms),
+    2 => AdvanceFar(ms),
+    3 => Fail(kind),
+    4 => Respond(response),
+    5 => Progress(status, count),
+    6 => State(i),
+});
 
 /// A scripted wait.
 #[derive(Arbitrary, Debug, Clone, PartialEq, Eq)]
@@ -759,14 +707,12 @@ impl WaitInput {
     }
 }
 
-impl Encode for WaitInput {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.target.encode(out);
-        self.seed.encode(out);
-        self.policy.encode(out);
-        self.steps.encode(out);
-    }
-}
+encode_fields!(WaitInput {
+    target,
+    seed,
+    policy,
+    steps
+});
 
 // ---- the simulator ---------------------------------------------------------
 
@@ -812,20 +758,7 @@ impl IdChoice {
     }
 }
 
-impl Encode for IdChoice {
-    fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            IdChoice::Known(i) => {
-                variant(out, 0, 2);
-                i.encode(out);
-            }
-            IdChoice::Any(text) => {
-                variant(out, 1, 2);
-                text.encode(out);
-            }
-        }
-    }
-}
+encode_variants!(IdChoice, 2 { 0 => Known(i), 1 => Any(text) });
 
 /// A request method.
 #[derive(Arbitrary, Debug, Clone, PartialEq, Eq)]
@@ -844,6 +777,15 @@ pub enum MethodChoice {
     Other(Text),
 }
 
+encode_variants!(MethodChoice, 6 {
+    0 => Get,
+    1 => Post,
+    2 => Put,
+    3 => Delete,
+    4 => Head,
+    5 => Other(text),
+});
+
 /// A request path.
 #[derive(Arbitrary, Debug, Clone, PartialEq, Eq)]
 pub enum PathChoice {
@@ -854,6 +796,8 @@ pub enum PathChoice {
     /// Any text as the request target.
     Raw(Text),
 }
+
+encode_variants!(PathChoice, 3 { 0 => Progress, 1 => Status(project, id), 2 => Raw(text) });
 
 /// The `x-auth-token` header.
 #[derive(Arbitrary, Debug, Clone, PartialEq, Eq)]
@@ -868,6 +812,13 @@ pub enum TokenChoice {
     Any(Bytes),
 }
 
+encode_variants!(TokenChoice, 4 {
+    0 => Missing,
+    1 => Valid,
+    2 => Expiring,
+    3 => Any(bytes),
+});
+
 /// A request body.
 #[derive(Arbitrary, Debug, Clone, PartialEq, Eq)]
 pub enum BodyChoice {
@@ -878,6 +829,8 @@ pub enum BodyChoice {
     /// Any bytes.
     Raw(Bytes),
 }
+
+encode_variants!(BodyChoice, 3 { 0 => Empty, 1 => Ids(user, instance), 2 => Raw(bytes) });
 
 /// One request to the simulator.
 #[derive(Arbitrary, Debug, Clone, PartialEq, Eq)]
@@ -963,56 +916,14 @@ impl SimRequestInput {
     }
 }
 
-impl Encode for SimRequestInput {
-    fn encode(&self, out: &mut Vec<u8>) {
-        match &self.method {
-            MethodChoice::Get => variant(out, 0, 6),
-            MethodChoice::Post => variant(out, 1, 6),
-            MethodChoice::Put => variant(out, 2, 6),
-            MethodChoice::Delete => variant(out, 3, 6),
-            MethodChoice::Head => variant(out, 4, 6),
-            MethodChoice::Other(text) => {
-                variant(out, 5, 6);
-                text.encode(out);
-            }
-        }
-        match &self.path {
-            PathChoice::Progress => variant(out, 0, 3),
-            PathChoice::Status(project, id) => {
-                variant(out, 1, 3);
-                project.encode(out);
-                id.encode(out);
-            }
-            PathChoice::Raw(text) => {
-                variant(out, 2, 3);
-                text.encode(out);
-            }
-        }
-        match &self.token {
-            TokenChoice::Missing => variant(out, 0, 4),
-            TokenChoice::Valid => variant(out, 1, 4),
-            TokenChoice::Expiring => variant(out, 2, 4),
-            TokenChoice::Any(bytes) => {
-                variant(out, 3, 4);
-                bytes.encode(out);
-            }
-        }
-        self.headers.encode(out);
-        match &self.body {
-            BodyChoice::Empty => variant(out, 0, 3),
-            BodyChoice::Ids(user, instance) => {
-                variant(out, 1, 3);
-                user.encode(out);
-                instance.encode(out);
-            }
-            BodyChoice::Raw(bytes) => {
-                variant(out, 2, 3);
-                bytes.encode(out);
-            }
-        }
-        self.after_ms.encode(out);
-    }
-}
+encode_fields!(SimRequestInput {
+    method,
+    path,
+    token,
+    headers,
+    body,
+    after_ms
+});
 
 /// A run of the simulator.
 #[derive(Arbitrary, Debug, Clone, PartialEq, Eq)]
@@ -1035,13 +946,11 @@ impl SimInput {
     }
 }
 
-impl Encode for SimInput {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.scenario.encode(out);
-        self.seed.encode(out);
-        self.requests.encode(out);
-    }
-}
+encode_fields!(SimInput {
+    scenario,
+    seed,
+    requests
+});
 
 /// Decode `bytes` as a target input; the seed generator checks every seed
 /// reads back as the value it encoded.

@@ -11,6 +11,9 @@
 //! - [`build`]: request building from any text;
 //! - [`wait`]: the waiter, played by a scripted driver on a virtual clock;
 //! - [`sim`]: the simulator's core fed any sequence of requests;
+//! - [`signed`]: the access keys a simulator's request log was signed with;
+//! - [`echo`]: a hostile server that echoes credentials back, for every
+//!   driver's redaction tests;
 //! - [`input`]: the one fuzz-input format (read with `arbitrary`) and its
 //!   encoder, which the seed generator (`src/bin/seeds.rs`) writes with;
 //! - [`FUZZ_TARGETS`]: each fuzz target's whole body, by name.
@@ -23,7 +26,9 @@
 
 pub mod build;
 pub mod decode;
+pub mod echo;
 pub mod input;
+pub mod signed;
 pub mod sim;
 pub mod wait;
 

@@ -15,7 +15,8 @@ use std::time::Duration;
 mod common;
 
 use common::koophone_run as koophone;
-use koophone_sim::{AccessKeySpec, LoggedRequest, MetadataSpec, Scenario, Sim, SimHandle};
+use koophone_check::signed::{access_keys_signed, assert_rotated_unrefused};
+use koophone_sim::{AccessKeySpec, MetadataSpec, Scenario, Sim, SimHandle};
 use serde_json::Value;
 
 const USER: &str = "1008600000104285462";
@@ -68,14 +69,6 @@ fn progress<'a>(sim: &'a SimHandle, output: &'a str) -> Vec<&'a str> {
         "--instance-id",
         PHONE,
     ]
-}
-
-fn access_keys_signed(log: &[LoggedRequest]) -> BTreeSet<String> {
-    log.iter()
-        .filter_map(|r| r.header("authorization"))
-        .filter_map(|a| a.split("Access=").nth(1))
-        .map(|rest| rest.split(',').next().unwrap_or_default().to_owned())
-        .collect()
 }
 
 /// A port on 127.0.0.1 with nothing listening: connections are refused.
@@ -226,16 +219,7 @@ fn metadata_credentials_sign_a_wait_that_outlives_two_of_them() {
     run.assert_code(0);
     assert_eq!(run.json()["status"], "normal");
     let log = sim.request_log();
-    let keys = access_keys_signed(&log);
-    assert!(
-        keys.len() >= 3,
-        "signed with {} credential sets",
-        keys.len()
-    );
-    assert!(
-        log.iter().all(|r| r.status != 401),
-        "no request was refused"
-    );
+    assert_rotated_unrefused(&log);
     assert!(
         log.iter()
             .any(|r| r.path() == "/meta-data/latest/api/token"),

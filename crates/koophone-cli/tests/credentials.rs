@@ -62,19 +62,12 @@ fn sim() -> SimHandle {
 }
 
 fn status_args(sim: &SimHandle, output: &str) -> Vec<String> {
-    [
-        "--endpoint",
-        sim.base_url(),
-        "--output",
-        output,
-        "status",
-        "--project-id",
-        "sim-project",
-        "--instance-id",
-        "sim-instance",
-    ]
-    .map(str::to_owned)
-    .to_vec()
+    common::status_args(sim.base_url(), output)
+}
+
+/// The status call printed as JSON, with `vars` and no flags but the call's.
+fn status_json(sim: &SimHandle, vars: &[(&str, &str)]) -> Run {
+    exec(&mut koophone(&args(&status_args(sim, "json")), vars))
 }
 
 fn iam_flags(sim: &SimHandle) -> Vec<String> {
@@ -128,15 +121,15 @@ fn aksk_alone_in_the_environment_signs_the_requests() {
 #[test]
 fn temporary_aksk_with_session_token_and_project_id() {
     let sim = sim();
-    let run = exec(&mut koophone(
-        &args(&status_args(&sim, "json")),
+    let run = status_json(
+        &sim,
         &[
             ("HUAWEICLOUD_SDK_AK", "cli-temp-ak"),
             ("HUAWEICLOUD_SDK_SK", SK),
             ("HUAWEICLOUD_SDK_SECURITY_TOKEN", SESSION),
             ("HUAWEICLOUD_SDK_PROJECT_ID", "sim-project"),
         ],
-    ));
+    );
     run.assert_code(0);
     assert_no_secrets(&run, Some(&sim));
     let log = sim.request_log();
@@ -147,13 +140,13 @@ fn temporary_aksk_with_session_token_and_project_id() {
 #[test]
 fn a_wrong_secret_key_exits_4_after_one_request() {
     let sim = sim();
-    let run = exec(&mut koophone(
-        &args(&status_args(&sim, "json")),
+    let run = status_json(
+        &sim,
         &[
             ("HUAWEICLOUD_SDK_AK", "cli-ak"),
             ("HUAWEICLOUD_SDK_SK", "sk-S3CRET-wrong"),
         ],
-    ));
+    );
     run.assert_code(4);
     let doc = run.json();
     assert_eq!(doc["error"]["kind"], "unauthorized");
@@ -166,10 +159,7 @@ fn a_wrong_secret_key_exits_4_after_one_request() {
 #[test]
 fn half_an_aksk_pair_exits_2_and_sends_nothing() {
     let sim = sim();
-    let run = exec(&mut koophone(
-        &args(&status_args(&sim, "json")),
-        &[("HUAWEICLOUD_SDK_SK", SK)],
-    ));
+    let run = status_json(&sim, &[("HUAWEICLOUD_SDK_SK", SK)]);
     run.assert_code(2);
     assert_eq!(run.json()["error"]["kind"], "invalid_input");
     assert_no_secrets(&run, None);

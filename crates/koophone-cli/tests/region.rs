@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::koophone_run as koophone;
+use common::{SIM_IAM_USER, koophone_run as koophone};
 use koophone_sim::{IAM_TOKENS_PATH, Sim, SimHandle};
 
 const USER: &str = "1008600000104285462";
@@ -131,16 +131,7 @@ fn the_endpoint_flag_wins_over_the_region() {
 #[test]
 fn an_iam_login_goes_to_the_regions_iam_unless_an_iam_endpoint_is_given() {
     let sim = sim();
-    let login = [
-        "--region",
-        "cn-east-3",
-        "--iam-user",
-        "sim-user",
-        "--iam-domain",
-        "sim-domain",
-        "--iam-project",
-        "sim-project",
-    ];
+    let login = [&["--region", "cn-east-3"][..], &SIM_IAM_USER].concat();
     let region_vars = |iam: &str| {
         vec![
             (

@@ -15,7 +15,8 @@ use std::hint::black_box;
 use std::time::{Instant, SystemTime};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use koophone_proto::{Action, Call, Operation, WaitPolicy};
+use koophone_proto::http::Response;
+use koophone_proto::{Action, ApiError, Call, Operation, WaitPolicy};
 
 mod samples;
 use samples::*;
@@ -35,40 +36,48 @@ fn build(c: &mut Criterion) {
 }
 
 fn decode_progress(c: &mut Criterion) {
-    let op = show_progress();
     let cases = [
         ("documented", ok(PROGRESS_DOCUMENTED)),
         ("queuing", ok(PROGRESS_QUEUING)),
         ("error_400", bad_request()),
     ];
-    for (name, response) in cases {
-        let mut group = c.benchmark_group(format!("decode_show_progress/{name}"));
-        group.bench_function("koophone", |b| {
-            b.iter_batched(
-                || response.clone(),
-                |r| op.decode_response(black_box(r)),
-                BatchSize::SmallInput,
-            )
-        });
-        group.bench_function("value_baseline", |b| {
-            b.iter_batched(
-                || &response,
-                |r| baseline_progress(black_box(r)),
-                BatchSize::SmallInput,
-            )
-        });
-        group.finish();
-    }
+    decode_against_baseline(
+        c,
+        "decode_show_progress",
+        &show_progress(),
+        &cases,
+        baseline_progress,
+    );
 }
 
 fn decode_instance_status(c: &mut Criterion) {
-    let op = show_instance_status();
     let cases = [
         ("documented", ok(STATUS_DOCUMENTED)),
         ("error_400", bad_request()),
     ];
+    decode_against_baseline(
+        c,
+        "decode_show_instance_status",
+        &show_instance_status(),
+        &cases,
+        baseline_instance_status,
+    );
+}
+
+/// Decodes the same bytes as an operation, through `serde_json::Value`.
+type Baseline<T> = fn(&Response<&[u8]>) -> Result<T, ApiError>;
+
+/// One group per case, `<prefix>/<case>`: the operation's decoder next to
+/// the `Value` baseline for the same bytes.
+fn decode_against_baseline<Op: Operation>(
+    c: &mut Criterion,
+    prefix: &str,
+    op: &Op,
+    cases: &[(&str, Response<&'static [u8]>)],
+    baseline: Baseline<Op::Output>,
+) {
     for (name, response) in cases {
-        let mut group = c.benchmark_group(format!("decode_show_instance_status/{name}"));
+        let mut group = c.benchmark_group(format!("{prefix}/{name}"));
         group.bench_function("koophone", |b| {
             b.iter_batched(
                 || response.clone(),
@@ -78,8 +87,8 @@ fn decode_instance_status(c: &mut Criterion) {
         });
         group.bench_function("value_baseline", |b| {
             b.iter_batched(
-                || &response,
-                |r| baseline_instance_status(black_box(r)),
+                || response,
+                |r| baseline(black_box(r)),
                 BatchSize::SmallInput,
             )
         });

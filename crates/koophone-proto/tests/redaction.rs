@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use koophone_check::echo::visible;
 use koophone_proto::auth::{
     AkSkCredentials, IssueProjectToken, Password, ProjectScope, SecretKey, SecurityToken,
 };
@@ -258,20 +259,6 @@ fn response(
     (headers, body)
 }
 
-/// The text the user could see, lower-cased and with control characters as
-/// spaces (as a one-line Display shows them).
-fn visible(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                ' '
-            } else {
-                c.to_ascii_lowercase()
-            }
-        })
-        .collect()
-}
-
 fn assert_clean(what: &str, text: &str, secrets: &[&str]) -> Result<(), TestCaseError> {
     let seen = visible(text);
     for secret in secrets {
@@ -321,6 +308,30 @@ fn check_status(s: &InstanceStatus, secrets: &[&str]) -> Result<(), TestCaseErro
         }
     }
     Ok(())
+}
+
+/// A ShowInstanceStatus machine made by `machine`, run with `creds`
+/// against a server that always answers `status` with `echoes` of their
+/// secrets; the machine is returned for its last observation.
+fn echoed<M: Machine>(
+    creds: &Creds,
+    status: u16,
+    echoes: &[(Place, Echo)],
+    machine: impl FnOnce(ShowInstanceStatus, Instant) -> M,
+) -> (M, M::Outcome) {
+    let (headers, body) = response(status, echoes, &creds.secrets());
+    let op = ShowInstanceStatus::new("project", "instance").unwrap();
+    let start = Instant::now();
+    let mut machine = machine(op, start);
+    let outcome = drive(
+        &mut machine,
+        &creds.context(),
+        status,
+        &headers,
+        &body,
+        start,
+    );
+    (machine, outcome)
 }
 
 /// Run a machine against a server that always gives this answer; every
@@ -381,13 +392,10 @@ proptest! {
         status in proptest::sample::select(&STATUSES[..]),
         echoes in places(),
     ) {
-        let ctx = creds.context();
         let secrets = creds.secrets();
-        let (headers, body) = response(status, &echoes, &secrets);
-        let op = ShowInstanceStatus::new("project", "instance").unwrap();
-        let start = Instant::now();
-        let mut call = Call::new(op, policy(), start);
-        match drive(&mut call, &ctx, status, &headers, &body, start) {
+        let (call, outcome) =
+            echoed(&creds, status, &echoes, |op, start| Call::new(op, policy(), start));
+        match outcome {
             Ok(output) => check_status(&output, &secrets)?,
             Err(CallError::Api(e)) => check_error(&e, &secrets)?,
             Err(e) => assert_clean("call error", &format!("{e} {e:?}"), &secrets)?,
@@ -403,15 +411,12 @@ proptest! {
         status in proptest::sample::select(&STATUSES[..]),
         echoes in places(),
     ) {
-        let ctx = creds.context();
         let secrets = creds.secrets();
-        let (headers, body) = response(status, &echoes, &secrets);
-        let op = ShowInstanceStatus::new("project", "instance").unwrap();
-        let start = Instant::now();
         let target = UntilState::new(InstanceState::Running)
             .with_failure_states([InstanceState::Error, InstanceState::Failed]);
-        let mut waiter = Waiter::new(op, target, policy(), start);
-        let outcome = drive(&mut waiter, &ctx, status, &headers, &body, start);
+        let (waiter, outcome) = echoed(&creds, status, &echoes, |op, start| {
+            Waiter::new(op, target, policy(), start)
+        });
         match &outcome {
             Ok(output) => check_status(output, &secrets)?,
             Err(WaitError::FailedState(output)) => check_status(output, &secrets)?,

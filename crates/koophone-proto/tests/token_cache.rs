@@ -212,8 +212,9 @@ fn a_401_mid_life_refreshes_once_then_gives_up() {
     );
 }
 
-#[test]
-fn an_accepted_replacement_is_trusted_like_any_token() {
+/// A cache whose first token ("a") got a 401, which asks for one retry
+/// with a new token, and its replacement ("b"): the cache and both ids.
+fn refused_and_replaced() -> (TokenCache, TokenId, TokenId) {
     let mut cache = TokenCache::new(RefreshPolicy::default());
     let first = refresh(&mut cache, "a", t0(), DAY);
     assert_eq!(
@@ -221,6 +222,12 @@ fn an_accepted_replacement_is_trusted_like_any_token() {
         UnauthorizedAction::RetryWithNewToken
     );
     let second = refresh(&mut cache, "b", t0(), DAY);
+    (cache, first, second)
+}
+
+#[test]
+fn an_accepted_replacement_is_trusted_like_any_token() {
+    let (mut cache, _, second) = refused_and_replaced();
     cache.on_accepted(second);
     // Revoked hours later: refresh and retry rather than fail.
     assert_eq!(
@@ -231,14 +238,8 @@ fn an_accepted_replacement_is_trusted_like_any_token() {
 
 #[test]
 fn a_late_401_for_a_replaced_token_keeps_the_new_one() {
-    let mut cache = TokenCache::new(RefreshPolicy::default());
-    let first = refresh(&mut cache, "a", t0(), DAY);
     // Two requests were in flight with the first token; both get 401.
-    assert_eq!(
-        cache.on_unauthorized(first),
-        UnauthorizedAction::RetryWithNewToken
-    );
-    let second = refresh(&mut cache, "b", t0(), DAY);
+    let (mut cache, first, second) = refused_and_replaced();
     assert_eq!(
         cache.on_unauthorized(first),
         UnauthorizedAction::RetryWithNewToken

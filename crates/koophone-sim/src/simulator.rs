@@ -180,40 +180,35 @@ impl Matched {
     }
 }
 
+/// What serves a request: one row per operation, with the method and the
+/// path template as the API documents them (`{name}` is one segment). Adding
+/// an operation to the simulator is a row here and its handler.
+const ROUTES: &[(&str, &str, RouteKind)] = &[
+    ("POST", SHOW_PROGRESS_PATH, RouteKind::Progress),
+    ("POST", BATCH_PREPARE_PATH, RouteKind::Prepare),
+    ("GET", STATUS_PATH, RouteKind::Status),
+    ("POST", IAM_TOKENS_PATH, RouteKind::IssueToken),
+];
+
+/// ShowInstanceStatus's path template.
+const STATUS_PATH: &str = "/v1/{project_id}/instances/{id}/status";
+
+#[derive(Clone, Copy)]
+enum RouteKind {
+    Progress,
+    Prepare,
+    Status,
+    IssueToken,
+}
+
 fn match_route(method: &Method, path: &str) -> Matched {
-    let post = match path {
-        SHOW_PROGRESS_PATH => Some(Target::Progress),
-        BATCH_PREPARE_PATH => Some(Target::Prepare),
-        IAM_TOKENS_PATH => Some(Target::IssueToken),
-        _ => None,
-    };
-    if let Some(target) = post {
-        return if method != Method::POST {
-            Matched::MethodNotAllowed("POST")
-        } else {
-            Matched::Route(target)
-        };
-    }
-    let mut segments = path.split('/');
-    let shape = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    );
-    let (Some(""), Some("v1"), Some(project), Some("instances"), Some(id), Some("status"), None) =
-        shape
-    else {
+    let Some((allowed, kind, params)) = ROUTES.iter().find_map(|(allowed, template, kind)| {
+        match_template(template, path).map(|params| (*allowed, *kind, params))
+    }) else {
         return Matched::NotFound;
     };
-    if project.is_empty() || id.is_empty() {
-        return Matched::NotFound;
-    }
-    if method != Method::GET {
-        return Matched::MethodNotAllowed("GET");
+    if method.as_str() != allowed {
+        return Matched::MethodNotAllowed(allowed);
     }
     // An undecodable segment names nothing that exists.
     let decode = |s: &str| {
@@ -222,10 +217,37 @@ fn match_route(method: &Method, path: &str) -> Matched {
             .ok()
             .map(|c| c.into_owned())
     };
-    Matched::Route(Target::Status {
-        project_id: decode(project),
-        instance_id: decode(id),
+    Matched::Route(match (kind, params.as_slice()) {
+        (RouteKind::Progress, _) => Target::Progress,
+        (RouteKind::Prepare, _) => Target::Prepare,
+        (RouteKind::IssueToken, _) => Target::IssueToken,
+        (RouteKind::Status, [project, id]) => Target::Status {
+            project_id: decode(project),
+            instance_id: decode(id),
+        },
+        (RouteKind::Status, _) => return Matched::NotFound,
     })
+}
+
+/// The raw values of `template`'s `{..}` segments when `path` fits it: the
+/// same number of segments, literals equal, parameters non-empty.
+fn match_template<'p>(template: &str, path: &'p str) -> Option<Vec<&'p str>> {
+    let mut params = Vec::new();
+    let mut wanted = template.split('/');
+    let mut given = path.split('/');
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => {
+                if g.is_empty() {
+                    return None;
+                }
+                params.push(g);
+            }
+            (Some(w), Some(g)) if w == g => {}
+            _ => return None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -3,26 +3,13 @@
 //! target in `fuzz/` calls, with request sequences shaped like the fuzzer's.
 //! Every crash the fuzzer ever found is replayed at the end as a plain test.
 
+use koophone_check::input::KNOWN_IDS;
 use koophone_check::sim::{EXPIRING_TOKEN, SimRequest, TOKEN, handle_requests, scenario};
 use proptest::prelude::*;
 
-const IDS: [&str; 11] = [
-    "1008600000104285462",
-    "1008600000104285463",
-    "iRJEVP9",
-    "iFAILED1",
-    "iBACKUP1",
-    "iOTHER01",
-    "sim-project",
-    "sim-instance",
-    "sim-starting",
-    "sim-broken",
-    "sim-deleting",
-];
-
 fn id() -> impl Strategy<Value = String> {
     prop_oneof![
-        3 => prop::sample::select(IDS.to_vec()).prop_map(str::to_owned),
+        3 => prop::sample::select(KNOWN_IDS.to_vec()).prop_map(str::to_owned),
         1 => any::<String>(),
         1 => "[a-z0-9%./-]{0,40}",
     ]

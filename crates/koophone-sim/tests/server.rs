@@ -21,6 +21,22 @@ fn agent() -> ureq::Agent {
     )
 }
 
+/// ShowInstanceStatus of the default scenario's instance, sent with `token`.
+fn get_status(
+    agent: &ureq::Agent,
+    sim: &SimHandle,
+    token: &str,
+) -> ureq::http::Response<ureq::Body> {
+    agent
+        .get(format!(
+            "{}/v1/sim-project/instances/sim-instance/status",
+            sim.base_url()
+        ))
+        .header("X-Auth-Token", token)
+        .call()
+        .unwrap()
+}
+
 fn with_faults(faults: &str) -> SimHandle {
     let mut doc: Value = serde_json::from_str(include_str!("../scenarios/default.json")).unwrap();
     doc["faults"] = serde_json::from_str(faults).unwrap();
@@ -48,28 +64,14 @@ fn answers_both_apis_over_loopback_with_keep_alive() {
     assert_eq!(body["error_code"], "0");
     assert_eq!(body["data"]["status"], 1, "queuing right after start");
 
-    let mut r = agent
-        .get(format!(
-            "{}/v1/sim-project/instances/sim-instance/status",
-            sim.base_url()
-        ))
-        .header("X-Auth-Token", "sim-token")
-        .call()
-        .unwrap();
+    let mut r = get_status(&agent, &sim, "sim-token");
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.body_mut().read_to_string().unwrap(),
         r#"{"state":"stopped"}"#
     );
 
-    let mut r = agent
-        .get(format!(
-            "{}/v1/sim-project/instances/sim-instance/status",
-            sim.base_url()
-        ))
-        .header("X-Auth-Token", "wrong")
-        .call()
-        .unwrap();
+    let mut r = get_status(&agent, &sim, "wrong");
     assert_eq!(r.status(), 401);
     let body: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(body["error_code"], "APIGW.0301");
@@ -98,17 +100,7 @@ fn answers_both_apis_over_loopback_with_keep_alive() {
 #[test]
 fn builder_token_replaces_scenario_tokens() {
     let sim = Sim::builder().token("only-this").start().unwrap();
-    let status = |token: &str| {
-        agent()
-            .get(format!(
-                "{}/v1/sim-project/instances/sim-instance/status",
-                sim.base_url()
-            ))
-            .header("X-Auth-Token", token)
-            .call()
-            .unwrap()
-            .status()
-    };
+    let status = |token: &str| get_status(&agent(), &sim, token).status();
     assert_eq!(status("only-this"), 200);
     assert_eq!(status("sim-token"), 401);
 }
@@ -210,14 +202,7 @@ fn slow_fault_delays_the_answer() {
         r#"[{"route": "show_instance_status", "fault": {"kind": "slow", "delay_ms": 300}}]"#,
     );
     let start = Instant::now();
-    let r = agent()
-        .get(format!(
-            "{}/v1/sim-project/instances/sim-instance/status",
-            sim.base_url()
-        ))
-        .header("X-Auth-Token", "sim-token")
-        .call()
-        .unwrap();
+    let r = get_status(&agent(), &sim, "sim-token");
     assert_eq!(r.status(), 200);
     assert!(start.elapsed() >= Duration::from_millis(300));
 }

@@ -5,17 +5,15 @@
 //! or, when there is none, wait for the new one and share its outcome.
 
 use std::fmt;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 use koophone_proto::auth::{
-    IssueProjectToken, IssuedToken, RefreshPolicy, RefreshTicket, TokenCache, TokenId, TokenState,
-    UnauthorizedAction,
+    IssueProjectToken, IssuedToken, RefreshPolicy, TokenCache, TokenId, UnauthorizedAction,
 };
-use koophone_proto::{Endpoint, Token, TransportErrorKind};
+use koophone_proto::{Endpoint, Token};
 
 use crate::error::{Error, IamError};
-use crate::transport::TransportError;
+use crate::single_flight::SingleFlight;
 
 /// An IAM user's password credentials and the IAM endpoint that issues their
 /// tokens. A client holding them asks IAM for a token on first use, caches
@@ -76,24 +74,10 @@ impl IamPassword {
     }
 }
 
-/// How often a thread waiting for another's refresh looks at its cancel token.
-const WAIT_SLICE: Duration = Duration::from_millis(50);
-
 /// The token cache of one client, shared by its clones and threads.
 pub(crate) struct IamSession {
     iam: IamPassword,
-    state: Mutex<State>,
-    refresh_ended: Condvar,
-}
-
-struct State {
-    cache: TokenCache,
-    /// How many refreshes have ended, so a waiting thread can tell that the
-    /// one it waited for is over.
-    ended: u64,
-    /// How the last refresh that ended failed, when it did: threads that
-    /// waited for it report that failure instead of asking IAM again.
-    last_failure: Option<IamError>,
+    flight: SingleFlight<TokenCache, IamError>,
 }
 
 impl fmt::Debug for IamSession {
@@ -112,128 +96,37 @@ impl IamSession {
 
     pub(crate) fn new(iam: IamPassword) -> IamSession {
         IamSession {
-            state: Mutex::new(State {
-                cache: TokenCache::new(iam.policy),
-                ended: 0,
-                last_failure: None,
-            }),
+            flight: SingleFlight::new(TokenCache::new(iam.policy)),
             iam,
-            refresh_ended: Condvar::new(),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A token to send now and its id for [`IamSession::on_unauthorized`] /
     /// [`IamSession::on_accepted`]. Refreshes through `issue` when the cache
     /// says so and no other thread is at it; without a usable token, waits
-    /// for the thread that is, and fails as it failed. That wait ends at this
-    /// caller's own `deadline` (a timeout), not when the other thread's
-    /// request gives up: the other call may have far more time.
+    /// for the thread that is, and fails as it failed, or as a timeout at
+    /// this caller's own `deadline`.
     pub(crate) fn lease(
         &self,
         issue: &dyn Fn(&IamPassword) -> Result<IssuedToken, IamError>,
         cancelled: &dyn Fn() -> bool,
         deadline: Instant,
     ) -> Result<(Token, TokenId), Error> {
-        let mut state = self.lock();
-        // The `ended` count when this thread started waiting for another's refresh.
-        let mut waited_since = None;
-        loop {
-            if cancelled() {
-                return Err(Error::Cancelled);
-            }
-            let now = SystemTime::now();
-            match state.cache.state(now) {
-                TokenState::Fresh(lease) => return Ok((lease.token.clone(), lease.id)),
-                TokenState::RefreshDue(lease) => {
-                    let current = (lease.token.clone(), lease.id);
-                    let Some(ticket) = state.cache.begin_refresh(now) else {
-                        return Ok(current);
-                    };
-                    drop(state);
-                    // A failure keeps the current token, still valid, in use;
-                    // the cache asks again after its retry delay.
-                    let refreshed = self.refresh(ticket, issue);
-                    #[cfg(feature = "tracing")]
-                    if let Err(e) = &refreshed {
-                        tracing::warn!(error = %e, "token refresh failed; the current token stays in use");
-                    }
-                    drop(refreshed);
-                    state = self.lock();
-                }
-                TokenState::RefreshRequired => {
-                    if let Some(since) = waited_since
-                        && state.ended != since
-                        && let Some(failure) = &state.last_failure
-                    {
-                        return Err(Error::Iam(Box::new(failure.shared_copy())));
-                    }
-                    match state.cache.begin_refresh(now) {
-                        Some(ticket) => {
-                            drop(state);
-                            self.refresh(ticket, issue)?;
-                            state = self.lock();
-                        }
-                        None => {
-                            waited_since.get_or_insert(state.ended);
-                            let left = deadline.saturating_duration_since(Instant::now());
-                            if left.is_zero() {
-                                return Err(Error::Iam(Box::new(IamError::Transport(
-                                    TransportError::new(TransportErrorKind::Timeout),
-                                ))));
-                            }
-                            state = self
-                                .refresh_ended
-                                .wait_timeout(state, WAIT_SLICE.min(left))
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .0;
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Ask IAM (without holding the lock), store the outcome, wake the waiters.
-    fn refresh(
-        &self,
-        ticket: RefreshTicket,
-        issue: &dyn Fn(&IamPassword) -> Result<IssuedToken, IamError>,
-    ) -> Result<(), Error> {
-        let issued = issue(&self.iam);
-        let now = SystemTime::now();
-        let mut state = self.lock();
-        let outcome = match issued {
-            Ok(issued) => state
-                .cache
-                .complete_refresh(ticket, issued, now)
-                .map(drop)
-                .map_err(|_| IamError::AlreadyExpired),
-            Err(e) => {
-                state.cache.fail_refresh(ticket, now);
-                Err(e)
-            }
-        };
-        state.ended = state.ended.wrapping_add(1);
-        state.last_failure = outcome.as_ref().err().map(IamError::shared_copy);
-        drop(state);
-        self.refresh_ended.notify_all();
-        outcome.map_err(|e| Error::Iam(Box::new(e)))
+        self.flight
+            .lease(&|| issue(&self.iam), cancelled, Some(deadline))
     }
 
     /// The service refused token `id` with a 401: true when a new token is
     /// worth one more try (the first refusal), false when a replacement was
     /// refused too.
     pub(crate) fn on_unauthorized(&self, id: TokenId) -> bool {
-        self.lock().cache.on_unauthorized(id) == UnauthorizedAction::RetryWithNewToken
+        self.flight.with_cache(|cache| cache.on_unauthorized(id))
+            == UnauthorizedAction::RetryWithNewToken
     }
 
     /// The service accepted token `id` (any answer but 401).
     pub(crate) fn on_accepted(&self, id: TokenId) {
-        self.lock().cache.on_accepted(id);
+        self.flight.with_cache(|cache| cache.on_accepted(id));
     }
 }
 
@@ -241,7 +134,7 @@ impl IamSession {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Barrier};
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime};
 
     use koophone_proto::auth::{Password, ProjectScope};
     use koophone_proto::{ApiError, ServiceError, TransportErrorKind};
@@ -342,57 +235,54 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
-    #[test]
-    fn threads_without_a_token_share_one_refresh() {
+    /// `threads` threads without a token lease at once; each IAM answer
+    /// takes 200 ms, long enough for the others to find it in flight.
+    /// Returns each thread's outcome and how many times IAM was asked.
+    fn lease_together(
+        threads: usize,
+        answer: fn(usize) -> Result<IssuedToken, IamError>,
+    ) -> (Vec<Result<Token, Error>>, usize) {
         let session = Arc::new(session(RefreshPolicy::default()));
         let calls = Arc::new(AtomicUsize::new(0));
-        let start = Arc::new(Barrier::new(8));
-        let threads: Vec<_> = (0..8)
+        let start = Arc::new(Barrier::new(threads));
+        let threads: Vec<_> = (0..threads)
             .map(|_| {
                 let (session, calls, start) = (session.clone(), calls.clone(), start.clone());
                 std::thread::spawn(move || {
                     let issue = |_: &IamPassword| {
                         let n = calls.fetch_add(1, Ordering::SeqCst);
-                        // Long enough for the other threads to find it in flight.
                         std::thread::sleep(Duration::from_millis(200));
-                        Ok(issued(n, Duration::from_secs(3600)))
+                        answer(n)
                     };
                     start.wait();
-                    session.lease(&issue, NEVER, far()).unwrap().0
+                    session.lease(&issue, NEVER, far()).map(|(token, _)| token)
                 })
             })
             .collect();
-        for thread in threads {
-            assert_eq!(thread.join().unwrap().expose_secret(), "token-0");
+        let outcomes = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        (outcomes, calls.load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn threads_without_a_token_share_one_refresh() {
+        let (outcomes, calls) = lease_together(8, |n| Ok(issued(n, Duration::from_secs(3600))));
+        assert_eq!(outcomes.len(), 8);
+        for outcome in outcomes {
+            assert_eq!(outcome.unwrap().expose_secret(), "token-0");
         }
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(calls, 1);
     }
 
     #[test]
     fn threads_waiting_for_a_failed_refresh_share_its_failure() {
-        let session = Arc::new(session(RefreshPolicy::default()));
-        let calls = Arc::new(AtomicUsize::new(0));
-        let start = Arc::new(Barrier::new(4));
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let (session, calls, start) = (session.clone(), calls.clone(), start.clone());
-                std::thread::spawn(move || {
-                    let issue = |_: &IamPassword| {
-                        calls.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(200));
-                        Err(refused())
-                    };
-                    start.wait();
-                    session.lease(&issue, NEVER, far()).unwrap_err()
-                })
-            })
-            .collect();
-        for thread in threads {
-            let err = thread.join().unwrap();
+        let (outcomes, calls) = lease_together(4, |_| Err(refused()));
+        assert_eq!(outcomes.len(), 4);
+        for outcome in outcomes {
+            let err = outcome.unwrap_err();
             assert_eq!(err.kind(), "unauthorized");
             assert_eq!(err.http_status(), Some(401));
         }
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(calls, 1);
     }
 
     /// A token of 1.2 s is due for refresh after 0.6 s (the margin is at
@@ -425,31 +315,14 @@ mod tests {
         let session = session(RefreshPolicy::default());
         let n = AtomicUsize::new(0);
         let issue = |_: &IamPassword| Ok(issued(n.fetch_add(1, Ordering::SeqCst), SHORT));
-        assert_eq!(
-            session
-                .lease(&issue, NEVER, far())
-                .unwrap()
-                .0
-                .expose_secret(),
-            "token-0"
-        );
-        assert_eq!(
-            session
-                .lease(&issue, NEVER, far())
-                .unwrap()
-                .0
-                .expose_secret(),
-            "token-0"
-        );
+        let leased = || {
+            let (token, _) = session.lease(&issue, NEVER, far()).unwrap();
+            token.expose_secret().to_owned()
+        };
+        assert_eq!(leased(), "token-0");
+        assert_eq!(leased(), "token-0");
         std::thread::sleep(UNTIL_DUE);
-        assert_eq!(
-            session
-                .lease(&issue, NEVER, far())
-                .unwrap()
-                .0
-                .expose_secret(),
-            "token-1"
-        );
+        assert_eq!(leased(), "token-1");
         assert_eq!(n.load(Ordering::SeqCst), 2);
     }
 

@@ -112,6 +112,7 @@ mod fleet;
 mod iam;
 mod metadata;
 mod prepare;
+mod single_flight;
 mod transport;
 mod wait;
 

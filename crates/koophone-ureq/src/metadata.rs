@@ -6,19 +6,20 @@
 //! or, when there are none, wait for the new ones and share their outcome.
 
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
 use koophone_proto::auth::metadata::{
-    CredentialCache, CredentialState, CredentialsId, DEFAULT_METADATA_ENDPOINT,
-    MetadataSessionToken, SecurityKeyFetch, TemporaryCredentials,
+    CredentialCache, CredentialsId, DEFAULT_METADATA_ENDPOINT, MetadataSessionToken,
+    SecurityKeyFetch, TemporaryCredentials,
 };
-use koophone_proto::auth::{AkSkCredentials, RefreshPolicy, RefreshTicket, UnauthorizedAction};
+use koophone_proto::auth::{AkSkCredentials, RefreshPolicy, UnauthorizedAction};
 use koophone_proto::endpoint::DEFAULT_USER_AGENT;
 use koophone_proto::{Endpoint, InvalidInput};
 
 use crate::error::{Error, MetadataFetchError};
+use crate::single_flight::SingleFlight;
 use crate::transport::{Transport, TransportConfig};
 
 /// The environment variable that points the metadata calls elsewhere than
@@ -32,8 +33,6 @@ pub const METADATA_CALL_TIMEOUT: Duration = Duration::from_secs(3);
 pub const METADATA_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Metadata answers are small; anything larger is not one.
 const METADATA_BODY_LIMIT: u64 = 64 * 1024;
-/// How often a thread waiting for another's refresh looks at its cancel token.
-const WAIT_SLICE: Duration = Duration::from_millis(50);
 
 /// Temporary credentials from the ECS/BMS metadata service, fetched on
 /// first use, shared by every clone (and every client built with a clone),
@@ -66,19 +65,10 @@ struct Shared {
     connect: Duration,
     transport: Transport,
     user_agent: HeaderValue,
-    state: Mutex<State>,
-    refresh_ended: Condvar,
-}
-
-struct State {
-    cache: CredentialCache,
-    /// The session token of the last fetch, reused until it is due.
-    session: Option<MetadataSessionToken>,
-    /// How many refreshes have ended, so a waiting thread can tell that
-    /// the one it waited for is over.
-    ended: u64,
-    /// How the last refresh that ended failed, when it did.
-    last_failure: Option<MetadataFetchError>,
+    flight: SingleFlight<CredentialCache, MetadataFetchError>,
+    /// The session token of the last fetch, reused until it is due. Only
+    /// read and written around a fetch, never held during one.
+    session: Mutex<Option<MetadataSessionToken>>,
 }
 
 impl fmt::Debug for MetadataCredentials {
@@ -171,13 +161,8 @@ impl MetadataCredentials {
                 call,
                 connect,
                 user_agent: HeaderValue::from_static(DEFAULT_USER_AGENT),
-                state: Mutex::new(State {
-                    cache: CredentialCache::new(policy),
-                    session: None,
-                    ended: 0,
-                    last_failure: None,
-                }),
-                refresh_ended: Condvar::new(),
+                flight: SingleFlight::new(CredentialCache::new(policy)),
+                session: Mutex::new(None),
             }),
         }
     }
@@ -194,95 +179,31 @@ impl MetadataCredentials {
         self.lease(&|| false).map(|(credentials, _)| credentials)
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Credentials to sign with now and their id for
     /// [`MetadataCredentials::on_unauthorized`] / [`MetadataCredentials::on_accepted`].
+    /// One thread fetches while the others keep signing with the current
+    /// ones, or, when there are none, wait for it and share its outcome.
     pub(crate) fn lease(
         &self,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<(AkSkCredentials, CredentialsId), Error> {
-        let mut state = self.lock();
-        let mut waited_since = None;
-        loop {
-            if cancelled() {
-                return Err(Error::Cancelled);
-            }
-            let now = SystemTime::now();
-            match state.cache.state(now) {
-                CredentialState::Fresh(lease) => return Ok((lease.credentials.clone(), lease.id)),
-                CredentialState::RefreshDue(lease) => {
-                    let current = (lease.credentials.clone(), lease.id);
-                    let Some(ticket) = state.cache.begin_refresh(now) else {
-                        return Ok(current);
-                    };
-                    drop(state);
-                    // A failure keeps the still-valid credentials in use; the
-                    // cache asks again after its retry delay.
-                    let refreshed = self.refresh(ticket);
-                    #[cfg(feature = "tracing")]
-                    if let Err(e) = &refreshed {
-                        tracing::warn!(error = %e, "metadata credential refresh failed; the current ones stay in use");
-                    }
-                    drop(refreshed);
-                    state = self.lock();
-                }
-                CredentialState::RefreshRequired => {
-                    if let Some(since) = waited_since
-                        && state.ended != since
-                        && let Some(failure) = &state.last_failure
-                    {
-                        return Err(Error::Metadata(Box::new(failure.shared_copy())));
-                    }
-                    match state.cache.begin_refresh(now) {
-                        Some(ticket) => {
-                            drop(state);
-                            self.refresh(ticket)?;
-                            state = self.lock();
-                        }
-                        None => {
-                            waited_since.get_or_insert(state.ended);
-                            state = self
-                                .shared
-                                .refresh_ended
-                                .wait_timeout(state, WAIT_SLICE)
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .0;
-                        }
-                    }
-                }
-            }
-        }
+        self.shared
+            .flight
+            .lease(&|| self.refresh(), cancelled, None)
     }
 
-    /// Fetch (without holding the lock), store the outcome, wake the waiters.
-    fn refresh(&self, ticket: RefreshTicket) -> Result<(), Error> {
-        let session = self.lock().session.clone();
-        let (fetched, session) = self.fetch(session);
-        let now = SystemTime::now();
-        let mut state = self.lock();
-        state.session = session;
-        let outcome = match fetched {
-            Ok(fetched) => state
-                .cache
-                .complete_refresh(ticket, fetched, now)
-                .map(drop)
-                .map_err(|_| MetadataFetchError::AlreadyExpired),
-            Err(e) => {
-                state.cache.fail_refresh(ticket, now);
-                Err(e)
-            }
+    /// One fetch, reusing and then keeping the metadata session token.
+    fn refresh(&self) -> Result<TemporaryCredentials, MetadataFetchError> {
+        let lock = || {
+            self.shared
+                .session
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
         };
-        state.ended = state.ended.wrapping_add(1);
-        state.last_failure = outcome.as_ref().err().map(MetadataFetchError::shared_copy);
-        drop(state);
-        self.shared.refresh_ended.notify_all();
-        outcome.map_err(|e| Error::Metadata(Box::new(e)))
+        let session = lock().clone();
+        let (fetched, session) = self.fetch(session);
+        *lock() = session;
+        fetched
     }
 
     /// The metadata calls of one fetch, and the session token to keep.
@@ -318,12 +239,15 @@ impl MetadataCredentials {
     /// The service refused credentials `id` with a 401: true when new ones
     /// are worth one more try.
     pub(crate) fn on_unauthorized(&self, id: CredentialsId) -> bool {
-        self.lock().cache.on_unauthorized(id) == UnauthorizedAction::RetryWithNewToken
+        self.shared
+            .flight
+            .with_cache(|cache| cache.on_unauthorized(id))
+            == UnauthorizedAction::RetryWithNewToken
     }
 
     /// The service accepted credentials `id`.
     pub(crate) fn on_accepted(&self, id: CredentialsId) {
-        self.lock().cache.on_accepted(id);
+        self.shared.flight.with_cache(|cache| cache.on_accepted(id));
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
+use koophone_check::signed::assert_rotated_unrefused;
 use koophone_sim::{LoggedRequest, MetadataSpec, SECURITY_KEY_PATH, Scenario, Sim, SimHandle};
 use koophone_ureq::{
     ChainError, Client, CredentialChain, CredentialOrigin, Credentials, ENV_METADATA_ENDPOINT,
@@ -28,14 +29,6 @@ fn sim(metadata: MetadataSpec) -> SimHandle {
 
 fn metadata_of(sim: &SimHandle) -> MetadataCredentials {
     MetadataCredentials::with_endpoint(Endpoint::parse(sim.base_url()).unwrap())
-}
-
-fn access_keys_signed(log: &[LoggedRequest]) -> BTreeSet<String> {
-    log.iter()
-        .filter_map(|r| r.header("authorization"))
-        .filter_map(|a| a.split("Access=").nth(1))
-        .map(|rest| rest.split(',').next().unwrap_or_default().to_owned())
-        .collect()
 }
 
 fn count(log: &[LoggedRequest], method: &str, path: &str) -> usize {
@@ -66,16 +59,7 @@ fn a_wait_outlives_several_temporary_credentials() {
     let ready = client.wait_until_ready(op, policy, |_| {}).unwrap();
     assert_eq!(ready.output.status, PrepareStatus::Normal);
     let log = sim.request_log();
-    let keys = access_keys_signed(&log);
-    assert!(
-        keys.len() >= 3,
-        "signed with {} credential sets",
-        keys.len()
-    );
-    assert!(
-        log.iter().all(|r| r.status != 401),
-        "no request was refused"
-    );
+    assert_rotated_unrefused(&log);
 }
 
 #[test]

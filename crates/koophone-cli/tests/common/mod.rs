@@ -68,6 +68,34 @@ pub fn koophone(args: &[&str], vars: &[(&str, &str)]) -> Command {
     cmd
 }
 
+/// The simulator's IAM user (`koophone_sim`'s default scenario), as flags.
+pub const SIM_IAM_USER: [&str; 6] = [
+    "--iam-user",
+    "sim-user",
+    "--iam-domain",
+    "sim-domain",
+    "--iam-project",
+    "sim-project",
+];
+
+/// A ShowInstanceStatus of the simulator's instance at `endpoint`, printed
+/// as `output`.
+pub fn status_args(endpoint: &str, output: &str) -> Vec<String> {
+    [
+        "--endpoint",
+        endpoint,
+        "--output",
+        output,
+        "status",
+        "--project-id",
+        "sim-project",
+        "--instance-id",
+        "sim-instance",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 /// Run `cmd` to its end, collecting both streams.
 pub fn exec(cmd: &mut Command) -> Run {
     let start = Instant::now();

@@ -7,19 +7,25 @@
 //! names it. The recipe, in order:
 //!
 //! 1. `src/operation/<name>.rs` in koophone-proto: the operation value with a
-//!    validating constructor, its output type (implementing
-//!    [`Redact`] for any text from the network), its
+//!    validating constructor, its output type (implementing `Display` for
+//!    its one-line text and [`Redact`] for any text from the network), its
 //!    [`Operation`] impl (`NAME`, `METHOD`, `PATH` as the API documents it,
 //!    `IDEMPOTENT`, `path_parameters`, `body`, `decode_success`) and its wait
 //!    targets. Declare it in this module and re-export it from `lib.rs`.
-//! 2. `tests/vectors/`: request and response vectors for it (the vector
-//!    runner decodes through the same generic path).
-//! 3. koophone-sim: a route for it in the simulator (`PATH` is matched by the
-//!    generic router) and its behaviour in the model.
+//! 2. Conformance: request and response vectors in `tests/vectors/`, one row
+//!    in the `OPERATIONS` table of `crates/koophone-proto/tests/vectors.rs`,
+//!    and its properties (total decoding, body round trip) in
+//!    `crates/koophone-proto/tests/properties.rs`.
+//! 3. koophone-sim: a row in the router's `ROUTES` table (method and path
+//!    template as documented) and a `FaultRoute`, the handler, and the
+//!    behaviour in the model; its scenario fields if it has any.
 //! 4. koophone-ureq: a convenience method on `Client` if it deserves one
-//!    (`Client::call` already runs any operation).
-//! 5. koophone-cli: a subcommand and a `Render` impl for its output.
-//! 6. fuzz/ and koophone-check: a line in the decode target's operation table.
+//!    (`Client::call`, `Client::wait` and the fleet already run any operation).
+//! 5. koophone-cli: a subcommand in `args.rs`, an arm in `run.rs` that goes
+//!    through `Context::call` or `Context::wait`, and a `Render` impl for its
+//!    output in `render.rs`.
+//! 6. Fuzzing: a row in koophone-check's `DECODERS` table (the `decode`
+//!    target and the stable replay of its corpus pick it up).
 //!
 //! The request is built by [`Operation::build_request`] from those pieces:
 //! the endpoint's prefix plus `PATH` with each `{parameter}` replaced by one
