@@ -249,6 +249,9 @@ pub struct PrepareArgs {
     /// With --wait: longest pause between polls, in milliseconds
     #[arg(long, value_name = "MS", default_value_t = 15000, requires = "wait")]
     pub max_interval: u64,
+    /// With --wait, for several instances: how the fleet shares the service.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 impl PrepareArgs {
@@ -276,20 +279,58 @@ pub struct StatusArgs {
 /// `wait`.
 #[derive(Args)]
 pub struct WaitArgs {
-    /// Which phone.
+    /// KooPhone user id (at most 32 characters)
+    #[arg(long, value_name = "ID")]
+    pub user_id: String,
+    /// Which phones.
     #[command(flatten)]
-    pub ids: ProgressArgs,
+    pub instances: InstancesArgs,
     /// How to poll.
     #[command(flatten)]
     pub poll: PollArgs,
+    /// How a fleet shares the service.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// The instances of a wait: one, or a fleet.
+#[derive(Args)]
+pub struct InstancesArgs {
+    /// Instance id; give it more than once to wait for several at once
+    #[arg(
+        long = "instance-id",
+        value_name = "ID",
+        required_unless_present = "instances_file"
+    )]
+    pub instance_ids: Vec<String>,
+    /// Read instance ids from this file (- for stdin): one a line, blank lines
+    /// and # comments skipped, duplicates dropped, order kept
+    #[arg(long, value_name = "PATH")]
+    pub instances_file: Option<PathBuf>,
+}
+
+/// How a wait for several instances shares the service.
+#[derive(Args)]
+pub struct FleetArgs {
+    /// Requests in flight at once when waiting for several instances
+    #[arg(long, value_name = "N", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+    /// Requests per second for the whole fleet; never exceeded in any
+    /// one-second window, lowered while the service answers 429
+    #[arg(long, value_name = "R", default_value_t = 20.0)]
+    pub rate: f64,
 }
 
 /// `wait-state`.
 #[derive(Args)]
 pub struct WaitStateArgs {
-    /// Which instance.
+    /// CloudDC project id
+    #[arg(long, value_name = "ID")]
+    pub project_id: String,
+    /// Which instances.
     #[command(flatten)]
-    pub ids: StatusArgs,
+    pub instances: InstancesArgs,
     /// The state to wait for (pending, running, stopping, stopped, reinstalling,
     /// shutting-down, terminated, error, failed, or any other string as the service sends it)
     #[arg(long, value_name = "STATE")]
@@ -297,6 +338,9 @@ pub struct WaitStateArgs {
     /// How to poll.
     #[command(flatten)]
     pub poll: PollArgs,
+    /// How a fleet shares the service.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 /// The polling options of both waits.

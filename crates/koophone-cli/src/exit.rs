@@ -181,7 +181,9 @@ impl Failure {
 
 fn kind_of(error: &Error) -> Kind {
     match error {
-        Error::InvalidInput(_) | Error::InvalidPolicy(_) => Kind::InvalidInput,
+        Error::InvalidInput(_) | Error::InvalidPolicy(_) | Error::InvalidFleetPolicy(_) => {
+            Kind::InvalidInput
+        }
         Error::Service(_) | Error::OtherApi(_) => Kind::Service,
         // A token source that cannot produce a token: the request could not be authenticated.
         Error::Unauthorized(_) | Error::Credentials(_) => Kind::Unauthorized,

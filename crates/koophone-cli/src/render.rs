@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use koophone_ureq::{InstanceStatus, PreparedInstances, Progress, Waited};
+use koophone_ureq::{FleetWaited, InstanceStatus, PreparedInstances, Progress, Waited};
 use serde::Serialize;
 
 use crate::exit::{Failure, Kind};
@@ -23,6 +23,9 @@ pub trait Render: std::fmt::Display {
 
     /// The document of this output, in the contract's member order.
     fn doc(&self) -> Self::Doc<'_>;
+
+    /// The one word a fleet's live line counts instances by (`queuing`, `running`).
+    fn label(&self) -> &str;
 
     /// Both forms of a single call's result.
     fn report(&self) -> Report {
@@ -84,6 +87,10 @@ impl Render for Progress {
 
     const REACHED: &'static str = "ready:";
 
+    fn label(&self) -> &str {
+        self.status.as_str()
+    }
+
     fn doc(&self) -> ProgressDoc {
         ProgressDoc {
             status: self.status.as_str(),
@@ -110,6 +117,10 @@ struct InstanceErrorDoc<'a> {
 
 impl Render for InstanceStatus {
     type Doc<'a> = StatusDoc<'a>;
+
+    fn label(&self) -> &str {
+        self.state.as_str()
+    }
 
     fn doc(&self) -> StatusDoc<'_> {
         StatusDoc {
@@ -140,6 +151,10 @@ struct PreparedEntryDoc<'a> {
 
 impl Render for PreparedInstances {
     type Doc<'a> = PreparedDoc<'a>;
+
+    fn label(&self) -> &str {
+        "prepared"
+    }
 
     fn doc(&self) -> PreparedDoc<'_> {
         PreparedDoc {
@@ -228,14 +243,32 @@ impl Summary {
             5
         } else if any(&[Kind::Timeout]) {
             3
+        } else if any(&[Kind::InvalidInput]) {
+            // A request that could not be made (nothing sent for it).
+            2
         } else {
             0
         }
     }
 }
 
-/// Both forms of a fleet's result: one line per instance and a summary line,
-/// or the fleet document.
+/// Rows of the human table of instances that did not become ready.
+const TABLE_ROWS: usize = 20;
+
+/// A fleet wait's results as members, in the order of `ids`; an instance
+/// the wait did not finish is `cancelled`.
+pub fn members<R>(ids: &[String], waited: FleetWaited<R>) -> Vec<FleetMember<R>> {
+    ids.iter()
+        .zip(waited.instances)
+        .map(|(id, outcome)| FleetMember {
+            instance_id: id.clone(),
+            outcome: outcome.map_err(|e| Failure::from_error(&e)),
+        })
+        .collect()
+}
+
+/// Both forms of a fleet's result: a summary line, then a short table of
+/// the instances that did not become ready; or the fleet document.
 pub fn fleet<R: Render>(members: &[FleetMember<R>], requests: u64, elapsed: Duration) -> Report {
     let mut summary = Summary {
         total: members.len(),
@@ -243,14 +276,12 @@ pub fn fleet<R: Render>(members: &[FleetMember<R>], requests: u64, elapsed: Dura
         elapsed_ms: elapsed_ms(elapsed),
         ..Summary::default()
     };
-    let mut lines = Vec::with_capacity(members.len() + 1);
+    let mut not_ready = Vec::new();
     let mut docs = Vec::with_capacity(members.len());
     for member in members {
-        let id = crate::exit::one_line(&member.instance_id);
         match &member.outcome {
             Ok(w) => {
                 summary.ready += 1;
-                lines.push(format!("{id}: {}", waited(w).human));
                 docs.push(MemberOrError::Waited(MemberDoc {
                     instance_id: &member.instance_id,
                     answer: WaitedDoc {
@@ -266,7 +297,7 @@ pub fn fleet<R: Render>(members: &[FleetMember<R>], requests: u64, elapsed: Dura
                     Kind::Timeout => summary.timed_out += 1,
                     _ => summary.errors += 1,
                 }
-                lines.push(format!("{id}: {}", f.line));
+                not_ready.push((crate::exit::one_line(&member.instance_id), f));
                 docs.push(MemberOrError::Error(ErrorMemberDoc {
                     instance_id: &member.instance_id,
                     error: failure_fields(f),
@@ -274,7 +305,7 @@ pub fn fleet<R: Render>(members: &[FleetMember<R>], requests: u64, elapsed: Dura
             }
         }
     }
-    lines.push(format!(
+    let mut lines = vec![format!(
         "{} instances: {} ready, {} failed, {} timed out, {} errors; {} requests in {:.1}s",
         summary.total,
         summary.ready,
@@ -283,7 +314,22 @@ pub fn fleet<R: Render>(members: &[FleetMember<R>], requests: u64, elapsed: Dura
         summary.errors,
         summary.requests,
         elapsed.as_secs_f64()
-    ));
+    )];
+    // A short table of the instances that did not become ready.
+    let width = not_ready
+        .iter()
+        .map(|(id, _)| id.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (id, f) in not_ready.iter().take(TABLE_ROWS) {
+        lines.push(format!("{id:width$}  {:<13} {}", f.kind.as_str(), f.line));
+    }
+    if not_ready.len() > TABLE_ROWS {
+        lines.push(format!(
+            "... and {} more not ready (--output json lists every instance)",
+            not_ready.len() - TABLE_ROWS
+        ));
+    }
     Report {
         human: lines.join("\n"),
         json: to_json(&FleetDoc {
@@ -372,9 +418,11 @@ mod tests {
             r#"{"instances":[{"instance_id":"a","status":"normal","status_code":0,"waiting_count":0,"polls":2,"elapsed_ms":1500},{"instance_id":"b","error":{"kind":"timeout","http_status":null,"error_code":null,"error_msg":"the wait deadline passed","request_id":null}}],"summary":{"total":2,"ready":1,"failed":0,"timed_out":1,"errors":0,"requests":5,"elapsed_ms":3000}}"#
         );
         assert_eq!(Summary::exit_code(&members), 3);
-        assert!(report.human.ends_with(
-            "2 instances: 1 ready, 0 failed, 1 timed out, 0 errors; 5 requests in 3.0s"
-        ));
+        assert_eq!(
+            report.human,
+            "2 instances: 1 ready, 0 failed, 1 timed out, 0 errors; 5 requests in 3.0s\n\
+             b  timeout       the wait deadline passed"
+        );
         let mut members = members;
         members.push(FleetMember {
             instance_id: "c".to_owned(),

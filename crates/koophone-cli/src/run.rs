@@ -7,17 +7,18 @@ use std::time::Instant;
 
 use clap::ArgMatches;
 use koophone_ureq::{
-    BatchPrepareInstances, Client, InstanceState, Operation, PreparedInstances, Service,
-    ShowInstanceStatus, ShowProgress, Target, UntilReady, UntilState, WaitPolicy, Waited,
+    BatchPrepareInstances, Client, Error, FleetPolicy, FleetWaited, InstanceState, Operation,
+    PreparedInstances, Service, ShowInstanceStatus, ShowProgress, Target, UntilReady, UntilState,
+    WaitPolicy, Waited,
 };
 
-use crate::args::{Cli, Command, Global, PollArgs, PrepareArgs};
+use crate::args::{Cli, Command, FleetArgs, Global, InstancesArgs, PollArgs, PrepareArgs};
 use crate::connect::{connect, failure, invalid, wait_policy};
-use crate::exit::{Failure, Kind};
+use crate::exit::{Failure, INTERRUPTED};
+use crate::instances;
 use crate::interrupt::Interrupt;
-use crate::live::LiveLine;
+use crate::live::{FleetLine, LiveLine};
 use crate::output::Report;
-use crate::render::FleetMember;
 use crate::render::{self, Render};
 use crate::{docs, serve, token};
 
@@ -46,24 +47,38 @@ pub fn run(cli: &Cli, matches: &ArgMatches, interrupt: &Interrupt) -> Result<Out
             cx.call(Service::KooPhone, &op)
         }
         Command::Wait(args) => {
-            let op =
-                ShowProgress::new(&args.ids.user_id, &args.ids.instance_id).map_err(invalid)?;
-            let subject = op.instance_id().to_owned();
-            cx.wait(Service::KooPhone, op, UntilReady, &args.poll, &subject)
+            let ids = instance_ids(&args.instances)?;
+            let ops = ids
+                .iter()
+                .map(|id| ShowProgress::new(&args.user_id, id).map_err(invalid))
+                .collect::<Result<Vec<_>, _>>()?;
+            let spec = WaitSpec {
+                poll: &args.poll,
+                fleet: &args.fleet,
+                ready: "normal",
+            };
+            cx.wait_each(Service::KooPhone, ops, UntilReady, &ids, &spec)
         }
         Command::Status(ids) => {
             let op = ShowInstanceStatus::new(&ids.project_id, &ids.instance_id).map_err(invalid)?;
             cx.call(Service::CloudDc, &op)
         }
         Command::WaitState(args) => {
-            let op = ShowInstanceStatus::new(&args.ids.project_id, &args.ids.instance_id)
-                .map_err(invalid)?;
+            let ids = instance_ids(&args.instances)?;
+            let ops = ids
+                .iter()
+                .map(|id| ShowInstanceStatus::new(&args.project_id, id).map_err(invalid))
+                .collect::<Result<Vec<_>, _>>()?;
             if args.state.is_empty() {
                 return Err(Failure::invalid_input("invalid state: must not be empty"));
             }
             let target = UntilState::new(InstanceState::parse(&args.state));
-            let subject = op.instance_id().to_owned();
-            cx.wait(Service::CloudDc, op, target, &args.poll, &subject)
+            let spec = WaitSpec {
+                poll: &args.poll,
+                fleet: &args.fleet,
+                ready: &args.state,
+            };
+            cx.wait_each(Service::CloudDc, ops, target, &ids, &spec)
         }
         Command::Prepare(args) => cx.prepare(args),
         Command::Token => token::issue_token(global, interrupt).map(Outcome::Report),
@@ -71,6 +86,35 @@ pub fn run(cli: &Cli, matches: &ArgMatches, interrupt: &Interrupt) -> Result<Out
         Command::Completions(args) => Ok(Outcome::Printed(docs::completions(args))),
         Command::Man(args) => docs::man_page(args).map(Outcome::Printed),
     }
+}
+
+/// The ids of `--instance-id` and `--instances-file`; at least one.
+fn instance_ids(args: &InstancesArgs) -> Result<Vec<String>, Failure> {
+    let ids = instances::instance_ids(&args.instance_ids, args.instances_file.as_deref())?;
+    if ids.is_empty() {
+        return Err(Failure::invalid_input(
+            "no instance id given (--instance-id, or ids in --instances-file)",
+        ));
+    }
+    Ok(ids)
+}
+
+/// The fleet's policy from the flags, checked before anything is sent.
+fn fleet_policy(args: &FleetArgs) -> Result<FleetPolicy, Failure> {
+    let concurrency = usize::try_from(args.concurrency).unwrap_or(usize::MAX);
+    let policy = FleetPolicy::default().with_limits(args.rate, concurrency);
+    policy
+        .validate()
+        .map_err(|e| Failure::from_error(&Error::InvalidFleetPolicy(e)))?;
+    Ok(policy)
+}
+
+/// How the waits of a command poll and share the service.
+struct WaitSpec<'a> {
+    poll: &'a PollArgs,
+    fleet: &'a FleetArgs,
+    /// The label the live line counts as ready (`normal`, the state waited for).
+    ready: &'a str,
 }
 
 /// What every operation's command needs besides the operation.
@@ -93,70 +137,108 @@ impl Context<'_> {
     }
 
     /// `prepare`: every batch of at most 100 ids, one after another (the
-    /// first failure ends the command); with `--wait`, then a wait for each
-    /// instance as `wait` does, one after another within one `--max-wait`.
+    /// first failure ends the command). With `--wait` and several
+    /// instances, each batch's instances join one fleet wait as soon as the
+    /// batch is prepared (one process, `--concurrency`, `--rate`); with one
+    /// instance, the single-instance wait.
     fn prepare(&self, args: &PrepareArgs) -> Result<Outcome, Failure> {
         let ids =
             crate::instances::instance_ids(&args.instance_id, args.instances_file.as_deref())?;
         let batches = BatchPrepareInstances::in_batches(&args.user_id, &ids).map_err(invalid)?;
-        let policy = if args.wait {
-            Some(wait_policy(&args.poll(), self.global.retries)?)
+        let policies = if args.wait {
+            Some((
+                wait_policy(&args.poll(), self.global.retries)?,
+                fleet_policy(&args.fleet)?,
+            ))
         } else {
             None
         };
         let start = Instant::now();
         let conn = connect(self.global, self.matches, self.interrupt, Service::KooPhone)?;
-        let mut prepared = PreparedInstances {
-            instances: Vec::with_capacity(ids.len()),
-        };
-        for batch in &batches {
-            let answer = conn.client.prepare_instances(batch).map_err(failure)?;
-            prepared.instances.extend(answer.instances);
-        }
-        let Some(policy) = policy else {
+        let client = &conn.client;
+        let Some((policy, fleet)) = policies else {
+            let mut prepared = PreparedInstances {
+                instances: Vec::with_capacity(ids.len()),
+            };
+            for batch in &batches {
+                let answer = client.prepare_instances(batch).map_err(failure)?;
+                prepared.instances.extend(answer.instances);
+            }
             return Ok(Outcome::Report(prepared.report()));
         };
-        let ops: Vec<ShowProgress> = batches
+        let wait_ids: Vec<String> = batches
             .iter()
             .flat_map(BatchPrepareInstances::progress_operations)
+            .map(|op| op.instance_id().to_owned())
             .collect();
-        let mut requests = batches.len() as u64;
-        if let [op] = &ops[..] {
-            let waited = wait_progress(&conn.client, op.clone(), policy, &mut requests)?;
+        if let [batch] = &batches[..]
+            && let [op] = &batch.progress_operations()[..]
+        {
+            client.prepare_instances(batch).map_err(failure)?;
+            let mut requests = 1;
+            let waited = wait_progress(client, op.clone(), policy, &mut requests)?;
             return Ok(Outcome::Report(render::waited(&waited)));
         }
-        let deadline = start + policy.max_wait;
-        let mut members = Vec::with_capacity(ops.len());
-        for op in ops {
-            let instance_id = op.instance_id().to_owned();
-            let left = deadline.saturating_duration_since(Instant::now());
-            let outcome = if left.is_zero() {
-                Err(Failure::plain(
-                    Kind::Timeout,
-                    "the wait deadline passed before this instance was polled",
-                ))
-            } else {
-                let policy = WaitPolicy {
-                    max_wait: left,
-                    ..policy
-                };
-                wait_progress(&conn.client, op, policy, &mut requests)
-            };
-            if let Err(f) = &outcome
-                && f.kind == Kind::Cancelled
-            {
-                return Err(Failure::interrupted());
-            }
-            members.push(FleetMember {
-                instance_id,
-                outcome,
-            });
+        // Batches are prepared as the fleet asks for more instances, on this
+        // thread, while the waits of the earlier batches go on.
+        let mut refused = None;
+        let instances = batches
+            .iter()
+            .map_while(|batch| match client.prepare_instances(batch) {
+                Ok(_) => Some(batch.progress_operations()),
+                Err(e) => {
+                    refused = Some(failure(e));
+                    None
+                }
+            })
+            .flatten()
+            .map(|op| (op, UntilReady));
+        let waited = fleet_wait(client, instances, wait_ids.len(), policy, fleet, "normal")?;
+        if let Some(refused) = refused {
+            return Err(refused);
         }
-        let code = render::Summary::exit_code(&members);
-        Ok(Outcome::Fleet(
-            render::fleet(&members, requests, start.elapsed()),
-            code,
+        Ok(fleet_outcome(
+            &wait_ids,
+            waited,
+            batches.len() as u64,
+            start,
         ))
+    }
+
+    /// One wait per operation: the single-instance wait for one, a fleet
+    /// (one process, one rate and concurrency limit) for more.
+    fn wait_each<O, T>(
+        &self,
+        service: Service,
+        mut ops: Vec<O>,
+        target: T,
+        ids: &[String],
+        spec: &WaitSpec<'_>,
+    ) -> Result<Outcome, Failure>
+    where
+        O: Operation + Send + 'static,
+        O::Output: Render,
+        T: Target<O::Output> + Clone + Send + 'static,
+    {
+        if ops.len() == 1
+            && let Some(op) = ops.pop()
+        {
+            return self.wait(service, op, target, spec.poll, &ids[0]);
+        }
+        let policy = wait_policy(spec.poll, self.global.retries)?;
+        let fleet = fleet_policy(spec.fleet)?;
+        let conn = connect(self.global, self.matches, self.interrupt, service)?;
+        let start = Instant::now();
+        let instances = ops.into_iter().map(|op| (op, target.clone()));
+        let waited = fleet_wait(
+            &conn.client,
+            instances,
+            ids.len(),
+            policy,
+            fleet,
+            spec.ready,
+        )?;
+        Ok(fleet_outcome(ids, waited, 0, start))
     }
 
     /// Poll `op` until `target` holds, drawing each answer on a terminal.
@@ -182,6 +264,46 @@ impl Context<'_> {
         drop(live);
         Ok(Outcome::Report(render::waited(&waited.map_err(failure)?)))
     }
+}
+
+/// Run a fleet wait with the live summary line on a terminal.
+fn fleet_wait<O, T>(
+    client: &Client,
+    instances: impl IntoIterator<Item = (O, T)>,
+    total: usize,
+    policy: WaitPolicy,
+    fleet: FleetPolicy,
+    ready: &str,
+) -> Result<FleetWaited<O::Output>, Failure>
+where
+    O: Operation + Send + 'static,
+    O::Output: Render,
+    T: Target<O::Output> + Send + 'static,
+{
+    let mut live = FleetLine::start(total, ready);
+    let waited = client.wait_fleet(instances, policy, fleet, |k, seen| live.observe(k, seen));
+    drop(live);
+    waited.map_err(failure)
+}
+
+/// The fleet's report and exit code (130 when interrupted: what was known
+/// is printed all the same). `extra_requests` were sent before the waits
+/// (prepare calls); `start` is when the command began sending.
+fn fleet_outcome<R: Render>(
+    ids: &[String],
+    waited: FleetWaited<R>,
+    extra_requests: u64,
+    start: Instant,
+) -> Outcome {
+    let requests = waited.summary.requests + extra_requests;
+    let cancelled = waited.cancelled;
+    let members = render::members(ids, waited);
+    let code = if cancelled {
+        INTERRUPTED
+    } else {
+        render::Summary::exit_code(&members)
+    };
+    Outcome::Fleet(render::fleet(&members, requests, start.elapsed()), code)
 }
 
 /// One instance's wait until normal, counting its requests (every answer,

@@ -12,8 +12,9 @@ use koophone_proto::auth::{AkSkCredentials, IssuedToken};
 use koophone_proto::endpoint::{DEFAULT_USER_AGENT, user_agent_header};
 use koophone_proto::{
     Action, ApiError, Call, CallError, Endpoint, InstanceStatus, InvalidInput, InvalidReason,
-    Jitter, Machine, Observation, Operation, Progress, Retry, ShowInstanceStatus, ShowProgress,
-    Target, Token, TransportErrorKind, UntilReady, UntilState, WaitError, WaitPolicy, Waiter,
+    Jitter, Machine, Observation, Operation, Progress, RequestContext, Retry, ShowInstanceStatus,
+    ShowProgress, Target, Token, TransportErrorKind, UntilReady, UntilState, WaitError, WaitPolicy,
+    Waiter,
 };
 
 use crate::cancel::CancelToken;
@@ -401,6 +402,10 @@ impl fmt::Debug for Client {
 /// The callback a wait passes every observation to.
 type OnObservation<'a, T> = &'a mut dyn FnMut(&Observation<T>);
 
+/// Builds and signs one request from a prepared context, as of a wall-clock time.
+pub(crate) type BuildRequest<'a> =
+    dyn FnMut(&RequestContext, SystemTime) -> Result<http::Request<Vec<u8>>, InvalidInput> + 'a;
+
 impl Client {
     /// Start configuring a client.
     ///
@@ -501,28 +506,7 @@ impl Client {
         let mut waiter = Waiter::new(op, target, policy, start);
         let (outcome, last_transport) =
             self.drive(&mut waiter, start, Some(&mut on_observation))?;
-        let polls = waiter.polls();
-        let elapsed = start.elapsed();
-        match outcome {
-            Ok(output) => Ok(Waited {
-                output,
-                polls,
-                elapsed,
-            }),
-            Err(WaitError::Api(e)) => Err(e.into()),
-            Err(WaitError::Transport(kind)) => Err(transport_error(kind, last_transport)),
-            Err(WaitError::FailedState(state)) => Err(Error::FailedState(Box::new(FailedState {
-                state: Snapshot::new(state),
-                polls,
-                elapsed,
-            }))),
-            Err(WaitError::Deadline { last }) => Err(Error::WaitDeadline(Box::new(WaitDeadline {
-                polls,
-                elapsed,
-                last_output: last.map(Snapshot::new),
-                last: waiter.last_observation().map(snapshot_observation),
-            }))),
-        }
+        wait_result(outcome, &waiter, start.elapsed(), last_transport)
     }
 
     /// Run a machine's loop: send when it says send, sleep (cancellably)
@@ -547,7 +531,15 @@ impl Client {
                     now = Instant::now();
                 }
                 Action::Send => {
-                    let outcome = self.attempt(machine, now)?;
+                    let deadline = machine.deadline();
+                    let attempt = machine.attempts();
+                    let outcome = self.attempt(
+                        deadline,
+                        <M::Op as Operation>::NAME,
+                        attempt,
+                        now,
+                        &mut |ctx, wall| machine.request(ctx, wall),
+                    )?;
                     now = Instant::now();
                     match outcome {
                         Ok(response) => {
@@ -572,25 +564,29 @@ impl Client {
     }
 
     /// One request: fresh context (re-reading a token source, leasing an
-    /// IAM token), built and authorized by the machine (an AK/SK signature
-    /// as of now), sent, body read. A 401 to an IAM token is sent once more
-    /// with a new token. No request outlives the machine's deadline. `now`
-    /// is the time the machine decided to send; it stands for the time the
-    /// request starts unless preparing it could block (a token source, IAM).
-    fn attempt<M: Machine>(
+    /// IAM token), built and authorized by `build` (a machine's or a fleet's
+    /// `request`: an AK/SK signature as of now), sent, body read. A 401 to an
+    /// IAM token is sent once more with a new token. No request outlives
+    /// `deadline` (the machine's, or the fleet instance's). `now` is the
+    /// time the machine decided to send; it stands for the time the request
+    /// starts unless preparing it could block (a token source, IAM).
+    /// `operation` and `attempt` name the request in the tracing span.
+    pub(crate) fn attempt(
         &self,
-        machine: &mut M,
+        deadline: Instant,
+        #[cfg_attr(not(feature = "tracing"), allow(unused_variables))] operation: &'static str,
+        #[cfg_attr(not(feature = "tracing"), allow(unused_variables))] attempt: u32,
         now: Instant,
+        build: &mut BuildRequest<'_>,
     ) -> Result<Result<Response<Vec<u8>>, TransportError>, Error> {
         #[cfg(feature = "tracing")]
         let span = tracing::debug_span!(
             "koophone.attempt",
-            operation = <M::Op as Operation>::NAME,
-            attempt = machine.attempts(),
+            operation = operation,
+            attempt = attempt,
             status = tracing::field::Empty,
         )
         .entered();
-        let deadline = machine.deadline();
         let sleep = |at: Instant| self.sleep_until(at).is_ok();
         let issue = |iam: &IamPassword| {
             issue_retrying(
@@ -624,7 +620,7 @@ impl Client {
                 (Cow::Borrowed(_), false) => now,
                 _ => Instant::now(),
             };
-            let request = machine.request(&prepared.context, SystemTime::now())?;
+            let request = build(&prepared.context, SystemTime::now())?;
             let outcome = self
                 .inner
                 .transport
@@ -656,7 +652,7 @@ impl Client {
         (left < self.inner.request_timeout).then_some(left)
     }
 
-    fn check_cancelled(&self) -> Result<(), Error> {
+    pub(crate) fn check_cancelled(&self) -> Result<(), Error> {
         match &self.cancel {
             Some(token) if token.is_cancelled() => Err(Error::Cancelled),
             _ => Ok(()),
@@ -677,6 +673,42 @@ impl Client {
                 Ok(())
             }
         }
+    }
+}
+
+/// A finished wait as the client reports it, single or in a fleet:
+/// `waiter` says how many polls it took and what it saw last, and
+/// `last_transport` is the transport error behind a transport outcome.
+pub(crate) fn wait_result<O, T>(
+    outcome: Result<O::Output, WaitError<O::Output>>,
+    waiter: &Waiter<O, T>,
+    elapsed: Duration,
+    last_transport: Option<TransportError>,
+) -> Result<Waited<O::Output>, Error>
+where
+    O: Operation,
+    T: Target<O::Output>,
+{
+    let polls = waiter.polls();
+    match outcome {
+        Ok(output) => Ok(Waited {
+            output,
+            polls,
+            elapsed,
+        }),
+        Err(WaitError::Api(e)) => Err(e.into()),
+        Err(WaitError::Transport(kind)) => Err(transport_error(kind, last_transport)),
+        Err(WaitError::FailedState(state)) => Err(Error::FailedState(Box::new(FailedState {
+            state: Snapshot::new(state),
+            polls,
+            elapsed,
+        }))),
+        Err(WaitError::Deadline { last }) => Err(Error::WaitDeadline(Box::new(WaitDeadline {
+            polls,
+            elapsed,
+            last_output: last.map(Snapshot::new),
+            last: waiter.last_observation().map(snapshot_observation),
+        }))),
     }
 }
 

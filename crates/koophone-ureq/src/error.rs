@@ -3,6 +3,7 @@
 use std::fmt;
 
 use koophone_proto::error::OneLine;
+use koophone_proto::fleet::FleetPolicyError;
 use koophone_proto::{
     ApiError, InvalidInput, Malformed, PolicyError, RetryAfter, ServiceError, Throttled,
     TransportErrorKind,
@@ -25,6 +26,8 @@ pub enum Error {
     InvalidInput(InvalidInput),
     /// A wait or retry policy out of range (zero interval, growth below 1, ...).
     InvalidPolicy(PolicyError),
+    /// A fleet policy out of range (rate, concurrency, ...): nothing was sent.
+    InvalidFleetPolicy(FleetPolicyError),
     /// The service answered with an error (after any retries).
     Service(Box<ServiceError>),
     /// 401: the token was refused.
@@ -60,7 +63,9 @@ impl Error {
     /// password), or `transport`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::InvalidInput(_) | Error::InvalidPolicy(_) => "invalid_input",
+            Error::InvalidInput(_) | Error::InvalidPolicy(_) | Error::InvalidFleetPolicy(_) => {
+                "invalid_input"
+            }
             Error::Service(_) => "service",
             Error::Unauthorized(_) => "unauthorized",
             Error::Throttled(_) => "throttled",
@@ -263,6 +268,12 @@ impl From<PolicyError> for Error {
     }
 }
 
+impl From<FleetPolicyError> for Error {
+    fn from(e: FleetPolicyError) -> Self {
+        Error::InvalidFleetPolicy(e)
+    }
+}
+
 impl From<TransportError> for Error {
     fn from(e: TransportError) -> Self {
         Error::Transport(e)
@@ -280,6 +291,7 @@ impl fmt::Display for Error {
         match self {
             Error::InvalidInput(e) => write!(f, "{e}"),
             Error::InvalidPolicy(e) => write!(f, "invalid policy: {e}"),
+            Error::InvalidFleetPolicy(e) => write!(f, "invalid fleet policy: {e}"),
             Error::Service(e) => fmt_service(f, "service error", e),
             Error::Unauthorized(e) => fmt_service(f, "unauthorized", e),
             Error::Throttled(t) => {

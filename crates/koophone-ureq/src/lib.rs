@@ -108,6 +108,7 @@ mod chain;
 mod client;
 mod credentials;
 mod error;
+mod fleet;
 mod iam;
 mod metadata;
 mod prepare;
@@ -123,7 +124,9 @@ pub use chain::{
 pub use client::{Client, ClientBuilder, RetryPolicy};
 pub use credentials::{Credentials, TokenSource};
 pub use error::{ApiErrorRef, CredentialsError, Error, IamError, MetadataFetchError};
+pub use fleet::FleetWaited;
 pub use iam::IamPassword;
+pub use koophone_proto::fleet::{FleetPolicy, FleetPolicyError, FleetSummary};
 pub use metadata::{
     ENV_METADATA_ENDPOINT, METADATA_CALL_TIMEOUT, METADATA_CONNECT_TIMEOUT, MetadataCredentials,
 };
