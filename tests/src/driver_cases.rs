@@ -18,7 +18,6 @@ use std::fmt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use http::Response;
 use koophone_proto::auth::{AkSkCredentials, SecretKey};
 use koophone_proto::{
     Action, ApiError, Auth, Call, CallError, Endpoint, InstanceState, InvalidInput, Jitter,
@@ -550,11 +549,7 @@ pub fn run_in_memory<M: Machine>(
             Action::Send => {
                 let request = machine.request(ctx, transport.wall_clock())?;
                 match transport.send(&request) {
-                    Ok(response) => {
-                        let (parts, body) = response.into_parts();
-                        let response = Response::from_parts(parts, body.as_slice());
-                        machine.handle_response(response, transport.now());
-                    }
+                    Ok(response) => machine.handle_owned(response, transport.now()),
                     Err(e) => {
                         machine.handle_transport_error(memory_error_kind(&e), transport.now());
                     }

@@ -58,13 +58,7 @@ impl LiveLine {
 impl Drop for LiveLine {
     /// Erase the line, so the one result line that follows stands alone.
     fn drop(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-            CURRENT
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-        }
+        erase(self.bar.take());
     }
 }
 
@@ -133,13 +127,7 @@ impl FleetLine {
 
 impl Drop for FleetLine {
     fn drop(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-            CURRENT
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-        }
+        erase(self.bar.take());
     }
 }
 
@@ -151,5 +139,17 @@ pub fn clear() {
         .take()
     {
         bar.finish_and_clear();
+    }
+}
+
+/// Erase a live line, so the one result line that follows stands alone, and
+/// forget it as the one an interruption clears.
+fn erase(bar: Option<ProgressBar>) {
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+        CURRENT
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
     }
 }

@@ -37,6 +37,13 @@ pub trait Machine {
     /// Feed back a transport failure of the request in flight.
     fn handle_transport_error(&mut self, kind: TransportErrorKind, now: Instant);
 
+    /// [`Machine::handle_response`] for a response whose body the driver
+    /// read into a `Vec`, as most HTTP clients hand it over.
+    fn handle_owned(&mut self, response: Response<Vec<u8>>, now: Instant) {
+        let (parts, body) = response.into_parts();
+        self.handle_response(Response::from_parts(parts, body.as_slice()), now);
+    }
+
     /// When the machine gives up: no request should outlive it.
     fn deadline(&self) -> Instant;
 

@@ -309,11 +309,7 @@ impl Client {
                         .await;
                     let now = Instant::now();
                     match outcome {
-                        Ok(response) => {
-                            let (parts, body) = response.into_parts();
-                            machine
-                                .handle_response(Response::from_parts(parts, body.as_slice()), now);
-                        }
+                        Ok(response) => machine.handle_owned(response, now),
                         Err(e) => {
                             machine.handle_transport_error(e.kind(), now);
                             last_transport = Some(e);

@@ -140,11 +140,7 @@ pub fn run<M: Machine>(
                 let request = machine.request(ctx, SystemTime::now())?;
                 let left = machine.deadline().saturating_duration_since(now);
                 match transport.send(&request, left.min(transport.timeout)) {
-                    Ok(response) => {
-                        let (parts, body) = response.into_parts();
-                        let response = Response::from_parts(parts, body.as_slice());
-                        machine.handle_response(response, Instant::now());
-                    }
+                    Ok(response) => machine.handle_owned(response, Instant::now()),
                     Err(kind) => machine.handle_transport_error(kind, Instant::now()),
                 }
             }
