@@ -16,51 +16,30 @@ use serde_json::{Value, json};
 const SECRET: &str = "tok-S3CRET-prepare-9c1e";
 const USER: &str = "1008600000104285462";
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+mod common;
 
-impl Run {
-    fn json(&self) -> Value {
-        let lines: Vec<&str> = self.stdout.lines().collect();
-        assert_eq!(lines.len(), 1, "one line on stdout: {:?}", self.stdout);
-        serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {:?}", self.stdout))
-    }
-
-    fn assert_code(&self, code: i32) -> &Run {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "stdout: {:?}\nstderr: {:?}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-}
+use common::{Run, exec};
 
 fn koophone(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_koophone"));
-    cmd.env_clear().args(args).stdin(Stdio::null());
-    cmd
+    common::koophone(args, &[])
 }
 
+/// What a spawned run printed, checked for the token.
 fn finish(out: std::process::Output) -> Run {
     let run = Run {
         code: out.status.code(),
         stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
         stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+        elapsed: std::time::Duration::ZERO,
     };
-    for text in [&run.stdout, &run.stderr] {
-        assert!(!text.contains(SECRET), "the token was printed: {text:?}");
-    }
+    run.assert_hides(&[SECRET]);
     run
 }
 
 fn run(args: &[&str]) -> Run {
-    finish(koophone(args).output().expect("run koophone"))
+    let run = exec(&mut koophone(args));
+    run.assert_hides(&[SECRET]);
+    run
 }
 
 /// `--simulate` with the secret token, then `args`.
