@@ -155,21 +155,7 @@ fn an_instances_file_skips_comments_blanks_and_duplicates() {
 
 #[test]
 fn an_instances_file_can_be_stdin() {
-    let mut cmd = koophone(
-        &[
-            "--simulate",
-            "--output",
-            "json",
-            "wait",
-            "--user-id",
-            USER,
-            "--instances-file",
-            "-",
-            "--min-interval",
-            "300",
-        ],
-        &[],
-    );
+    let mut cmd = wait_on_stdin(&["--min-interval", "300"]);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -201,19 +187,7 @@ fn one_instance_keeps_the_single_instance_output() {
 
 #[test]
 fn no_ids_and_bad_fleet_flags_are_invalid_input() {
-    let mut cmd = koophone(
-        &[
-            "--simulate",
-            "--output",
-            "json",
-            "wait",
-            "--user-id",
-            USER,
-            "--instances-file",
-            "-",
-        ],
-        &[],
-    );
+    let mut cmd = wait_on_stdin(&[]);
     let run = exec(&mut cmd);
     run.assert_code(2);
     assert_eq!(run.json()["error"]["kind"], "invalid_input");
@@ -308,4 +282,20 @@ fn ctrl_c_stops_a_fleet_within_a_second_and_prints_what_was_known() {
     );
     assert_eq!(doc["instances"][1]["error"]["kind"], "cancelled");
     assert_eq!(doc["summary"]["total"], 2);
+}
+
+/// `wait` in JSON mode against the simulator, the ids read from stdin.
+fn wait_on_stdin(extra: &[&str]) -> std::process::Command {
+    let mut args = vec![
+        "--simulate",
+        "--output",
+        "json",
+        "wait",
+        "--user-id",
+        USER,
+        "--instances-file",
+        "-",
+    ];
+    args.extend_from_slice(extra);
+    koophone(&args, &[])
 }
