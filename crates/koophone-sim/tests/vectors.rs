@@ -156,10 +156,14 @@ fn text_at(pair: &Value, i: usize) -> &str {
         .unwrap_or_else(|| panic!("header pair {pair} is not two strings"))
 }
 
-/// What the client refuses for length, emptiness or count in a
-/// BatchPrepareInstances call, the service refuses with KOOPHONE.API.1000.
-#[test]
-fn prepare_inputs_the_client_refuses_the_service_refuses_too() {
+/// Sends every refusal vector of `operation` that `overlaps` (by the
+/// refused field and the reason) to `path` and checks the service refuses
+/// it with KOOPHONE.API.1000; returns how many it sent.
+fn refused_like_the_client(
+    operation: &str,
+    path: &str,
+    overlaps: impl Fn(&str, &str) -> bool,
+) -> usize {
     let doc: Value = serde_json::from_str(REQUESTS).expect("requests.json is JSON");
     let mut sim = Simulator::new(Scenario::default(), 0).unwrap();
     let mut checked = 0;
@@ -167,15 +171,14 @@ fn prepare_inputs_the_client_refuses_the_service_refuses_too() {
         let Some(invalid) = case.get("expect_invalid") else {
             continue;
         };
-        let reason = text(invalid, "reason");
-        if text(case, "operation") != "BatchPrepareInstances"
-            || !matches!(reason, "empty" | "too_long" | "too_many")
+        if text(case, "operation") != operation
+            || !overlaps(text(invalid, "field"), text(invalid, "reason"))
         {
             continue;
         }
         let name = text(case, "name");
         let body = serde_json::to_vec(&case["params"]).unwrap();
-        let request = Request::post(koophone_sim::BATCH_PREPARE_PATH)
+        let request = Request::post(path)
             .header("x-auth-token", "sim-token")
             .body(body)
             .unwrap();
@@ -185,37 +188,29 @@ fn prepare_inputs_the_client_refuses_the_service_refuses_too() {
         assert_eq!(got["error_code"], "KOOPHONE.API.1000", "{name}");
         checked += 1;
     }
+    checked
+}
+
+/// What the client refuses for length, emptiness or count in a
+/// BatchPrepareInstances call, the service refuses with KOOPHONE.API.1000.
+#[test]
+fn prepare_inputs_the_client_refuses_the_service_refuses_too() {
+    let checked = refused_like_the_client(
+        "BatchPrepareInstances",
+        koophone_sim::BATCH_PREPARE_PATH,
+        |_, reason| matches!(reason, "empty" | "too_long" | "too_many"),
+    );
     assert!(checked >= 5, "only {checked} refusal vectors overlap");
 }
 
 #[test]
 fn progress_ids_the_client_refuses_for_length_the_service_refuses_too() {
-    let doc: Value = serde_json::from_str(REQUESTS).expect("requests.json is JSON");
-    let mut sim = Simulator::new(Scenario::default(), 0).unwrap();
-    let mut checked = 0;
-    for case in doc["cases"].as_array().expect("cases") {
-        let Some(invalid) = case.get("expect_invalid") else {
-            continue;
-        };
-        let field = text(invalid, "field");
-        let reason = text(invalid, "reason");
-        if text(case, "operation") != "ShowProgress"
-            || !matches!(field, "user_id" | "instance_id")
-            || !matches!(reason, "empty" | "too_long")
-        {
-            continue;
-        }
-        let name = text(case, "name");
-        let body = serde_json::to_vec(&case["params"]).unwrap();
-        let request = Request::post("/v1/instances/prepare-progress")
-            .header("x-auth-token", "sim-token")
-            .body(body)
-            .unwrap();
-        let response = sim.handle(&request, Duration::ZERO).response;
-        assert_eq!(response.status(), 400, "{name}");
-        let got: Value = serde_json::from_slice(response.body()).unwrap();
-        assert_eq!(got["error_code"], "KOOPHONE.API.1000", "{name}");
-        checked += 1;
-    }
+    let checked = refused_like_the_client(
+        "ShowProgress",
+        "/v1/instances/prepare-progress",
+        |field, reason| {
+            matches!(field, "user_id" | "instance_id") && matches!(reason, "empty" | "too_long")
+        },
+    );
     assert!(checked >= 4, "only {checked} refusal vectors overlap");
 }
