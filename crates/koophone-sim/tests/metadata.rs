@@ -3,7 +3,9 @@
 //! expire, the gateway accepting requests signed with the valid ones (and
 //! their security token) and refusing expired ones, and the scenario switches.
 
-use std::time::{Duration, SystemTime};
+mod signing;
+
+use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use http::{Method, Request, Response};
@@ -13,6 +15,7 @@ use koophone_sim::{
 };
 use serde_json::Value;
 use sha2::Sha256;
+use signing::sdk_date;
 
 fn sim(metadata: &str) -> Simulator {
     let scenario = Scenario {
@@ -70,20 +73,6 @@ fn credentials(response: &Response<Vec<u8>>) -> Temp {
     }
 }
 
-fn sdk_date(t: SystemTime) -> String {
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
-    let t = time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap();
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 /// ShowProgress signed with `temp` at `now`: the gateway's status code.
 fn signed_progress(sim: &mut Simulator, temp: &Temp, token: &str, now: Duration) -> u16 {
     let date = sdk_date(sim.wall_clock(now));
@@ -126,32 +115,24 @@ fn credentials_rotate_and_expire_and_the_gateway_follows() {
     assert_ne!(second.access, first.access);
     assert_ne!(second.secret, first.secret);
 
-    assert_eq!(
-        signed_progress(&mut sim, &first, &first.token, at(5000)),
-        200
-    );
-    assert_eq!(
-        signed_progress(&mut sim, &second, &second.token, at(5000)),
-        200
-    );
-    // Each set needs its own security token.
-    assert_eq!(
-        signed_progress(&mut sim, &first, &second.token, at(5000)),
-        401
-    );
-    // The first set expires at 10.1 s, the second lives on.
-    assert_eq!(
-        signed_progress(&mut sim, &first, &first.token, at(10_100)),
-        401
-    );
-    assert_eq!(
-        signed_progress(&mut sim, &second, &second.token, at(10_100)),
-        200
-    );
-    assert_eq!(
-        signed_progress(&mut sim, &second, &second.token, at(14_200)),
-        401
-    );
+    // (the set that signs, the security token it sends, when, the status)
+    let expected = [
+        (&first, &first.token, 5000, 200),
+        (&second, &second.token, 5000, 200),
+        // Each set needs its own security token.
+        (&first, &second.token, 5000, 401),
+        // The first set expires at 10.1 s, the second lives on.
+        (&first, &first.token, 10_100, 401),
+        (&second, &second.token, 10_100, 200),
+        (&second, &second.token, 14_200, 401),
+    ];
+    for (n, (set, token, ms, status)) in expected.into_iter().enumerate() {
+        assert_eq!(
+            signed_progress(&mut sim, set, token, at(ms)),
+            status,
+            "request {n}, at {ms} ms"
+        );
+    }
 }
 
 #[test]

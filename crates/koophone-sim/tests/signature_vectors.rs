@@ -4,6 +4,8 @@
 //! every vector's request rebuilds the SDK's canonical request byte for
 //! byte and verifies, and changing any signed part of it is refused.
 
+mod signing;
+
 use std::time::{Duration, SystemTime};
 
 use http::{HeaderName, HeaderValue, Method, Request};
@@ -12,6 +14,7 @@ use koophone_sim::signature::{
     self, Authorization, SignatureError, canonical_request, parse_sdk_date, string_to_sign,
 };
 use serde_json::Value;
+use signing::sdk_date;
 
 const VECTORS: &str = include_str!("../../../tests/vectors/signing.json");
 
@@ -172,38 +175,38 @@ fn tampered(case: &Case) -> Vec<(String, Request<Vec<u8>>, SignatureError)> {
         &|r| *r.method_mut() = method.clone(),
         SignatureMismatch,
     );
+    // Each change of the request target: a longer path, one more query
+    // parameter, one fewer.
     let target = case.request.uri().to_string();
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    let longer_path = format!(
-        "{path}x{}",
-        if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{query}")
-        }
-    );
-    push(
-        "path".into(),
-        &|r| *r.uri_mut() = longer_path.parse().unwrap(),
-        SignatureMismatch,
-    );
-    let more_query = if query.is_empty() {
-        format!("{path}?tampered=1")
-    } else {
-        format!("{target}&tampered=1")
-    };
-    push(
-        "query".into(),
-        &|r| *r.uri_mut() = more_query.parse().unwrap(),
-        SignatureMismatch,
-    );
+    let mut targets = vec![
+        (
+            "path",
+            match query {
+                "" => format!("{path}x"),
+                _ => format!("{path}x?{query}"),
+            },
+        ),
+        (
+            "query",
+            match query {
+                "" => format!("{path}?tampered=1"),
+                _ => format!("{target}&tampered=1"),
+            },
+        ),
+    ];
     let mut pieces: Vec<&str> = query.split('&').collect();
     if let Some(first) = pieces.iter().position(|p| !p.is_empty()) {
         pieces.remove(first);
-        let fewer = format!("{path}?{}", pieces.join("&"));
+        targets.push((
+            "a query parameter dropped",
+            format!("{path}?{}", pieces.join("&")),
+        ));
+    }
+    for (what, changed) in targets {
         push(
-            "a query parameter dropped".into(),
-            &|r| *r.uri_mut() = fewer.parse().unwrap(),
+            what.into(),
+            &|r| *r.uri_mut() = changed.parse().unwrap(),
             SignatureMismatch,
         );
     }
@@ -262,20 +265,6 @@ fn tampered(case: &Case) -> Vec<(String, Request<Vec<u8>>, SignatureError)> {
         );
     }
     out
-}
-
-fn sdk_date(t: SystemTime) -> String {
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
-    let dt = time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap();
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        dt.year(),
-        u8::from(dt.month()),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second()
-    )
 }
 
 #[test]
