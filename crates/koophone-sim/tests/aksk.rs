@@ -58,6 +58,14 @@ fn signed() -> Vec<Signed> {
         .collect()
 }
 
+/// The signed request of that name.
+fn signed_case(name: &str) -> Signed {
+    signed()
+        .into_iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no signed request named {name:?}"))
+}
+
 impl Signed {
     fn request(&self) -> Request<Vec<u8>> {
         let mut request = Request::new(self.body.clone().into_bytes());
@@ -227,11 +235,7 @@ fn tampered_requests_are_refused() {
 
 #[test]
 fn a_token_decides_when_both_are_sent() {
-    let cases = signed();
-    let case = cases
-        .iter()
-        .find(|c| c.name == "show instance status")
-        .unwrap();
+    let case = &signed_case("show instance status");
     let mut sim = Simulator::new(scenario(case.date, Duration::ZERO), 1).unwrap();
     let mut r = case.request();
     r.headers_mut()
@@ -254,11 +258,7 @@ fn a_token_decides_when_both_are_sent() {
 
 #[test]
 fn the_rate_limit_counts_per_access_key() {
-    let cases = signed();
-    let case = cases
-        .iter()
-        .find(|c| c.name == "show instance status")
-        .unwrap();
+    let case = &signed_case("show instance status");
     let mut scenario = scenario(case.date, Duration::ZERO);
     scenario.rate_limit = Some(RateLimit {
         burst: 2,
