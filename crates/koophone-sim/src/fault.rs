@@ -175,25 +175,16 @@ mod tests {
         r.from_ms = 10;
         r.until_ms = Some(20);
         let mut inj = FaultInjector::new(&[r], 0);
-        assert!(
-            inj.pick(Route::ShowProgress, Duration::from_millis(9))
-                .is_none()
-        );
-        assert!(
-            inj.pick(Route::ShowProgress, Duration::from_millis(10))
-                .is_some()
-        );
-        assert!(
-            inj.pick(Route::ShowInstanceStatus, Duration::from_millis(15))
-                .is_none()
-        );
-        assert!(
-            inj.pick(Route::ShowProgress, Duration::from_millis(19))
-                .is_some()
-        );
-        assert!(
-            inj.pick(Route::ShowProgress, Duration::from_millis(20))
-                .is_none()
-        );
+        // In order: (route, ms since start, whether the rule fires).
+        for (route, ms, fires) in [
+            (Route::ShowProgress, 9, false),
+            (Route::ShowProgress, 10, true),
+            (Route::ShowInstanceStatus, 15, false),
+            (Route::ShowProgress, 19, true),
+            (Route::ShowProgress, 20, false),
+        ] {
+            let got = inj.pick(route, Duration::from_millis(ms));
+            assert_eq!(got.is_some(), fires, "{route:?} at {ms} ms");
+        }
     }
 }

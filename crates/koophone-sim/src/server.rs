@@ -343,16 +343,9 @@ struct Server {
 
 /// Returned by the service to make hyper close the connection without a
 /// response: the dropped-connection fault.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by fault injection")]
 struct DroppedConnection;
-
-impl fmt::Display for DroppedConnection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("connection dropped by fault injection")
-    }
-}
-
-impl std::error::Error for DroppedConnection {}
 
 impl Server {
     async fn run(self, listener: TcpListener, mut stop: oneshot::Receiver<()>) {
@@ -661,16 +654,9 @@ enum Stage {
 }
 
 /// The error that cuts a truncated body short.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("body truncated by fault injection")]
 struct TruncatedOnPurpose;
-
-impl fmt::Display for TruncatedOnPurpose {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("body truncated by fault injection")
-    }
-}
-
-impl std::error::Error for TruncatedOnPurpose {}
 
 impl SimBody {
     fn full(body: Vec<u8>) -> Self {
