@@ -850,25 +850,10 @@ impl Scenario {
             }
         }
         if let Some(limit) = &self.rate_limit {
-            if limit.burst == 0 {
-                return Err(ScenarioError::invalid(
-                    "rate_limit.burst",
-                    "must be at least 1",
-                ));
-            }
-            if limit.refill_every_ms == 0 {
-                return Err(ScenarioError::invalid(
-                    "rate_limit.refill_every_ms",
-                    "must be at least 1",
-                ));
-            }
+            at_least_one("rate_limit.burst", limit.burst.into())?;
+            at_least_one("rate_limit.refill_every_ms", limit.refill_every_ms)?;
         }
-        if self.max_body_bytes == 0 {
-            return Err(ScenarioError::invalid(
-                "max_body_bytes",
-                "must be at least 1",
-            ));
-        }
+        at_least_one("max_body_bytes", self.max_body_bytes as u64)?;
         self.validate_access_keys()?;
         self.validate_iam()?;
         self.metadata.validate()?;
@@ -878,12 +863,7 @@ impl Scenario {
             validate_fault_rule(&format!("faults[{i}]"), rule)?;
         }
         for (i, outage) in self.outages.iter().enumerate() {
-            if outage.for_ms == 0 {
-                return Err(ScenarioError::invalid(
-                    format!("outages[{i}].for_ms"),
-                    "must be at least 1",
-                ));
-            }
+            at_least_one(&format!("outages[{i}].for_ms"), outage.for_ms)?;
         }
         Ok(())
     }
@@ -898,18 +878,14 @@ impl Scenario {
                     "an access key must be non-empty visible ASCII without spaces or commas",
                 ));
             }
-            if !seen.insert(key.access_key.as_str()) {
-                return Err(ScenarioError::invalid(
-                    format!("{base}.access_key"),
-                    format!("duplicate access key `{}`", key.access_key),
-                ));
-            }
-            if key.secret_key.is_empty() {
-                return Err(ScenarioError::invalid(
-                    format!("{base}.secret_key"),
-                    "must not be empty",
-                ));
-            }
+            first_seen(
+                &mut seen,
+                &format!("{base}.access_key"),
+                &key.access_key,
+                "access key",
+                "",
+            )?;
+            non_empty(&format!("{base}.secret_key"), &key.secret_key)?;
             if let Some(token) = &key.security_token
                 && !is_visible_ascii(token)
             {
@@ -923,27 +899,13 @@ impl Scenario {
     }
 
     fn validate_iam(&self) -> Result<(), ScenarioError> {
-        if self.iam.token_lifetime_ms == 0 {
-            return Err(ScenarioError::invalid(
-                "iam.token_lifetime_ms",
-                "must be at least 1",
-            ));
-        }
+        at_least_one("iam.token_lifetime_ms", self.iam.token_lifetime_ms)?;
         let mut domains = HashSet::new();
         for (d, domain) in self.iam.domains.iter().enumerate() {
             let base = format!("iam.domains[{d}]");
-            if domain.name.is_empty() {
-                return Err(ScenarioError::invalid(
-                    format!("{base}.name"),
-                    "must not be empty",
-                ));
-            }
-            if !domains.insert(domain.name.as_str()) {
-                return Err(ScenarioError::invalid(
-                    format!("{base}.name"),
-                    format!("duplicate domain `{}`", domain.name),
-                ));
-            }
+            let field = format!("{base}.name");
+            non_empty(&field, &domain.name)?;
+            first_seen(&mut domains, &field, &domain.name, "domain", "")?;
             let (mut ids, mut names) = (HashSet::new(), HashSet::new());
             for (p, project) in domain.projects.iter().enumerate() {
                 let base = format!("{base}.projects[{p}]");
@@ -951,41 +913,24 @@ impl Scenario {
                     ("id", &project.id, &mut ids),
                     ("name", &project.name, &mut names),
                 ] {
-                    if value.is_empty() {
-                        return Err(ScenarioError::invalid(
-                            format!("{base}.{field}"),
-                            "must not be empty",
-                        ));
-                    }
-                    if !seen.insert(value.as_str()) {
-                        return Err(ScenarioError::invalid(
-                            format!("{base}.{field}"),
-                            format!("duplicate project {field} `{value}` in this domain"),
-                        ));
-                    }
+                    let path = format!("{base}.{field}");
+                    non_empty(&path, value)?;
+                    first_seen(
+                        seen,
+                        &path,
+                        value,
+                        &format!("project {field}"),
+                        " in this domain",
+                    )?;
                 }
             }
             let mut users = HashSet::new();
             for (u, user) in domain.users.iter().enumerate() {
                 let base = format!("{base}.users[{u}]");
-                if user.name.is_empty() {
-                    return Err(ScenarioError::invalid(
-                        format!("{base}.name"),
-                        "must not be empty",
-                    ));
-                }
-                if !users.insert(user.name.as_str()) {
-                    return Err(ScenarioError::invalid(
-                        format!("{base}.name"),
-                        format!("duplicate user `{}` in this domain", user.name),
-                    ));
-                }
-                if user.password.is_empty() {
-                    return Err(ScenarioError::invalid(
-                        format!("{base}.password"),
-                        "must not be empty",
-                    ));
-                }
+                let field = format!("{base}.name");
+                non_empty(&field, &user.name)?;
+                first_seen(&mut users, &field, &user.name, "user", " in this domain")?;
+                non_empty(&format!("{base}.password"), &user.password)?;
             }
         }
         Ok(())
@@ -997,24 +942,23 @@ impl Scenario {
         for (u, user) in self.koophone.users.iter().enumerate() {
             let base = format!("koophone.users[{u}]");
             validate_koophone_id(&format!("{base}.user_id"), &user.user_id)?;
-            if !users.insert(user.user_id.as_str()) {
-                return Err(ScenarioError::invalid(
-                    format!("{base}.user_id"),
-                    format!("duplicate user `{}`", user.user_id),
-                ));
-            }
+            first_seen(
+                &mut users,
+                &format!("{base}.user_id"),
+                &user.user_id,
+                "user",
+                "",
+            )?;
             for (i, instance) in user.instances.iter().enumerate() {
                 let base = format!("{base}.instances[{i}]");
                 validate_koophone_id(&format!("{base}.instance_id"), &instance.instance_id)?;
-                if !instances.insert(instance.instance_id.as_str()) {
-                    return Err(ScenarioError::invalid(
-                        format!("{base}.instance_id"),
-                        format!(
-                            "duplicate instance `{}` (instance ids are unique across users)",
-                            instance.instance_id
-                        ),
-                    ));
-                }
+                first_seen(
+                    &mut instances,
+                    &format!("{base}.instance_id"),
+                    &instance.instance_id,
+                    "instance",
+                    " (instance ids are unique across users)",
+                )?;
                 let durations: Vec<Option<u64>> =
                     instance.phases.iter().map(|p| p.for_ms).collect();
                 validate_phase_durations(&format!("{base}.phases"), &durations)?;
@@ -1027,12 +971,7 @@ impl Scenario {
                         ));
                     }
                     if let Some(from) = phase.waiting_count_from {
-                        if from == 0 {
-                            return Err(ScenarioError::invalid(
-                                format!("{field}.waiting_count_from"),
-                                "must be at least 1",
-                            ));
-                        }
+                        at_least_one(&format!("{field}.waiting_count_from"), from.into())?;
                         if phase.for_ms.is_none() {
                             return Err(ScenarioError::invalid(
                                 format!("{field}.waiting_count_from"),
@@ -1084,46 +1023,26 @@ impl Scenario {
         let mut projects = HashSet::new();
         for (p, project) in self.clouddc.projects.iter().enumerate() {
             let base = format!("clouddc.projects[{p}]");
-            if project.project_id.is_empty() {
-                return Err(ScenarioError::invalid(
-                    format!("{base}.project_id"),
-                    "must not be empty",
-                ));
-            }
-            if !projects.insert(project.project_id.as_str()) {
-                return Err(ScenarioError::invalid(
-                    format!("{base}.project_id"),
-                    format!("duplicate project `{}`", project.project_id),
-                ));
-            }
+            let field = format!("{base}.project_id");
+            non_empty(&field, &project.project_id)?;
+            first_seen(&mut projects, &field, &project.project_id, "project", "")?;
             let mut instances = HashSet::new();
             for (i, instance) in project.instances.iter().enumerate() {
                 let base = format!("{base}.instances[{i}]");
-                if instance.instance_id.is_empty() {
-                    return Err(ScenarioError::invalid(
-                        format!("{base}.instance_id"),
-                        "must not be empty",
-                    ));
-                }
-                if !instances.insert(instance.instance_id.as_str()) {
-                    return Err(ScenarioError::invalid(
-                        format!("{base}.instance_id"),
-                        format!(
-                            "duplicate instance `{}` in this project",
-                            instance.instance_id
-                        ),
-                    ));
-                }
+                let field = format!("{base}.instance_id");
+                non_empty(&field, &instance.instance_id)?;
+                first_seen(
+                    &mut instances,
+                    &field,
+                    &instance.instance_id,
+                    "instance",
+                    " in this project",
+                )?;
                 let durations: Vec<Option<u64>> =
                     instance.phases.iter().map(|p| p.for_ms).collect();
                 validate_phase_durations(&format!("{base}.phases"), &durations)?;
                 for (n, phase) in instance.phases.iter().enumerate() {
-                    if phase.state.is_empty() {
-                        return Err(ScenarioError::invalid(
-                            format!("{base}.phases[{n}].state"),
-                            "must not be empty",
-                        ));
-                    }
+                    non_empty(&format!("{base}.phases[{n}].state"), &phase.state)?;
                 }
             }
         }
@@ -1135,6 +1054,40 @@ impl Scenario {
 /// comma (which would split an `Authorization` parameter).
 fn is_visible_ascii(value: &str) -> bool {
     !value.is_empty() && value.bytes().all(|b| b.is_ascii_graphic() && b != b',')
+}
+
+/// Refuses a count or duration of 0 at `field`.
+fn at_least_one(field: &str, value: u64) -> Result<(), ScenarioError> {
+    if value == 0 {
+        return Err(ScenarioError::invalid(field, "must be at least 1"));
+    }
+    Ok(())
+}
+
+/// Refuses an empty string at `field`.
+fn non_empty(field: &str, value: &str) -> Result<(), ScenarioError> {
+    if value.is_empty() {
+        return Err(ScenarioError::invalid(field, "must not be empty"));
+    }
+    Ok(())
+}
+
+/// Records `value` as seen, refusing it at `field` when it was seen before:
+/// "duplicate `what` `value`" and the `scope` the names are unique in.
+fn first_seen<'a>(
+    seen: &mut HashSet<&'a str>,
+    field: &str,
+    value: &'a str,
+    what: &str,
+    scope: &str,
+) -> Result<(), ScenarioError> {
+    if !seen.insert(value) {
+        return Err(ScenarioError::invalid(
+            field,
+            format!("duplicate {what} `{value}`{scope}"),
+        ));
+    }
+    Ok(())
 }
 
 fn validate_koophone_id(field: &str, id: &str) -> Result<(), ScenarioError> {
@@ -1153,26 +1106,22 @@ fn validate_phase_durations(field: &str, durations: &[Option<u64>]) -> Result<()
         return Err(ScenarioError::invalid(field, "needs at least one phase"));
     };
     for (i, for_ms) in durations.iter().enumerate() {
+        let at = || format!("{field}[{i}].for_ms");
         match (i == last, for_ms) {
             (false, None) => {
                 return Err(ScenarioError::invalid(
-                    format!("{field}[{i}].for_ms"),
+                    at(),
                     "required on every phase but the last",
                 ));
             }
-            (false, Some(0)) => {
-                return Err(ScenarioError::invalid(
-                    format!("{field}[{i}].for_ms"),
-                    "must be at least 1",
-                ));
-            }
+            (false, Some(ms)) => at_least_one(&at(), *ms)?,
             (true, Some(_)) => {
                 return Err(ScenarioError::invalid(
-                    format!("{field}[{i}].for_ms"),
+                    at(),
                     "the last phase lasts forever and takes no for_ms",
                 ));
             }
-            _ => {}
+            (true, None) => {}
         }
     }
     Ok(())
@@ -1185,12 +1134,7 @@ fn validate_fault_rule(base: &str, rule: &FaultRule) -> Result<(), ScenarioError
             "must be between 0 and 1",
         ));
     }
-    if rule.burst == 0 {
-        return Err(ScenarioError::invalid(
-            format!("{base}.burst"),
-            "must be at least 1",
-        ));
-    }
+    at_least_one(&format!("{base}.burst"), rule.burst.into())?;
     if let Some(until) = rule.until_ms
         && until <= rule.from_ms
     {
@@ -1206,10 +1150,7 @@ fn validate_fault_rule(base: &str, rule: &FaultRule) -> Result<(), ScenarioError
         ));
     }
     match &rule.fault {
-        Fault::Slow { delay_ms: 0 } => Err(ScenarioError::invalid(
-            format!("{base}.fault.delay_ms"),
-            "must be at least 1",
-        )),
+        Fault::Slow { delay_ms } => at_least_one(&format!("{base}.fault.delay_ms"), *delay_ms),
         Fault::InternalError {
             error_code: Some(code),
         }
@@ -1235,6 +1176,11 @@ impl Default for Scenario {
             waiting_count: None,
             waiting_count_from,
         };
+        let instance = |id: &str, phases| KooPhoneInstance {
+            instance_id: id.to_owned(),
+            phases,
+            prepare: None,
+        };
         let state =
             |state: &str, for_ms, error: Option<InstanceError>, op: Option<&str>| CloudDcPhase {
                 state: state.to_owned(),
@@ -1242,57 +1188,59 @@ impl Default for Scenario {
                 error,
                 operation_state: op.map(str::to_owned),
             };
+        let dc_instance = |id: &str, phases| CloudDcInstance {
+            instance_id: id.to_owned(),
+            phases,
+        };
         Self {
             koophone: KooPhoneSpec {
                 users: vec![
                     KooPhoneUser {
                         user_id: "1008600000104285462".to_owned(),
                         instances: vec![
-                            KooPhoneInstance {
-                                instance_id: "iRJEVP9".to_owned(),
-                                phases: vec![
+                            instance(
+                                "iRJEVP9",
+                                vec![
                                     phase(KooPhoneStatus::Queuing, Some(3000), Some(3)),
                                     phase(KooPhoneStatus::Restoring, Some(2000), None),
                                     phase(KooPhoneStatus::Normal, None, None),
                                 ],
-                                prepare: None,
-                            },
-                            KooPhoneInstance {
-                                instance_id: "iFAILED1".to_owned(),
-                                phases: vec![
+                            ),
+                            instance(
+                                "iFAILED1",
+                                vec![
                                     phase(KooPhoneStatus::Queuing, Some(2000), Some(2)),
                                     phase(KooPhoneStatus::Restoring, Some(1000), None),
                                     phase(KooPhoneStatus::Failed, None, None),
                                 ],
-                                prepare: None,
-                            },
-                            KooPhoneInstance {
-                                instance_id: "iBACKUP1".to_owned(),
-                                phases: vec![
+                            ),
+                            instance(
+                                "iBACKUP1",
+                                vec![
                                     phase(KooPhoneStatus::Restoring, Some(1000), None),
                                     phase(KooPhoneStatus::BackingUp, Some(2000), None),
                                     phase(KooPhoneStatus::Normal, None, None),
                                 ],
-                                prepare: None,
-                            },
+                            ),
                             KooPhoneInstance {
-                                instance_id: "iPREP001".to_owned(),
-                                phases: vec![
-                                    phase(KooPhoneStatus::Queuing, Some(2000), Some(2)),
-                                    phase(KooPhoneStatus::Restoring, Some(1000), None),
-                                    phase(KooPhoneStatus::Normal, None, None),
-                                ],
                                 prepare: Some(PrepareSpec::default()),
+                                ..instance(
+                                    "iPREP001",
+                                    vec![
+                                        phase(KooPhoneStatus::Queuing, Some(2000), Some(2)),
+                                        phase(KooPhoneStatus::Restoring, Some(1000), None),
+                                        phase(KooPhoneStatus::Normal, None, None),
+                                    ],
+                                )
                             },
                         ],
                     },
                     KooPhoneUser {
                         user_id: "1008600000104285463".to_owned(),
-                        instances: vec![KooPhoneInstance {
-                            instance_id: "iOTHER01".to_owned(),
-                            phases: vec![phase(KooPhoneStatus::Normal, None, None)],
-                            prepare: None,
-                        }],
+                        instances: vec![instance(
+                            "iOTHER01",
+                            vec![phase(KooPhoneStatus::Normal, None, None)],
+                        )],
                     },
                 ],
             },
@@ -1300,20 +1248,17 @@ impl Default for Scenario {
                 projects: vec![CloudDcProject {
                     project_id: "sim-project".to_owned(),
                     instances: vec![
-                        CloudDcInstance {
-                            instance_id: "sim-instance".to_owned(),
-                            phases: vec![state("stopped", None, None, None)],
-                        },
-                        CloudDcInstance {
-                            instance_id: "sim-starting".to_owned(),
-                            phases: vec![
+                        dc_instance("sim-instance", vec![state("stopped", None, None, None)]),
+                        dc_instance(
+                            "sim-starting",
+                            vec![
                                 state("pending", Some(3000), None, Some("install-processing")),
                                 state("running", None, None, Some("install-succeed")),
                             ],
-                        },
-                        CloudDcInstance {
-                            instance_id: "sim-broken".to_owned(),
-                            phases: vec![
+                        ),
+                        dc_instance(
+                            "sim-broken",
+                            vec![
                                 state("pending", Some(2000), None, Some("install-processing")),
                                 state(
                                     "error",
@@ -1322,14 +1267,14 @@ impl Default for Scenario {
                                     Some("install-failed"),
                                 ),
                             ],
-                        },
-                        CloudDcInstance {
-                            instance_id: "sim-deleting".to_owned(),
-                            phases: vec![
+                        ),
+                        dc_instance(
+                            "sim-deleting",
+                            vec![
                                 state("shutting-down", Some(2000), None, None),
                                 state("terminated", None, None, None),
                             ],
-                        },
+                        ),
                     ],
                 }],
             },
