@@ -310,14 +310,26 @@ fn unquote(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// Writes each of `items` to `out` with `write`, `separator` between them.
+fn push_joined<T>(
+    out: &mut String,
+    separator: char,
+    items: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut String, T),
+) {
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(separator);
+        }
+        write(out, item);
+    }
+}
+
 fn canonical_uri(path: &str, out: &mut String) {
     let decoded = unquote(path);
-    for (i, segment) in decoded.split('/').enumerate() {
-        if i > 0 {
-            out.push('/');
-        }
+    push_joined(out, '/', decoded.split('/'), |out, segment| {
         out.extend(utf8_percent_encode(segment, SEGMENT));
-    }
+    });
     if !out.ends_with('/') {
         out.push('/');
     }
@@ -333,14 +345,11 @@ fn canonical_query(query: &str, out: &mut String) {
         })
         .collect();
     pairs.sort_unstable();
-    for (i, (key, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
+    push_joined(out, '&', &pairs, |out, (key, value)| {
         out.extend(utf8_percent_encode(key, SEGMENT));
         out.push('=');
         out.extend(utf8_percent_encode(value, SEGMENT));
-    }
+    });
 }
 
 /// Parses `YYYYMMDDTHHMMSSZ` (UTC), the only form the signers write.
