@@ -44,6 +44,15 @@ impl Run {
         serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {:?}", self.stdout))
     }
 
+    /// The `error_msg` of the error document on stdout.
+    pub fn error_msg(&self) -> String {
+        let doc = self.json();
+        match doc["error"]["error_msg"].as_str() {
+            Some(message) => message.to_owned(),
+            None => panic!("no error message: {doc}"),
+        }
+    }
+
     pub fn assert_code(&self, code: i32) -> &Run {
         assert_eq!(
             self.code,
@@ -92,11 +101,15 @@ pub const SIM_IAM_USER: [&str; 6] = [
 
 /// A ShowInstanceStatus of the simulator's instance at `endpoint`, printed
 /// as `output`.
-pub fn status_args(endpoint: &str, output: &str) -> Vec<String> {
+pub fn sim_status(endpoint: &str, output: &str) -> Line {
     Line::endpoint(endpoint)
         .output(output)
         .status("sim-project", "sim-instance")
-        .words
+}
+
+/// [`sim_status`]'s words.
+pub fn status_args(endpoint: &str, output: &str) -> Vec<String> {
+    sim_status(endpoint, output).words
 }
 
 /// One command line of the binary, built from the parts the tests vary:
@@ -132,6 +145,12 @@ impl Line {
     pub fn args<S: AsRef<str>>(mut self, words: impl IntoIterator<Item = S>) -> Line {
         self.words
             .extend(words.into_iter().map(|w| w.as_ref().to_owned()));
+        self
+    }
+
+    /// `rest` after these words.
+    pub fn then(mut self, rest: Line) -> Line {
+        self.words.extend(rest.words);
         self
     }
 
