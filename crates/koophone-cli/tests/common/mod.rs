@@ -1,5 +1,6 @@
-//! What every black-box test of the `koophone` binary shares: running it
-//! with an empty environment and checking what it printed.
+//! What every black-box test of the `koophone` binary shares: building its
+//! command lines ([`Line`]), running it with an empty environment, and
+//! checking what it printed.
 
 // Each test crate uses its own part of this module.
 #![allow(dead_code)]
