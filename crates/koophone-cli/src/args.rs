@@ -45,8 +45,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The global options of the contract, accepted before or after the command.
+/// The global options of the contract, accepted before or after the command:
+/// every one is made `global` here, once, rather than flag by flag.
 #[derive(Args)]
+#[command(mut_args = |arg| arg.global(true))]
 pub struct Global {
     /// Base URL of the service; https required except for loopback hosts, unless --allow-http
     // The value stays out of `--help`: a URL may carry user-info (refused, but not to be echoed).
@@ -54,7 +56,6 @@ pub struct Global {
         long,
         env = "KOOPHONE_ENDPOINT",
         value_name = "URL",
-        global = true,
         hide_env_values = true
     )]
     pub endpoint: Option<String>,
@@ -64,21 +65,20 @@ pub struct Global {
         long,
         env = "KOOPHONE_TOKEN",
         hide_env_values = true,
-        value_name = "TOKEN",
-        global = true
+        value_name = "TOKEN"
     )]
     pub token: Option<String>,
 
     /// Read the token from this file (trailing newlines are trimmed)
-    #[arg(long, value_name = "PATH", global = true)]
+    #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
 
     /// Start the embedded simulator on 127.0.0.1 and use it (no endpoint or token needed)
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub simulate: bool,
 
     /// How results and errors are printed
-    #[arg(long, value_enum, default_value_t = OutputFormat::Human, global = true)]
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
 
     /// Per-request timeout in seconds (1 to 86400)
@@ -86,36 +86,35 @@ pub struct Global {
         long,
         value_name = "SECS",
         default_value_t = 30,
-        value_parser = clap::value_parser!(u64).range(1..=86_400),
-        global = true
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
     )]
     pub timeout: u64,
 
     /// Extra attempts for retryable failures (5xx, 429, connect errors, timeouts)
-    #[arg(long, value_name = "N", default_value_t = 2, global = true)]
+    #[arg(long, value_name = "N", default_value_t = 2)]
     pub retries: u32,
 
     /// Permit plain http to non-loopback hosts (the token then travels in clear text)
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub allow_http: bool,
 
     /// Pick the endpoint by region when no --endpoint is given:
     /// HUAWEICLOUD_SDK_REGION_{KOOPHONE|CLOUDDC}_{ID} first, then the official
     /// CloudDC table; an IAM login also uses that region's IAM endpoint
-    #[arg(long, env = "KOOPHONE_REGION", value_name = "ID", global = true)]
+    #[arg(long, env = "KOOPHONE_REGION", value_name = "ID")]
     pub region: Option<String>,
 
     /// IAM user whose token is used, issued by IAM for the password in KOOPHONE_IAM_PASSWORD
     /// (used when no token and no HUAWEICLOUD_SDK_AK/HUAWEICLOUD_SDK_SK are given)
-    #[arg(long, value_name = "NAME", global = true, help_heading = IAM_HEADING)]
+    #[arg(long, value_name = "NAME", help_heading = IAM_HEADING)]
     pub iam_user: Option<String>,
 
     /// The IAM user's domain (account) name
-    #[arg(long, value_name = "NAME", global = true, help_heading = IAM_HEADING)]
+    #[arg(long, value_name = "NAME", help_heading = IAM_HEADING)]
     pub iam_domain: Option<String>,
 
     /// The project the IAM token is scoped to, by name (usually the region, e.g. cn-north-4)
-    #[arg(long, value_name = "NAME", global = true, help_heading = IAM_HEADING)]
+    #[arg(long, value_name = "NAME", help_heading = IAM_HEADING)]
     pub iam_project: Option<String>,
 
     /// The IAM endpoint that issues the token.
@@ -124,7 +123,6 @@ pub struct Global {
         help = "IAM endpoint that issues the token [default: https://iam.myhuaweicloud.com; the simulator with --simulate]",
         env = "HUAWEICLOUD_SDK_IAM_ENDPOINT",
         value_name = "URL",
-        global = true,
         hide_env_values = true,
         help_heading = IAM_HEADING
     )]
@@ -135,8 +133,7 @@ pub struct Global {
     #[arg(
         long,
         env = "KOOPHONE_NO_METADATA",
-        value_parser = clap::builder::FalseyValueParser::new(),
-        global = true
+        value_parser = clap::builder::FalseyValueParser::new()
     )]
     pub no_metadata: bool,
 }

@@ -368,21 +368,18 @@ mod tests {
     #[test]
     fn prepared_document_lists_missing_ids_with_a_null_code() {
         use koophone_ureq::{PhoneStatus, PreparedInstance};
+        let answered = [
+            ("iRJEVP9", Some(PhoneStatus::Ready)),
+            ("iQWERT1", None),
+            ("iX", Some(PhoneStatus::Unknown(42))),
+        ];
         let p = PreparedInstances {
-            instances: vec![
-                PreparedInstance {
-                    instance_id: "iRJEVP9".into(),
-                    status: Some(PhoneStatus::Ready),
-                },
-                PreparedInstance {
-                    instance_id: "iQWERT1".into(),
-                    status: None,
-                },
-                PreparedInstance {
-                    instance_id: "iX".into(),
-                    status: Some(PhoneStatus::Unknown(42)),
-                },
-            ],
+            instances: answered
+                .map(|(id, status)| PreparedInstance {
+                    instance_id: id.into(),
+                    status,
+                })
+                .into(),
         };
         assert_eq!(
             p.report().json,

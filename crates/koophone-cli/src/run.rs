@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use clap::ArgMatches;
 use koophone_ureq::{
-    BatchPrepareInstances, Client, Error, FleetPolicy, FleetWaited, InstanceState, Operation,
-    PreparedInstances, Service, ShowInstanceStatus, ShowProgress, Target, UntilReady, UntilState,
-    WaitPolicy, Waited,
+    BatchPrepareInstances, Client, Error, FleetPolicy, FleetWaited, InstanceState, InvalidInput,
+    Operation, PreparedInstances, Service, ShowInstanceStatus, ShowProgress, Target, UntilReady,
+    UntilState, WaitPolicy, Waited,
 };
 
 use crate::args::{Cli, Command, FleetArgs, Global, InstancesArgs, PollArgs, PrepareArgs};
@@ -47,11 +47,8 @@ pub fn run(cli: &Cli, matches: &ArgMatches, interrupt: &Interrupt) -> Result<Out
             cx.call(Service::KooPhone, &op)
         }
         Command::Wait(args) => {
-            let ids = instance_ids(&args.instances)?;
-            let ops = ids
-                .iter()
-                .map(|id| ShowProgress::new(&args.user_id, id).map_err(invalid))
-                .collect::<Result<Vec<_>, _>>()?;
+            let (ids, ops) =
+                operations(&args.instances, |id| ShowProgress::new(&args.user_id, id))?;
             let spec = WaitSpec {
                 poll: &args.poll,
                 fleet: &args.fleet,
@@ -64,11 +61,9 @@ pub fn run(cli: &Cli, matches: &ArgMatches, interrupt: &Interrupt) -> Result<Out
             cx.call(Service::CloudDc, &op)
         }
         Command::WaitState(args) => {
-            let ids = instance_ids(&args.instances)?;
-            let ops = ids
-                .iter()
-                .map(|id| ShowInstanceStatus::new(&args.project_id, id).map_err(invalid))
-                .collect::<Result<Vec<_>, _>>()?;
+            let (ids, ops) = operations(&args.instances, |id| {
+                ShowInstanceStatus::new(&args.project_id, id)
+            })?;
             if args.state.is_empty() {
                 return Err(Failure::invalid_input("invalid state: must not be empty"));
             }
@@ -88,15 +83,24 @@ pub fn run(cli: &Cli, matches: &ArgMatches, interrupt: &Interrupt) -> Result<Out
     }
 }
 
-/// The ids of `--instance-id` and `--instances-file`; at least one.
-fn instance_ids(args: &InstancesArgs) -> Result<Vec<String>, Failure> {
+/// The ids of `--instance-id` and `--instances-file` (at least one) and one
+/// operation per id, built by `new`: every id is checked before anything is
+/// sent.
+fn operations<O>(
+    args: &InstancesArgs,
+    new: impl Fn(&str) -> Result<O, InvalidInput>,
+) -> Result<(Vec<String>, Vec<O>), Failure> {
     let ids = instances::instance_ids(&args.instance_ids, args.instances_file.as_deref())?;
     if ids.is_empty() {
         return Err(Failure::invalid_input(
             "no instance id given (--instance-id, or ids in --instances-file)",
         ));
     }
-    Ok(ids)
+    let ops = ids
+        .iter()
+        .map(|id| new(id).map_err(invalid))
+        .collect::<Result<_, _>>()?;
+    Ok((ids, ops))
 }
 
 /// The fleet's policy from the flags, checked before anything is sent.

@@ -3,13 +3,12 @@
 //! embedded simulator (`--simulate`, `sim`) and against a tiny scripted
 //! server on 127.0.0.1:0 that answers canned bytes and records what it got.
 //!
-//! Every run goes through [`run`], which checks that the token appears in no
+//! Every run goes through [`koophone`], which checks that the token appears in no
 //! output and that no escape code is written (stdout and stderr are pipes here).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -19,7 +18,7 @@ use serde_json::{Value, json};
 
 mod common;
 
-use common::{Run, exec, wait_at_most};
+use common::{Line, Run, exec, interrupt, read_all, temp_file, wait_at_most};
 
 /// The token every test uses; it must never appear in any output.
 const SECRET: &str = "tok-S3CRET-never-printed-7f3a";
@@ -27,11 +26,6 @@ const USER: &str = "1008600000104285462";
 const PHONE: &str = "iRJEVP9";
 
 // ---------------------------------------------------------------- running
-
-/// The binary with an empty environment: no inherited endpoint, token or proxy.
-fn koophone(args: &[&str]) -> Command {
-    common::koophone(args, &[])
-}
 
 /// The token appears in no output and no escape code is written.
 fn check_output(stdout: &str, stderr: &str) {
@@ -44,33 +38,12 @@ fn check_output(stdout: &str, stderr: &str) {
     }
 }
 
-/// Run `cmd` through [`check_output`].
-fn run(cmd: &mut Command) -> Run {
-    let run = exec(cmd);
+/// Run `line` with `vars` (and an environment that holds nothing else)
+/// through [`check_output`].
+fn koophone(line: &Line, vars: &[(&str, &str)]) -> Run {
+    let run = line.run(vars);
     check_output(&run.stdout, &run.stderr);
     run
-}
-
-fn interrupt(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
-}
-
-fn read_all(mut pipe: impl Read) -> String {
-    let mut text = String::new();
-    pipe.read_to_string(&mut text).expect("read pipe");
-    text
-}
-
-fn temp_file(name: &str, contents: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("koophone-cli-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(name);
-    std::fs::write(&path, contents).expect("write temp file");
-    path
 }
 
 // ---------------------------------------------------------------- scripted server
@@ -233,25 +206,22 @@ fn token_sent(request: &str) -> Option<&str> {
     })
 }
 
-/// The same command in both output modes: `args` as given (human), then
+/// The same command in both output modes: `line` as given (human), then
 /// with `--output json` in front; both through [`check_output`].
-fn both_modes(args: &[&str], vars: &[(&str, &str)]) -> (Run, Run) {
-    let human = run(&mut common::koophone(args, vars));
-    let json_args = [&["--output", "json"][..], args].concat();
-    let json = run(&mut common::koophone(&json_args, vars));
+fn both_modes(line: &Line, vars: &[(&str, &str)]) -> (Run, Run) {
+    let human = koophone(line, vars);
+    let json = koophone(&Line::new().json().then(line.clone()), vars);
     (human, json)
 }
 
-/// `koophone --endpoint URL --token SECRET --output MODE ARGS...`
-fn against(server: &Scripted, output: &str, args: &[&str]) -> Run {
-    let url = server.url();
-    let mut all = vec!["--endpoint", &url, "--token", SECRET, "--output", output];
-    all.extend_from_slice(args);
-    run(&mut koophone(&all))
+/// `--endpoint URL --token SECRET --output MODE`; the command follows.
+fn against(server: &Scripted, output: &str) -> Line {
+    Line::endpoint(&server.url()).token(SECRET).output(output)
 }
 
-fn progress_args() -> Vec<&'static str> {
-    vec!["progress", "--user-id", USER, "--instance-id", PHONE]
+/// ShowProgress of the test's phone.
+fn progress() -> Line {
+    Line::new().progress(USER, PHONE)
 }
 
 fn assert_error_doc(run: &Run, kind: &str, http_status: Value, error_code: Value) -> Value {
@@ -281,14 +251,7 @@ fn assert_error_doc(run: &Run, kind: &str, http_status: Value, error_code: Value
 
 #[test]
 fn documented_wait_example_works_with_simulate() {
-    let run = run(&mut koophone(&[
-        "--simulate",
-        "wait",
-        "--user-id",
-        USER,
-        "--instance-id",
-        PHONE,
-    ]));
+    let run = koophone(&Line::simulate().wait(USER, &[PHONE]), &[]);
     run.assert_code(0);
     assert!(
         run.stdout.starts_with("ready: normal (status 0)"),
@@ -301,20 +264,11 @@ fn documented_wait_example_works_with_simulate() {
 
 #[test]
 fn wait_json_reports_normal_with_polls_and_elapsed_ms() {
-    let run = run(&mut koophone(&[
-        "--simulate",
-        "--output",
-        "json",
-        "wait",
-        "--user-id",
-        USER,
-        "--instance-id",
-        PHONE,
-        "--min-interval",
-        "200",
-        "--max-interval",
-        "400",
-    ]));
+    let wait = Line::simulate()
+        .json()
+        .wait(USER, &[PHONE])
+        .intervals(200, 400);
+    let run = koophone(&wait, &[]);
     run.assert_code(0);
     let doc = run.json();
     assert_eq!(doc["status"], "normal");
@@ -327,15 +281,7 @@ fn wait_json_reports_normal_with_polls_and_elapsed_ms() {
 
 #[test]
 fn progress_in_both_modes_with_simulate() {
-    let args = [
-        "--simulate",
-        "progress",
-        "--user-id",
-        USER,
-        "--instance-id",
-        PHONE,
-    ];
-    let (human, json) = both_modes(&args, &[]);
+    let (human, json) = both_modes(&Line::simulate().then(progress()), &[]);
     human.assert_code(0);
     assert!(
         human
@@ -354,15 +300,8 @@ fn progress_in_both_modes_with_simulate() {
 
 #[test]
 fn status_in_both_modes_with_simulate() {
-    let args = [
-        "--simulate",
-        "status",
-        "--project-id",
-        "sim-project",
-        "--instance-id",
-        "sim-instance",
-    ];
-    let (human, json) = both_modes(&args, &[("KOOPHONE_TOKEN", SECRET)]);
+    let status = Line::simulate().status("sim-project", "sim-instance");
+    let (human, json) = both_modes(&status, &[("KOOPHONE_TOKEN", SECRET)]);
     human.assert_code(0);
     assert_eq!(human.stdout, "stopped\n");
     let doc = json.assert_code(0).json();
@@ -372,23 +311,18 @@ fn status_in_both_modes_with_simulate() {
     );
 }
 
+/// `wait-state --state running` for the simulator's `instance`, polling every
+/// 0.2 to 0.4 s, in [`both_modes`].
+fn wait_until_running(instance: &str) -> (Run, Run) {
+    let wait = Line::simulate()
+        .wait_state("sim-project", instance, "running")
+        .intervals(200, 400);
+    both_modes(&wait, &[])
+}
+
 #[test]
 fn wait_state_in_both_modes_with_simulate() {
-    let args = [
-        "--simulate",
-        "wait-state",
-        "--project-id",
-        "sim-project",
-        "--instance-id",
-        "sim-starting",
-        "--state",
-        "running",
-        "--min-interval",
-        "200",
-        "--max-interval",
-        "400",
-    ];
-    let (human, json) = both_modes(&args, &[]);
+    let (human, json) = wait_until_running("sim-starting");
     human.assert_code(0);
     assert!(
         human
@@ -409,21 +343,11 @@ fn wait_state_in_both_modes_with_simulate() {
 
 #[test]
 fn wait_for_a_failing_phone_exits_6() {
-    let args = [
-        "--simulate",
-        "--token",
-        SECRET,
-        "wait",
-        "--user-id",
-        USER,
-        "--instance-id",
-        "iFAILED1",
-        "--min-interval",
-        "200",
-        "--max-interval",
-        "400",
-    ];
-    let (human, json) = both_modes(&args, &[]);
+    let wait = Line::simulate()
+        .token(SECRET)
+        .wait(USER, &["iFAILED1"])
+        .intervals(200, 400);
+    let (human, json) = both_modes(&wait, &[]);
     human.assert_code(6);
     assert!(human.stdout.is_empty());
     assert!(
@@ -439,23 +363,7 @@ fn wait_for_a_failing_phone_exits_6() {
 
 #[test]
 fn wait_state_reaching_error_exits_6_with_the_instance_error() {
-    let (human, json) = both_modes(
-        &[
-            "--simulate",
-            "wait-state",
-            "--project-id",
-            "sim-project",
-            "--instance-id",
-            "sim-broken",
-            "--state",
-            "running",
-            "--min-interval",
-            "200",
-            "--max-interval",
-            "400",
-        ],
-        &[],
-    );
+    let (human, json) = wait_until_running("sim-broken");
     json.assert_code(6);
     let doc = assert_error_doc(&json, "failed_state", Value::Null, json!("CLOUDDC.5001"));
     assert_eq!(
@@ -474,30 +382,16 @@ fn wait_state_reaching_error_exits_6_with_the_instance_error() {
 #[test]
 fn wait_deadline_exits_3_in_both_modes() {
     let server = Scripted::start(vec![progress_reply(1, 3)]);
-    let args = [
-        "wait",
-        "--user-id",
-        USER,
-        "--instance-id",
-        PHONE,
-        "--max-wait",
-        "1",
-        "--min-interval",
-        "100",
-        "--max-interval",
-        "200",
-    ];
-    let run = against(&server, "json", &args);
+    let wait = Line::new()
+        .wait(USER, &[PHONE])
+        .flag("--max-wait", "1")
+        .intervals(100, 200);
+    let run = koophone(&against(&server, "json").then(wait.clone()), &[]);
     run.assert_code(3);
-    let doc = assert_error_doc(&run, "timeout", Value::Null, Value::Null);
-    assert!(
-        doc["error"]["error_msg"]
-            .as_str()
-            .unwrap()
-            .contains("wait deadline passed"),
-        "{doc}"
-    );
-    let human = against(&server, "human", &args);
+    assert_error_doc(&run, "timeout", Value::Null, Value::Null);
+    let message = run.error_msg();
+    assert!(message.contains("wait deadline passed"), "{message}");
+    let human = koophone(&against(&server, "human").then(wait), &[]);
     human.assert_code(3);
     assert!(
         human.stderr.starts_with("koophone: wait deadline passed"),
@@ -515,7 +409,7 @@ fn service_error_exits_4_with_code_and_request_id() {
         "404 Not Found",
         r#"{"error_code":"KOOPHONE.API.4001","error_msg":"the instance does not exist"}"#,
     )]);
-    let run = against(&server, "json", &progress_args());
+    let run = koophone(&against(&server, "json").then(progress()), &[]);
     run.assert_code(4);
     let doc = assert_error_doc(&run, "service", json!(404), json!("KOOPHONE.API.4001"));
     assert_eq!(doc["error"]["error_msg"], "the instance does not exist");
@@ -527,7 +421,7 @@ fn service_error_exits_4_with_code_and_request_id() {
     assert_eq!(token_sent(&requests[0]), Some(SECRET));
     assert!(requests[0].ends_with(r#"{"user_id":"1008600000104285462","instance_id":"iRJEVP9"}"#));
 
-    let human = against(&server, "human", &progress_args());
+    let human = koophone(&against(&server, "human").then(progress()), &[]);
     human.assert_code(4);
     assert!(human.stdout.is_empty());
     assert_eq!(human.stderr.lines().count(), 1, "{:?}", human.stderr);
@@ -546,10 +440,10 @@ fn unauthorized_exits_4() {
         "401 Unauthorized",
         r#"{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information"}"#,
     )]);
-    let run = against(&server, "json", &progress_args());
+    let run = koophone(&against(&server, "json").then(progress()), &[]);
     run.assert_code(4);
     assert_error_doc(&run, "unauthorized", json!(401), json!("APIGW.0301"));
-    let human = against(&server, "human", &progress_args());
+    let human = koophone(&against(&server, "human").then(progress()), &[]);
     human.assert_code(4);
     assert!(human.stderr.contains("unauthorized"), "{:?}", human.stderr);
 }
@@ -561,9 +455,10 @@ fn throttled_after_retries_exits_4() {
         &[("Retry-After", "0"), ("X-Request-Id", "req-429")],
         "Too Many Requests",
     )]);
-    let mut args = vec!["--retries", "1"];
-    args.extend(progress_args());
-    let run = against(&server, "json", &args);
+    let retry_once = against(&server, "json")
+        .flag("--retries", "1")
+        .then(progress());
+    let run = koophone(&retry_once, &[]);
     run.assert_code(4);
     let doc = assert_error_doc(&run, "throttled", json!(429), Value::Null);
     assert_eq!(doc["error"]["request_id"], "req-429");
@@ -577,13 +472,13 @@ fn server_errors_are_retried_then_reported() {
         r#"{"error_code":"APIGW.0101","error_msg":"busy"}"#,
     );
     let recovers = Scripted::start(vec![busy.clone(), busy.clone(), progress_reply(0, 0)]);
-    let run = against(&recovers, "json", &progress_args());
+    let run = koophone(&against(&recovers, "json").then(progress()), &[]);
     run.assert_code(0);
     assert_eq!(run.json()["status"], "normal");
     assert_eq!(recovers.requests().len(), 3);
 
     let stays_busy = Scripted::start(vec![busy]);
-    let run = against(&stays_busy, "json", &progress_args());
+    let run = koophone(&against(&stays_busy, "json").then(progress()), &[]);
     run.assert_code(4);
     assert_error_doc(&run, "service", json!(503), json!("APIGW.0101"));
     assert_eq!(stays_busy.requests().len(), 3, "--retries defaults to 2");
@@ -596,10 +491,10 @@ fn malformed_answer_exits_5() {
         &[("Content-Type", "text/html")],
         "<html>\u{1b}[31mnot json</html>",
     )]);
-    let run = against(&server, "json", &progress_args());
+    let run = koophone(&against(&server, "json").then(progress()), &[]);
     run.assert_code(5);
     assert_error_doc(&run, "malformed", json!(200), Value::Null);
-    let human = against(&server, "human", &progress_args());
+    let human = koophone(&against(&server, "human").then(progress()), &[]);
     human.assert_code(5);
     assert!(human.stderr.contains("malformed"), "{:?}", human.stderr);
 }
@@ -612,39 +507,21 @@ fn transport_failures_exit_5() {
         listener.local_addr().unwrap()
     };
     let url = format!("http://{closed}");
-    let run = run(&mut koophone(&[
-        "--endpoint",
-        &url,
-        "--token",
-        SECRET,
-        "--retries",
-        "0",
-        "--output",
-        "json",
-        "status",
-        "--project-id",
-        "p",
-        "--instance-id",
-        "i",
-    ]));
+    let status = Line::endpoint(&url)
+        .token(SECRET)
+        .flag("--retries", "0")
+        .json()
+        .status("p", "i");
+    let run = koophone(&status, &[]);
     run.assert_code(5);
     assert_error_doc(&run, "transport", Value::Null, Value::Null);
 
     // A server that closes the connection without answering.
     let server = Scripted::start(vec![Reply::Close]);
-    let run = against(
-        &server,
-        "human",
-        &[
-            "--retries",
-            "0",
-            "progress",
-            "--user-id",
-            USER,
-            "--instance-id",
-            PHONE,
-        ],
-    );
+    let progress = against(&server, "human")
+        .flag("--retries", "0")
+        .then(progress());
+    let run = koophone(&progress, &[]);
     run.assert_code(5);
     assert!(run.stderr.starts_with("koophone: "), "{:?}", run.stderr);
     assert_eq!(server.requests().len(), 1);
@@ -653,8 +530,8 @@ fn transport_failures_exit_5() {
 #[test]
 fn unknown_states_are_printed_as_received() {
     let server = Scripted::start(vec![json_reply("200 OK", r#"{"state":"teminated"}"#)]);
-    let args = ["status", "--project-id", "p 1", "--instance-id", "../x"];
-    let run = against(&server, "json", &args);
+    let status = Line::new().status("p 1", "../x");
+    let run = koophone(&against(&server, "json").then(status.clone()), &[]);
     run.assert_code(0);
     assert_eq!(
         run.json(),
@@ -666,7 +543,8 @@ fn unknown_states_are_printed_as_received() {
         "{request}"
     );
     assert_eq!(token_sent(request), Some(SECRET));
-    assert_eq!(against(&server, "human", &args).stdout, "teminated\n");
+    let human = koophone(&against(&server, "human").then(status), &[]);
+    assert_eq!(human.stdout, "teminated\n");
 }
 
 // ---------------------------------------------------------------- refused input sends nothing
@@ -675,43 +553,20 @@ fn unknown_states_are_printed_as_received() {
 fn invalid_input_exits_2_and_sends_nothing() {
     let server = Scripted::start(vec![progress_reply(0, 0)]);
     let too_long = "x".repeat(33);
-    let cases: Vec<Vec<&str>> = vec![
-        vec!["progress", "--user-id", &too_long, "--instance-id", PHONE],
-        vec!["wait", "--user-id", USER, "--instance-id", ""],
-        vec![
-            "wait",
-            "--user-id",
-            USER,
-            "--instance-id",
-            PHONE,
-            "--min-interval",
-            "0",
-        ],
-        vec![
-            "wait",
-            "--user-id",
-            USER,
-            "--instance-id",
-            PHONE,
-            "--min-interval",
-            "20000",
-        ],
-        vec!["status", "--project-id", "..", "--instance-id", "i"],
-        vec![
-            "wait-state",
-            "--project-id",
-            "p",
-            "--instance-id",
-            "i",
-            "--state",
-            "",
-        ],
+    let wait = Line::new().wait(USER, &[PHONE]);
+    let cases = [
+        Line::new().progress(&too_long, PHONE),
+        Line::new().wait(USER, &[""]),
+        wait.clone().flag("--min-interval", "0"),
+        wait.flag("--min-interval", "20000"),
+        Line::new().status("..", "i"),
+        Line::new().wait_state("p", "i", ""),
     ];
-    for args in &cases {
-        let run = against(&server, "json", args);
+    for case in cases {
+        let run = koophone(&against(&server, "json").then(case.clone()), &[]);
         run.assert_code(2);
         assert_error_doc(&run, "invalid_input", Value::Null, Value::Null);
-        let human = against(&server, "human", args);
+        let human = koophone(&against(&server, "human").then(case), &[]);
         human.assert_code(2);
         assert!(human.stderr.starts_with("koophone: "), "{:?}", human.stderr);
         assert!(human.stdout.is_empty());
@@ -722,29 +577,11 @@ fn invalid_input_exits_2_and_sends_nothing() {
 #[test]
 fn missing_endpoint_or_token_exits_2() {
     let server = Scripted::start(vec![progress_reply(0, 0)]);
-    let no_endpoint = run(&mut koophone(&[
-        "--token",
-        SECRET,
-        "--output",
-        "json",
-        "progress",
-        "--user-id",
-        USER,
-        "--instance-id",
-        PHONE,
-    ]));
+    let no_endpoint = koophone(&Line::new().token(SECRET).json().then(progress()), &[]);
     no_endpoint.assert_code(2);
     assert_error_doc(&no_endpoint, "invalid_input", Value::Null, Value::Null);
     let url = server.url();
-    let no_token = run(&mut koophone(&[
-        "--endpoint",
-        &url,
-        "progress",
-        "--user-id",
-        USER,
-        "--instance-id",
-        PHONE,
-    ]));
+    let no_token = koophone(&Line::endpoint(&url).then(progress()), &[]);
     no_token.assert_code(2);
     assert!(
         no_token.stderr.contains("no token"),
@@ -757,26 +594,16 @@ fn missing_endpoint_or_token_exits_2() {
 #[test]
 fn plain_http_is_refused_for_a_remote_host() {
     for output in ["json", "human"] {
-        let run = run(&mut koophone(&[
-            "--endpoint",
-            "http://koophone.example.com",
-            "--token",
-            SECRET,
-            "--output",
-            output,
-            "progress",
-            "--user-id",
-            USER,
-            "--instance-id",
-            PHONE,
-        ]));
+        let remote = Line::endpoint("http://koophone.example.com")
+            .token(SECRET)
+            .output(output)
+            .then(progress());
+        let run = koophone(&remote, &[]);
         run.assert_code(2);
         if output == "json" {
-            let doc = assert_error_doc(&run, "invalid_input", Value::Null, Value::Null);
-            assert!(
-                doc["error"]["error_msg"].as_str().unwrap().contains("http"),
-                "{doc}"
-            );
+            assert_error_doc(&run, "invalid_input", Value::Null, Value::Null);
+            let message = run.error_msg();
+            assert!(message.contains("http"), "{message}");
         } else {
             assert!(run.stderr.contains("plain http"), "{:?}", run.stderr);
         }
@@ -789,45 +616,39 @@ fn allow_http_permits_plain_http_to_a_host_that_is_not_loopback() {
     // loopback host: plain http to it needs --allow-http.
     let server = Scripted::start(vec![progress_reply(0, 0)]);
     let url = format!("http://0.0.0.0:{}", server.addr.port());
-    let mut args = vec!["--endpoint", &url, "--token", SECRET, "--output", "json"];
-    args.extend(progress_args());
-    run(&mut koophone(&args)).assert_code(2);
+    let line = Line::endpoint(&url).token(SECRET).json().then(progress());
+    koophone(&line, &[]).assert_code(2);
     assert!(server.requests().is_empty());
-    args.insert(0, "--allow-http");
-    let doc = run(&mut koophone(&args)).assert_code(0).json();
+    let allowed = Line::new().arg("--allow-http").then(line);
+    let doc = koophone(&allowed, &[]).assert_code(0).json();
     assert_eq!(doc["status"], "normal");
     assert_eq!(server.requests().len(), 1);
 }
 
 #[test]
 fn usage_errors_exit_2_with_a_json_document_in_json_mode() {
-    let human = run(&mut koophone(&["progress", "--user-id", USER]));
+    let human = koophone(&Line::new().arg("progress").flag("--user-id", USER), &[]);
     human.assert_code(2);
     assert!(human.stdout.is_empty());
     assert!(human.stderr.contains("--instance-id"), "{:?}", human.stderr);
 
-    let json = run(&mut koophone(&["--output", "json", "wait", "--bogus"]));
+    let json = koophone(&Line::new().json().args(["wait", "--bogus"]), &[]);
     json.assert_code(2);
-    let doc = assert_error_doc(&json, "invalid_input", Value::Null, Value::Null);
-    assert!(
-        doc["error"]["error_msg"]
-            .as_str()
-            .unwrap()
-            .contains("--bogus"),
-        "{doc}"
-    );
+    assert_error_doc(&json, "invalid_input", Value::Null, Value::Null);
+    let message = json.error_msg();
+    assert!(message.contains("--bogus"), "{message}");
     // clap's multi-line message, on one line.
-    let missing = run(&mut koophone(&["--output", "json", "wait"]));
+    let missing = koophone(&Line::new().json().arg("wait"), &[]);
     missing.assert_code(2);
-    let doc = assert_error_doc(&missing, "invalid_input", Value::Null, Value::Null);
-    let msg = doc["error"]["error_msg"].as_str().unwrap();
+    assert_error_doc(&missing, "invalid_input", Value::Null, Value::Null);
+    let message = missing.error_msg();
     assert!(
-        msg.contains("--user-id") && msg.contains("--instance-id"),
-        "{doc}"
+        message.contains("--user-id") && message.contains("--instance-id"),
+        "{message}"
     );
-    let no_command = run(&mut koophone(&[]));
+    let no_command = koophone(&Line::new(), &[]);
     no_command.assert_code(2);
-    let bad_number = run(&mut koophone(&["--timeout", "0", "progress"]));
+    let bad_number = koophone(&Line::new().flag("--timeout", "0").arg("progress"), &[]);
     bad_number.assert_code(2);
 }
 
@@ -841,28 +662,21 @@ fn token_sources_in_the_contracts_order() {
     let file = file.to_str().unwrap();
     let from_env = format!("{SECRET}-env");
     let from_flag = format!("{SECRET}-flag");
-    let progress = ["progress", "--user-id", USER, "--instance-id", PHONE];
-
-    // The environment alone, endpoint included.
-    run(koophone(&progress)
-        .env("KOOPHONE_ENDPOINT", &url)
-        .env("KOOPHONE_TOKEN", &from_env))
-    .assert_code(0);
-    // --token-file beats the environment; its trailing newline is trimmed.
-    let mut args = vec!["--token-file", file];
-    args.extend(progress);
-    run(koophone(&args)
-        .env("KOOPHONE_ENDPOINT", &url)
-        .env("KOOPHONE_TOKEN", &from_env))
-    .assert_code(0);
-    // --token beats both, wherever it is written.
-    let mut args = vec!["--token-file", file];
-    args.extend(progress);
-    args.extend(["--token", &from_flag]);
-    run(koophone(&args)
-        .env("KOOPHONE_ENDPOINT", &url)
-        .env("KOOPHONE_TOKEN", &from_env))
-    .assert_code(0);
+    let environment = [
+        ("KOOPHONE_ENDPOINT", url.as_str()),
+        ("KOOPHONE_TOKEN", &from_env),
+    ];
+    let from_file = Line::new().flag("--token-file", file).then(progress());
+    for line in [
+        // The environment alone, endpoint included.
+        progress(),
+        // --token-file beats the environment; its trailing newline is trimmed.
+        from_file.clone(),
+        // --token beats both, wherever it is written.
+        from_file.token(&from_flag),
+    ] {
+        koophone(&line, &environment).assert_code(0);
+    }
 
     let sent: Vec<String> = server
         .requests()
@@ -881,18 +695,11 @@ fn unreadable_or_bad_token_file_exits_2() {
     let blank = temp_file("blank-token", "\n");
     let spaced = temp_file("spaced-token", &format!(" {SECRET}\n"));
     for path in [&missing, &blank, &spaced] {
-        let run = run(&mut koophone(&[
-            "--simulate",
-            "--output",
-            "json",
-            "--token-file",
-            path.to_str().unwrap(),
-            "progress",
-            "--user-id",
-            USER,
-            "--instance-id",
-            PHONE,
-        ]));
+        let line = Line::simulate()
+            .json()
+            .flag("--token-file", path.to_str().unwrap())
+            .then(progress());
+        let run = koophone(&line, &[]);
         run.assert_code(2);
         assert_error_doc(&run, "invalid_input", Value::Null, Value::Null);
     }
@@ -901,16 +708,10 @@ fn unreadable_or_bad_token_file_exits_2() {
 #[test]
 fn simulate_accepts_the_token_given() {
     let file = temp_file("sim-token", &format!("{SECRET}\r\n"));
-    let run = run(&mut koophone(&[
-        "--simulate",
-        "--token-file",
-        file.to_str().unwrap(),
-        "progress",
-        "--user-id",
-        USER,
-        "--instance-id",
-        "iOTHER01",
-    ]));
+    let line = Line::simulate()
+        .flag("--token-file", file.to_str().unwrap())
+        .progress(USER, "iOTHER01");
+    let run = koophone(&line, &[]);
     // iOTHER01 belongs to another user: the simulator answers KOOPHONE.API.1001.
     run.assert_code(4);
     assert!(run.stderr.contains("KOOPHONE.API.1001"), "{:?}", run.stderr);
@@ -930,14 +731,13 @@ fn help_of_every_command_has_an_example_and_hides_the_token() {
         &["completions"],
     ];
     for command in commands {
-        let mut args = command.to_vec();
-        args.push("--help");
-        let run = run(koophone(&args).env("KOOPHONE_TOKEN", SECRET));
+        let help = Line::new().args(command).arg("--help");
+        let run = koophone(&help, &[("KOOPHONE_TOKEN", SECRET)]);
         run.assert_code(0);
-        assert!(run.stdout.contains("Example"), "{args:?}: {}", run.stdout);
-        assert!(run.stdout.contains("KOOPHONE_TOKEN"), "{args:?}");
+        assert!(run.stdout.contains("Example"), "{help:?}: {}", run.stdout);
+        assert!(run.stdout.contains("KOOPHONE_TOKEN"), "{help:?}");
     }
-    let main = run(&mut koophone(&["--help"]));
+    let main = koophone(&Line::new().arg("--help"), &[]);
     for flag in [
         "--endpoint",
         "--token",
@@ -953,7 +753,7 @@ fn help_of_every_command_has_an_example_and_hides_the_token() {
     ] {
         assert!(main.stdout.contains(flag), "{flag} missing from --help");
     }
-    let wait = run(&mut koophone(&["wait", "--help"]));
+    let wait = koophone(&Line::new().args(["wait", "--help"]), &[]);
     for default in ["[default: 600]", "[default: 1000]", "[default: 15000]"] {
         assert!(wait.stdout.contains(default), "{default} missing");
     }
@@ -962,46 +762,25 @@ fn help_of_every_command_has_an_example_and_hides_the_token() {
 #[test]
 fn completions_for_bash_zsh_and_fish() {
     for shell in ["bash", "zsh", "fish"] {
-        let run = run(&mut koophone(&["completions", shell]));
+        let run = koophone(&Line::new().args(["completions", shell]), &[]);
         run.assert_code(0);
         assert!(run.stdout.contains("koophone"), "{shell}");
         assert!(run.stdout.contains("wait-state"), "{shell}");
     }
-    run(&mut koophone(&["completions", "tcsh"])).assert_code(2);
+    koophone(&Line::new().args(["completions", "tcsh"]), &[]).assert_code(2);
 }
 
 #[test]
 fn sim_command_serves_until_interrupted() {
-    let mut child = koophone(&["sim", "--listen", "127.0.0.1:0", "--seed", "7"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sim");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).expect("first line");
-    let url = first
-        .trim_end()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{first:?}"))
-        .to_owned();
+    let sim = Line::new()
+        .arg("sim")
+        .flag("--listen", "127.0.0.1:0")
+        .flag("--seed", "7");
+    let (mut child, url, stdout) = common::serve(&sim, Stdio::piped());
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 
-    let doc = run(&mut koophone(&[
-        "--endpoint",
-        &url,
-        "--token",
-        "sim-token",
-        "--output",
-        "json",
-        "status",
-        "--project-id",
-        "sim-project",
-        "--instance-id",
-        "sim-instance",
-    ]))
-    .assert_code(0)
-    .json();
+    let status = common::sim_status(&url, "json").token("sim-token");
+    let doc = koophone(&status, &[]).assert_code(0).json();
     assert_eq!(doc["state"], "stopped");
 
     interrupt(&child);
@@ -1015,15 +794,12 @@ fn sim_command_serves_until_interrupted() {
 #[test]
 fn sim_refuses_a_bad_scenario_file() {
     let file = temp_file("scenario.json", "{ not json");
-    let run = run(&mut koophone(&[
-        "--output",
-        "json",
-        "sim",
-        "--listen",
-        "127.0.0.1:0",
-        "--scenario",
-        file.to_str().unwrap(),
-    ]));
+    let sim = Line::new()
+        .json()
+        .arg("sim")
+        .flag("--listen", "127.0.0.1:0")
+        .flag("--scenario", file.to_str().unwrap());
+    let run = koophone(&sim, &[]);
     run.assert_code(2);
     assert_error_doc(&run, "invalid_input", Value::Null, Value::Null);
 }
@@ -1082,27 +858,13 @@ fn interrupted_wait(
     extra: &[&str],
     ready: &dyn Fn() -> bool,
 ) -> (ExitStatus, String, String) {
-    let mut args = vec![
-        "--output",
-        output,
-        "--token",
-        SECRET,
-        "wait",
-        "--user-id",
-        USER,
-        "--instance-id",
-        PHONE,
-        "--min-interval",
-        "60000",
-        "--max-interval",
-        "60000",
-    ];
-    args.extend_from_slice(extra);
-    let mut child = koophone(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn wait");
+    let mut child = Line::new()
+        .output(output)
+        .token(SECRET)
+        .wait(USER, &[PHONE])
+        .intervals(60000, 60000)
+        .args(extra)
+        .spawn(&[]);
     let start = Instant::now();
     thread::sleep(Duration::from_millis(1500));
     while !ready() && start.elapsed() < Duration::from_secs(20) {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::koophone_run as koophone;
+use common::Line;
 use koophone_check::signed::{access_keys_signed, assert_rotated_unrefused};
 use koophone_sim::{AccessKeySpec, MetadataSpec, Scenario, Sim, SimHandle};
 use serde_json::Value;
@@ -57,18 +57,14 @@ fn home_with_profile(name: &str, text: &str) -> PathBuf {
     home
 }
 
-fn progress<'a>(sim: &'a SimHandle, output: &'a str) -> Vec<&'a str> {
-    vec![
-        "--endpoint",
-        sim.base_url(),
-        "--output",
-        output,
-        "progress",
-        "--user-id",
-        USER,
-        "--instance-id",
-        PHONE,
-    ]
+/// Against `sim`, printed as `output`; the command follows.
+fn on(sim: &SimHandle, output: &str) -> Line {
+    Line::endpoint(sim.base_url()).output(output)
+}
+
+/// `progress` of the simulator's phone, with no credentials on the command line.
+fn progress(sim: &SimHandle, output: &str) -> Line {
+    on(sim, output).progress(USER, PHONE)
 }
 
 /// A port on 127.0.0.1 with nothing listening: connections are refused.
@@ -132,10 +128,8 @@ fn the_profile_in_the_home_directory_signs_with_no_flag() {
     let sim = sim_with(MetadataSpec::default());
     let home = home_with_profile("home", &format!("[basic]\nak = PROFILE-AK\nsk = {SK}\n"));
     for output in ["human", "json"] {
-        let run = koophone(
-            &progress(&sim, output),
-            &[("HOME", &path_text(&home)), ("KOOPHONE_NO_METADATA", "1")],
-        );
+        let run = progress(&sim, output)
+            .run(&[("HOME", &path_text(&home)), ("KOOPHONE_NO_METADATA", "1")]);
         run.assert_code(0).assert_hides(&[SK]);
     }
     assert_eq!(
@@ -144,7 +138,7 @@ fn the_profile_in_the_home_directory_signs_with_no_flag() {
     );
     // A refused signature (wrong key in the file) is reported without the key.
     let wrong = home_with_profile("wrong", "[basic]\nak = PROFILE-AK\nsk = sk-S3CRET-wrong\n");
-    let run = koophone(&progress(&sim, "json"), &[("HOME", &path_text(&wrong))]);
+    let run = progress(&sim, "json").run(&[("HOME", &path_text(&wrong))]);
     run.assert_code(4).assert_hides(&["sk-S3CRET-wrong"]);
     assert_eq!(run.json()["error"]["kind"], "unauthorized");
 }
@@ -160,13 +154,10 @@ fn the_file_the_variable_names_wins_and_carries_the_security_token() {
         format!("; written by hand\n[basic]\nak: PROFILE-TEMP-AK\nsk: {SK}\nsecurity_token: {PROFILE_TOKEN}\nproject_id: sim-project\n"),
     )
     .unwrap();
-    let run = koophone(
-        &progress(&sim, "json"),
-        &[
-            ("HOME", &path_text(&home)),
-            ("HUAWEICLOUD_SDK_CREDENTIALS_FILE", &path_text(&file)),
-        ],
-    );
+    let run = progress(&sim, "json").run(&[
+        ("HOME", &path_text(&home)),
+        ("HUAWEICLOUD_SDK_CREDENTIALS_FILE", &path_text(&file)),
+    ]);
     run.assert_code(0).assert_hides(&[SK, PROFILE_TOKEN]);
     let log = sim.request_log();
     let last = log.last().unwrap();
@@ -178,12 +169,9 @@ fn the_file_the_variable_names_wins_and_carries_the_security_token() {
 fn a_broken_profile_is_invalid_input_naming_the_line() {
     let sim = sim_with(MetadataSpec::default());
     let home = home_with_profile("broken", &format!("[basic]\nak = PROFILE-AK\n{SK}\n"));
-    let run = koophone(&progress(&sim, "json"), &[("HOME", &path_text(&home))]);
+    let run = progress(&sim, "json").run(&[("HOME", &path_text(&home))]);
     run.assert_code(2).assert_hides(&[SK]);
-    let message = run.json()["error"]["error_msg"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let message = run.error_msg();
     assert!(message.contains("line 3"), "{message}");
     assert!(message.contains(".huaweicloud/credentials"), "{message}");
     assert!(sim.request_log().is_empty(), "nothing was sent");
@@ -198,24 +186,8 @@ fn metadata_credentials_sign_a_wait_that_outlives_two_of_them() {
         credential_lifetime_ms: 1200,
         ..MetadataSpec::default()
     });
-    let run = koophone(
-        &[
-            "--endpoint",
-            sim.base_url(),
-            "--output",
-            "json",
-            "wait",
-            "--user-id",
-            USER,
-            "--instance-id",
-            PHONE,
-            "--min-interval",
-            "150",
-            "--max-interval",
-            "300",
-        ],
-        &[("KOOPHONE_METADATA_ENDPOINT", sim.base_url())],
-    );
+    let wait = on(&sim, "json").wait(USER, &[PHONE]).intervals(150, 300);
+    let run = wait.run(&[("KOOPHONE_METADATA_ENDPOINT", sim.base_url())]);
     run.assert_code(0);
     assert_eq!(run.json()["status"], "normal");
     let log = sim.request_log();
@@ -232,17 +204,16 @@ fn metadata_secrets_never_reach_the_output() {
     let sim = sim_with(MetadataSpec::default());
     let vars = [("KOOPHONE_METADATA_ENDPOINT", sim.base_url())];
     for output in ["human", "json"] {
-        koophone(&progress(&sim, output), &vars).assert_code(0);
+        progress(&sim, output).run(&vars).assert_code(0);
     }
     // An error answer too: an instance that does not exist.
-    let mut args = progress(&sim, "json");
-    *args.last_mut().unwrap() = "iNOSUCH1";
-    let failed = koophone(&args, &vars);
+    let failed = on(&sim, "json").progress(USER, "iNOSUCH1").run(&vars);
     failed.assert_code(4);
     // The same set is still current (24 h lifetime): these are what the runs held.
     let (secret, token) = current_temporary_secrets(&sim);
     for output in ["human", "json"] {
-        koophone(&progress(&sim, output), &vars)
+        progress(&sim, output)
+            .run(&vars)
             .assert_code(0)
             .assert_hides(&[&secret, &token]);
     }
@@ -256,31 +227,26 @@ fn metadata_without_an_agency_or_turned_off_is_not_a_source() {
         ..MetadataSpec::default()
     });
     let vars = [("KOOPHONE_METADATA_ENDPOINT", sim.base_url())];
-    let run = koophone(&progress(&sim, "json"), &vars);
+    let run = progress(&sim, "json").run(&vars);
     run.assert_code(2);
-    let message = run.json()["error"]["error_msg"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let message = run.error_msg();
     assert!(message.contains("agency"), "{message}");
 
     let served = sim_with(MetadataSpec::default());
     let off = [("KOOPHONE_METADATA_ENDPOINT", served.base_url())];
-    let mut flagged = progress(&served, "json");
-    flagged.insert(0, "--no-metadata");
-    for (args, vars) in [
-        (flagged.clone(), off.to_vec()),
+    let flagged = Line::new()
+        .arg("--no-metadata")
+        .args(progress(&served, "json").words());
+    for (line, vars) in [
+        (flagged, off.to_vec()),
         (
             progress(&served, "json"),
             [off[0], ("KOOPHONE_NO_METADATA", "1")].to_vec(),
         ),
     ] {
-        let run = koophone(&args, &vars);
+        let run = line.run(&vars);
         run.assert_code(2);
-        let message = run.json()["error"]["error_msg"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let message = run.error_msg();
         assert!(message.contains("skipped"), "{message}");
     }
     assert!(
@@ -288,11 +254,9 @@ fn metadata_without_an_agency_or_turned_off_is_not_a_source() {
         "the metadata service was not asked"
     );
     // KOOPHONE_NO_METADATA=0 does not skip it.
-    koophone(
-        &progress(&served, "json"),
-        &[off[0], ("KOOPHONE_NO_METADATA", "0")],
-    )
-    .assert_code(0);
+    progress(&served, "json")
+        .run(&[off[0], ("KOOPHONE_NO_METADATA", "0")])
+        .assert_code(0);
 }
 
 // ------------------------------------------------------------ nothing found
@@ -308,7 +272,7 @@ fn nothing_found_is_one_error_naming_every_place_and_the_fix() {
     ];
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     for output in ["human", "json"] {
-        let run = koophone(&progress(&sim, output), &vars);
+        let run = progress(&sim, output).run(&vars);
         run.assert_code(2);
         assert!(
             run.elapsed < Duration::from_secs(3),
@@ -317,10 +281,7 @@ fn nothing_found_is_one_error_naming_every_place_and_the_fix() {
         );
         let text = if output == "json" {
             assert_eq!(run.json()["error"]["kind"], "invalid_input");
-            run.json()["error"]["error_msg"]
-                .as_str()
-                .unwrap()
-                .to_owned()
+            run.error_msg()
         } else {
             run.stderr.clone()
         };

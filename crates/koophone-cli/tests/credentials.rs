@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Run, exec, koophone};
+use common::{Line, Run, koophone_run, sim_status};
 use koophone_sim::{AccessKeySpec, IAM_TOKENS_PATH, LoggedRequest, Scenario, Sim, SimHandle};
 
 const USER: &str = "1008600000104285462";
@@ -61,21 +61,19 @@ fn sim() -> SimHandle {
         .expect("simulator")
 }
 
-fn status_args(sim: &SimHandle, output: &str) -> Vec<String> {
-    common::status_args(sim.base_url(), output)
+/// The status call against `sim`, printed as `output`.
+fn status(sim: &SimHandle, output: &str) -> Line {
+    sim_status(sim.base_url(), output)
 }
 
-/// The status call printed as JSON, with `vars` and no flags but the call's.
-fn status_json(sim: &SimHandle, vars: &[(&str, &str)]) -> Run {
-    exec(&mut koophone(&args(&status_args(sim, "json")), vars))
+/// An AK/SK pair in the official SDKs' variables.
+fn aksk<'a>(ak: &'a str, sk: &'a str) -> [(&'static str, &'a str); 2] {
+    [("HUAWEICLOUD_SDK_AK", ak), ("HUAWEICLOUD_SDK_SK", sk)]
 }
 
-fn iam_flags(sim: &SimHandle) -> Vec<String> {
-    iam_user_flags(sim, "cli-user")
-}
-
-fn args(strings: &[String]) -> Vec<&str> {
-    strings.iter().map(String::as_str).collect()
+/// An IAM password in `KOOPHONE_IAM_PASSWORD`.
+fn password(password: &str) -> [(&'static str, &str); 1] {
+    [("KOOPHONE_IAM_PASSWORD", password)]
 }
 
 // ---------------------------------------------------------------- AK/SK
@@ -83,11 +81,9 @@ fn args(strings: &[String]) -> Vec<&str> {
 #[test]
 fn aksk_alone_in_the_environment_signs_the_requests() {
     let sim = sim();
+    let pair = aksk("cli-ak", SK);
     for output in ["human", "json"] {
-        let run = exec(&mut koophone(
-            &args(&status_args(&sim, output)),
-            &[("HUAWEICLOUD_SDK_AK", "cli-ak"), ("HUAWEICLOUD_SDK_SK", SK)],
-        ));
+        let run = status(&sim, output).run(&pair);
         run.assert_code(0);
         assert_no_secrets(&run, Some(&sim));
         if output == "json" {
@@ -96,18 +92,9 @@ fn aksk_alone_in_the_environment_signs_the_requests() {
             assert_eq!(run.stdout.trim(), "stopped");
         }
     }
-    let progress = exec(&mut koophone(
-        &[
-            "--endpoint",
-            sim.base_url(),
-            "progress",
-            "--user-id",
-            USER,
-            "--instance-id",
-            PHONE,
-        ],
-        &[("HUAWEICLOUD_SDK_AK", "cli-ak"), ("HUAWEICLOUD_SDK_SK", SK)],
-    ));
+    let progress = Line::endpoint(sim.base_url())
+        .progress(USER, PHONE)
+        .run(&pair);
     progress.assert_code(0);
     let log = sim.request_log();
     assert_eq!(log.len(), 3);
@@ -121,15 +108,12 @@ fn aksk_alone_in_the_environment_signs_the_requests() {
 #[test]
 fn temporary_aksk_with_session_token_and_project_id() {
     let sim = sim();
-    let run = status_json(
-        &sim,
-        &[
-            ("HUAWEICLOUD_SDK_AK", "cli-temp-ak"),
-            ("HUAWEICLOUD_SDK_SK", SK),
-            ("HUAWEICLOUD_SDK_SECURITY_TOKEN", SESSION),
-            ("HUAWEICLOUD_SDK_PROJECT_ID", "sim-project"),
-        ],
-    );
+    let mut vars = aksk("cli-temp-ak", SK).to_vec();
+    vars.extend([
+        ("HUAWEICLOUD_SDK_SECURITY_TOKEN", SESSION),
+        ("HUAWEICLOUD_SDK_PROJECT_ID", "sim-project"),
+    ]);
+    let run = status(&sim, "json").run(&vars);
     run.assert_code(0);
     assert_no_secrets(&run, Some(&sim));
     let log = sim.request_log();
@@ -140,13 +124,7 @@ fn temporary_aksk_with_session_token_and_project_id() {
 #[test]
 fn a_wrong_secret_key_exits_4_after_one_request() {
     let sim = sim();
-    let run = status_json(
-        &sim,
-        &[
-            ("HUAWEICLOUD_SDK_AK", "cli-ak"),
-            ("HUAWEICLOUD_SDK_SK", "sk-S3CRET-wrong"),
-        ],
-    );
+    let run = status(&sim, "json").run(&aksk("cli-ak", "sk-S3CRET-wrong"));
     run.assert_code(4);
     let doc = run.json();
     assert_eq!(doc["error"]["kind"], "unauthorized");
@@ -159,7 +137,7 @@ fn a_wrong_secret_key_exits_4_after_one_request() {
 #[test]
 fn half_an_aksk_pair_exits_2_and_sends_nothing() {
     let sim = sim();
-    let run = status_json(&sim, &[("HUAWEICLOUD_SDK_SK", SK)]);
+    let run = status(&sim, "json").run(&[("HUAWEICLOUD_SDK_SK", SK)]);
     run.assert_code(2);
     assert_eq!(run.json()["error"]["kind"], "invalid_input");
     assert_no_secrets(&run, None);
@@ -169,30 +147,24 @@ fn half_an_aksk_pair_exits_2_and_sends_nothing() {
 // ---------------------------------------------------------------- IAM
 
 /// Log in as IAM user `user` of the simulator's domain and project.
-fn iam_user_flags(sim: &SimHandle, user: &str) -> Vec<String> {
-    [
-        "--iam-user",
-        user,
-        "--iam-domain",
-        "sim-domain",
-        "--iam-project",
-        "sim-project",
-        "--iam-endpoint",
-        sim.base_url(),
-    ]
-    .map(str::to_owned)
-    .to_vec()
+fn iam_user(user: &str) -> Line {
+    Line::new()
+        .flag("--iam-user", user)
+        .flag("--iam-domain", "sim-domain")
+        .flag("--iam-project", "sim-project")
+}
+
+/// [`iam_user`] with `sim` as the IAM endpoint.
+fn iam_login(sim: &SimHandle, user: &str) -> Line {
+    iam_user(user).flag("--iam-endpoint", sim.base_url())
 }
 
 #[test]
 fn an_iam_user_and_password_get_a_token_first() {
     let sim = sim();
-    let mut all = iam_flags(&sim);
-    all.extend(status_args(&sim, "human"));
-    let run = exec(&mut koophone(
-        &args(&all),
-        &[("KOOPHONE_IAM_PASSWORD", PASSWORD)],
-    ));
+    let run = iam_login(&sim, "cli-user")
+        .then(status(&sim, "human"))
+        .run(&password(PASSWORD));
     run.assert_code(0);
     assert_eq!(run.stdout.trim(), "stopped");
     assert_no_secrets(&run, Some(&sim));
@@ -202,15 +174,10 @@ fn an_iam_user_and_password_get_a_token_first() {
     assert!(log[1].header("x-auth-token").is_some());
 
     // The IAM endpoint from HUAWEICLOUD_SDK_IAM_ENDPOINT instead of the flag.
-    let mut all = iam_flags(&sim)[..6].to_vec();
-    all.extend(status_args(&sim, "json"));
-    let run = exec(&mut koophone(
-        &args(&all),
-        &[
-            ("KOOPHONE_IAM_PASSWORD", PASSWORD),
-            ("HUAWEICLOUD_SDK_IAM_ENDPOINT", sim.base_url()),
-        ],
-    ));
+    let run = iam_user("cli-user").then(status(&sim, "json")).run(&[
+        ("KOOPHONE_IAM_PASSWORD", PASSWORD),
+        ("HUAWEICLOUD_SDK_IAM_ENDPOINT", sim.base_url()),
+    ]);
     run.assert_code(0);
     assert_eq!(sim.request_log().len(), 4);
 }
@@ -220,12 +187,9 @@ fn a_wrong_iam_password_exits_4_after_one_iam_request() {
     let sim = sim();
     for output in ["human", "json"] {
         sim.clear_request_log();
-        let mut all = iam_flags(&sim);
-        all.extend(status_args(&sim, output));
-        let run = exec(&mut koophone(
-            &args(&all),
-            &[("KOOPHONE_IAM_PASSWORD", "pw-S3CRET-wrong")],
-        ));
+        let run = iam_login(&sim, "cli-user")
+            .then(status(&sim, output))
+            .run(&password("pw-S3CRET-wrong"));
         run.assert_code(4);
         assert!(!run.stdout.contains("pw-S3CRET-wrong") && !run.stderr.contains("pw-S3CRET-wrong"));
         if output == "json" {
@@ -250,31 +214,24 @@ fn a_wrong_iam_password_exits_4_after_one_iam_request() {
 #[test]
 fn incomplete_iam_logins_exit_2() {
     let sim = sim();
-    let mut no_domain = vec!["--iam-user".to_owned(), "cli-user".into()];
-    no_domain.extend(status_args(&sim, "json"));
-    let run = exec(&mut koophone(
-        &args(&no_domain),
-        &[("KOOPHONE_IAM_PASSWORD", PASSWORD)],
-    ));
-    run.assert_code(2);
-    let message = run.json()["error"]["error_msg"].to_string();
-    assert!(message.contains("--iam-domain"), "{message}");
-
-    let mut no_password = iam_flags(&sim);
-    no_password.extend(status_args(&sim, "json"));
-    let run = exec(&mut koophone(&args(&no_password), &[]));
-    run.assert_code(2);
-    let message = run.json()["error"]["error_msg"].to_string();
-    assert!(message.contains("KOOPHONE_IAM_PASSWORD"), "{message}");
+    // Each login is missing a part; the message names it.
+    let no_domain = Line::new().flag("--iam-user", "cli-user");
+    let no_password = iam_login(&sim, "cli-user");
+    for (login, vars, missing) in [
+        (no_domain, &password(PASSWORD)[..], "--iam-domain"),
+        (no_password, &[], "KOOPHONE_IAM_PASSWORD"),
+    ] {
+        let run = login.then(status(&sim, "json")).run(vars);
+        run.assert_code(2);
+        let message = run.error_msg();
+        assert!(message.contains(missing), "{message}");
+    }
 
     // A remote IAM endpoint must be https, like the service endpoint.
-    let mut plain = iam_flags(&sim)[..6].to_vec();
-    plain.extend(["--iam-endpoint".into(), "http://iam.example.com".into()]);
-    plain.extend(status_args(&sim, "json"));
-    let run = exec(&mut koophone(
-        &args(&plain),
-        &[("KOOPHONE_IAM_PASSWORD", PASSWORD)],
-    ));
+    let run = iam_user("cli-user")
+        .flag("--iam-endpoint", "http://iam.example.com")
+        .then(status(&sim, "json"))
+        .run(&password(PASSWORD));
     run.assert_code(2);
     assert_no_secrets(&run, None);
     assert!(sim.request_log().is_empty());
@@ -290,24 +247,23 @@ fn the_first_credentials_given_win() {
         .token("tok-S3CRET-cli")
         .start()
         .unwrap();
-    let aksk = [("HUAWEICLOUD_SDK_AK", "cli-ak"), ("HUAWEICLOUD_SDK_SK", SK)];
+    let pair = aksk("cli-ak", SK);
     let everything = [
         ("KOOPHONE_TOKEN", "tok-S3CRET-cli"),
-        aksk[0],
-        aksk[1],
+        pair[0],
+        pair[1],
         ("KOOPHONE_IAM_PASSWORD", "sim-password"),
     ];
-    let mut all = iam_user_flags(&sim, "sim-user");
-    all.extend(status_args(&sim, "json"));
+    let all = iam_login(&sim, "sim-user").then(status(&sim, "json"));
     // The token first.
-    exec(&mut koophone(&args(&all), &everything)).assert_code(0);
+    all.run(&everything).assert_code(0);
     // Then AK/SK.
-    exec(&mut koophone(&args(&all), &everything[1..])).assert_code(0);
+    all.run(&everything[1..]).assert_code(0);
     // An empty KOOPHONE_TOKEN is unset, like every other variable: AK/SK again.
-    let empty_token = [("KOOPHONE_TOKEN", ""), aksk[0], aksk[1]];
-    exec(&mut koophone(&args(&all), &empty_token)).assert_code(0);
+    all.run(&[("KOOPHONE_TOKEN", ""), pair[0], pair[1]])
+        .assert_code(0);
     // Then the IAM user.
-    exec(&mut koophone(&args(&all), &everything[3..])).assert_code(0);
+    all.run(&everything[3..]).assert_code(0);
     let log = sim.request_log();
     let kinds: Vec<&str> = log
         .iter()
@@ -331,11 +287,8 @@ fn the_first_credentials_given_win() {
 #[test]
 fn token_prints_a_token_the_service_accepts_in_both_modes() {
     let sim = sim();
-    let flags = iam_flags(&sim);
-    let password = [("KOOPHONE_IAM_PASSWORD", PASSWORD)];
-    let mut human_args = flags.clone();
-    human_args.push("token".into());
-    let human = exec(&mut koophone(&args(&human_args), &password));
+    let login = iam_login(&sim, "cli-user");
+    let human = login.clone().arg("token").run(&password(PASSWORD));
     human.assert_code(0);
     let token = human.stdout.trim_end().to_owned();
     assert_eq!(
@@ -345,9 +298,7 @@ fn token_prints_a_token_the_service_accepts_in_both_modes() {
     );
     assert!(human.stderr.is_empty(), "{:?}", human.stderr);
 
-    let mut json_args = flags.clone();
-    json_args.extend(["--output".into(), "json".into(), "token".into()]);
-    let json = exec(&mut koophone(&args(&json_args), &password));
+    let json = login.json().arg("token").run(&password(PASSWORD));
     json.assert_code(0);
     let doc = json.json();
     let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
@@ -362,9 +313,10 @@ fn token_prints_a_token_the_service_accepts_in_both_modes() {
     }
 
     // The printed token works as --token; nothing else prints it.
-    let mut with_token = vec!["--token".to_owned(), token.clone()];
-    with_token.extend(status_args(&sim, "json"));
-    let used = exec(&mut koophone(&args(&with_token), &[]));
+    let used = Line::new()
+        .token(&token)
+        .then(status(&sim, "json"))
+        .run(&[]);
     used.assert_code(0);
     assert!(!used.stdout.contains(&token) && !used.stderr.contains(&token));
     let log = sim.request_log();
@@ -378,18 +330,16 @@ fn token_prints_a_token_the_service_accepts_in_both_modes() {
 #[test]
 fn token_with_a_wrong_password_or_no_login() {
     let sim = sim();
-    let mut all = iam_flags(&sim);
-    all.extend(["--output".into(), "json".into(), "token".into()]);
-    let wrong = exec(&mut koophone(
-        &args(&all),
-        &[("KOOPHONE_IAM_PASSWORD", "pw-S3CRET-wrong")],
-    ));
+    let wrong = iam_login(&sim, "cli-user")
+        .json()
+        .arg("token")
+        .run(&password("pw-S3CRET-wrong"));
     wrong.assert_code(4);
     assert_eq!(wrong.json()["error"]["kind"], "unauthorized");
     assert!(!wrong.stdout.contains("pw-S3CRET-wrong"));
     assert_eq!(sim.request_log().len(), 1);
 
-    let none = exec(&mut koophone(&["token"], &[]));
+    let none = koophone_run(&["token"], &[]);
     none.assert_code(2);
     assert!(none.stderr.contains("--iam-user"), "{:?}", none.stderr);
 }
@@ -398,61 +348,33 @@ fn token_with_a_wrong_password_or_no_login() {
 
 #[test]
 fn simulate_works_with_each_kind_of_credentials() {
-    let wait = [
-        "wait",
-        "--user-id",
-        USER,
-        "--instance-id",
-        "iBACKUP1",
-        "--min-interval",
-        "200",
-    ];
-    let status = [
-        "status",
-        "--project-id",
-        "sim-project",
-        "--instance-id",
-        "sim-instance",
-    ];
-
     // The simulator's default key pair, and any other pair given.
     for (ak, sk) in [("sim-ak", "sim-sk"), ("my-ak", SK)] {
-        let mut all = vec!["--simulate", "--output", "json"];
-        all.extend(status);
-        let run = exec(&mut koophone(
-            &all,
-            &[("HUAWEICLOUD_SDK_AK", ak), ("HUAWEICLOUD_SDK_SK", sk)],
-        ));
+        let run = Line::simulate()
+            .json()
+            .status("sim-project", "sim-instance")
+            .run(&aksk(ak, sk));
         run.assert_code(0);
         assert_no_secrets(&run, None);
     }
 
     // The simulator's default IAM user, and any user given.
-    for (user, password) in [("sim-user", "sim-password"), ("cli-user", PASSWORD)] {
-        let mut all = vec![
-            "--simulate",
-            "--iam-user",
-            user,
-            "--iam-domain",
-            "sim-domain",
-            "--iam-project",
-            "sim-project",
-        ];
-        all.extend(wait);
-        let run = exec(&mut koophone(&all, &[("KOOPHONE_IAM_PASSWORD", password)]));
+    for (user, secret) in [("sim-user", "sim-password"), ("cli-user", PASSWORD)] {
+        let run = Line::simulate()
+            .then(iam_user(user))
+            .wait(USER, &["iBACKUP1"])
+            .flag("--min-interval", "200")
+            .run(&password(secret));
         run.assert_code(0);
         assert!(run.stdout.starts_with("ready: normal"), "{:?}", run.stdout);
         assert_no_secrets(&run, None);
     }
 
     // `token` logs in as the simulator's default user without flags.
-    let human = exec(&mut koophone(&["--simulate", "token"], &[]));
+    let human = koophone_run(&["--simulate", "token"], &[]);
     human.assert_code(0);
     assert!(human.stdout.starts_with("MII"), "an IAM-like token");
-    let json = exec(&mut koophone(
-        &["--simulate", "--output", "json", "token"],
-        &[],
-    ));
+    let json = koophone_run(&["--simulate", "--output", "json", "token"], &[]);
     json.assert_code(0);
     assert!(
         json.json()["token"]
@@ -460,7 +382,6 @@ fn simulate_works_with_each_kind_of_credentials() {
             .is_some_and(|t| t.starts_with("MII"))
     );
 }
-
 // ---------------------------------------------------------------- help
 
 #[test]
@@ -481,7 +402,7 @@ fn help_names_every_credential_and_shows_no_secret() {
         ),
     ];
     for command in [&["--help"][..], &["token", "--help"], &["status", "--help"]] {
-        let run = exec(&mut koophone(command, &secrets));
+        let run = koophone_run(command, &secrets);
         run.assert_code(0);
         for (_, secret) in secrets {
             assert!(!run.stdout.contains(secret), "{command:?} shows a secret");
@@ -496,7 +417,7 @@ fn help_names_every_credential_and_shows_no_secret() {
             assert!(run.stdout.contains(name), "{command:?} lacks {name}");
         }
     }
-    let main = exec(&mut koophone(&["--help"], &[]));
+    let main = koophone_run(&["--help"], &[]);
     for name in [
         "HUAWEICLOUD_SDK_AK",
         "HUAWEICLOUD_SDK_SK",
@@ -504,6 +425,6 @@ fn help_names_every_credential_and_shows_no_secret() {
     ] {
         assert!(main.stdout.contains(name), "--help lacks {name}");
     }
-    let token = exec(&mut koophone(&["token", "--help"], &[]));
+    let token = koophone_run(&["token", "--help"], &[]);
     assert!(token.stdout.contains("Example"), "{}", token.stdout);
 }

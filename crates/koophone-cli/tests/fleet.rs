@@ -4,60 +4,33 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::Stdio;
+use std::time::{Duration, Instant};
 
-use common::{exec, koophone, koophone_run};
+use common::{Line, ids_in, interrupt, read_all, summary_counts, temp_file, wait_at_most};
 use serde_json::Value;
 
 const USER: &str = "1008600000104285462";
 
-fn wait(extra: &[&str]) -> common::Run {
-    let mut args = vec![
-        "--simulate",
-        "--output",
-        "json",
-        "wait",
-        "--user-id",
-        USER,
-        "--min-interval",
-        "300",
-        "--max-interval",
-        "1000",
-    ];
-    args.extend_from_slice(extra);
-    koophone_run(&args, &[])
+/// `wait` in JSON mode against the simulator, polling every 0.3 to 1 s;
+/// the ids and other flags follow.
+fn wait() -> Line {
+    Line::simulate().json().wait(USER, &[]).intervals(300, 1000)
 }
 
-fn ids(doc: &Value) -> Vec<&str> {
-    doc["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["instance_id"].as_str().unwrap())
-        .collect()
+/// [`wait`] for the ids read from stdin.
+fn wait_on_stdin() -> Line {
+    wait().flag("--instances-file", "-")
 }
 
 #[test]
 fn the_documented_fleet_prints_the_fleet_document_and_exits_6() {
-    let run = koophone_run(
-        &[
-            "--simulate",
-            "--output",
-            "json",
-            "wait",
-            "--user-id",
-            USER,
-            "--instance-id",
-            "iRJEVP9",
-            "--instance-id",
-            "iFAILED1",
-        ],
-        &[],
-    );
+    let run = Line::simulate()
+        .json()
+        .wait(USER, &["iRJEVP9", "iFAILED1"])
+        .run(&[]);
     run.assert_code(6);
     let doc = run.json();
-    assert_eq!(ids(&doc), ["iRJEVP9", "iFAILED1"]);
+    assert_eq!(ids_in(&doc["instances"]), ["iRJEVP9", "iFAILED1"]);
     let ready = &doc["instances"][0];
     assert_eq!(ready["status"], "normal");
     assert_eq!(ready["status_code"], 0);
@@ -65,40 +38,20 @@ fn the_documented_fleet_prints_the_fleet_document_and_exits_6() {
     assert!(ready["elapsed_ms"].as_u64().unwrap() >= 4000);
     let failed = &doc["instances"][1]["error"];
     assert_eq!(failed["kind"], "failed_state");
+    assert_eq!(summary_counts(&doc), [2, 1, 1, 0, 0]);
     let s = &doc["summary"];
-    assert_eq!(
-        (
-            &s["total"],
-            &s["ready"],
-            &s["failed"],
-            &s["timed_out"],
-            &s["errors"]
-        ),
-        (
-            &Value::from(2),
-            &Value::from(1),
-            &Value::from(1),
-            &Value::from(0),
-            &Value::from(0)
-        )
-    );
     assert!(s["requests"].as_u64().unwrap() >= 4);
     assert!(s["elapsed_ms"].as_u64().unwrap() >= 4000);
 }
 
 #[test]
 fn a_mixed_fleet_with_a_failure_and_a_4001_exits_6_in_input_order() {
-    let run = wait(&[
-        "--instance-id",
-        "iNOPE",
-        "--instance-id",
-        "iBACKUP1",
-        "--instance-id",
-        "iFAILED1",
-    ]);
+    let run = wait()
+        .instances(&["iNOPE", "iBACKUP1", "iFAILED1"])
+        .run(&[]);
     run.assert_code(6);
     let doc = run.json();
-    assert_eq!(ids(&doc), ["iNOPE", "iBACKUP1", "iFAILED1"]);
+    assert_eq!(ids_in(&doc["instances"]), ["iNOPE", "iBACKUP1", "iFAILED1"]);
     let unknown = &doc["instances"][0]["error"];
     assert_eq!(unknown["kind"], "service");
     assert_eq!(unknown["error_code"], "KOOPHONE.API.4001");
@@ -111,116 +64,80 @@ fn a_mixed_fleet_with_a_failure_and_a_4001_exits_6_in_input_order() {
 #[test]
 fn exit_codes_follow_the_fleet_precedence() {
     // A service error beats a deadline: 4.
-    let run = wait(&[
-        "--max-wait",
-        "1",
-        "--instance-id",
-        "iRJEVP9",
-        "--instance-id",
-        "iNOPE",
-    ]);
+    let deadline = wait().flag("--max-wait", "1");
+    let run = deadline.clone().instances(&["iRJEVP9", "iNOPE"]).run(&[]);
     run.assert_code(4);
     let doc = run.json();
     assert_eq!(doc["instances"][0]["error"]["kind"], "timeout");
     assert_eq!(doc["summary"]["timed_out"], 1);
     // Deadlines alone: 3.
-    wait(&[
-        "--max-wait",
-        "1",
-        "--instance-id",
-        "iRJEVP9",
-        "--instance-id",
-        "iBACKUP1",
-    ])
-    .assert_code(3);
+    deadline
+        .instances(&["iRJEVP9", "iBACKUP1"])
+        .run(&[])
+        .assert_code(3);
     // All ready: 0.
-    let run = wait(&["--instance-id", "iBACKUP1", "--instance-id", "iRJEVP9"]);
+    let run = wait().instances(&["iBACKUP1", "iRJEVP9"]).run(&[]);
     run.assert_code(0);
     assert_eq!(run.json()["summary"]["ready"], 2);
 }
 
 #[test]
 fn an_instances_file_skips_comments_blanks_and_duplicates() {
-    let dir = std::env::temp_dir().join(format!("koophone-fleet-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("ids.txt");
-    std::fs::write(&file, "# the fleet\niBACKUP1\n\n  iNOPE \niBACKUP1\n").unwrap();
-    let path = file.to_str().unwrap();
+    let file = temp_file(
+        "fleet-ids.txt",
+        "# the fleet\niBACKUP1\n\n  iNOPE \niBACKUP1\n",
+    );
     // --instance-id first, then the file's ids; duplicates across both dropped.
-    let run = wait(&["--instance-id", "iNOPE", "--instances-file", path]);
+    let run = wait()
+        .instances(&["iNOPE"])
+        .flag("--instances-file", file.to_str().unwrap())
+        .run(&[]);
     run.assert_code(4);
-    assert_eq!(ids(&run.json()), ["iNOPE", "iBACKUP1"]);
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(ids_in(&run.json()["instances"]), ["iNOPE", "iBACKUP1"]);
+    std::fs::remove_file(&file).unwrap();
 }
 
 #[test]
 fn an_instances_file_can_be_stdin() {
-    let mut cmd = wait_on_stdin(&["--min-interval", "300"]);
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"iNOPE\n#iRJEVP9\niBACKUP1\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(4));
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(ids(&doc), ["iNOPE", "iBACKUP1"]);
+    let run = wait_on_stdin().run_with_stdin(b"iNOPE\n#iRJEVP9\niBACKUP1\n", &[]);
+    run.assert_code(4);
+    assert_eq!(ids_in(&run.json()["instances"]), ["iNOPE", "iBACKUP1"]);
 }
 
 #[test]
 fn one_instance_keeps_the_single_instance_output() {
     // Given twice, it is one instance: the single-instance document and code.
-    let run = wait(&["--instance-id", "iFAILED1", "--instance-id", "iFAILED1"]);
+    let run = wait().instances(&["iFAILED1", "iFAILED1"]).run(&[]);
     run.assert_code(6);
     let doc = run.json();
     assert_eq!(doc["error"]["kind"], "failed_state");
     assert!(doc.get("instances").is_none());
-    let run = wait(&["--instance-id", "iBACKUP1"]);
+    let run = wait().instances(&["iBACKUP1"]).run(&[]);
     run.assert_code(0);
     assert_eq!(run.json()["status"], "normal");
 }
 
 #[test]
 fn no_ids_and_bad_fleet_flags_are_invalid_input() {
-    let mut cmd = wait_on_stdin(&[]);
-    let run = exec(&mut cmd);
+    // Nothing on stdin.
+    let run = wait_on_stdin().run(&[]);
     run.assert_code(2);
     assert_eq!(run.json()["error"]["kind"], "invalid_input");
     for bad in [["--rate", "0"], ["--concurrency", "0"]] {
-        let run = wait(&[
-            "--instance-id",
-            "iRJEVP9",
-            "--instance-id",
-            "iBACKUP1",
-            bad[0],
-            bad[1],
-        ]);
+        let run = wait()
+            .instances(&["iRJEVP9", "iBACKUP1"])
+            .flag(bad[0], bad[1])
+            .run(&[]);
         run.assert_code(2);
     }
 }
 
 #[test]
 fn human_mode_prints_a_summary_and_the_instances_not_ready() {
-    let run = koophone_run(
-        &[
-            "--simulate",
-            "wait",
-            "--user-id",
-            USER,
-            "--min-interval",
-            "300",
-            "--instance-id",
-            "iBACKUP1",
-            "--instance-id",
-            "iNOPE",
-        ],
-        &[],
-    );
+    let run = Line::simulate()
+        .wait(USER, &["iBACKUP1", "iNOPE"])
+        .flag("--min-interval", "300")
+        .run(&[]);
     run.assert_code(4);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert!(
@@ -234,46 +151,22 @@ fn human_mode_prints_a_summary_and_the_instances_not_ready() {
 
 #[test]
 fn ctrl_c_stops_a_fleet_within_a_second_and_prints_what_was_known() {
-    let mut child = koophone(
-        &[
-            "--simulate",
-            "--output",
-            "json",
-            "wait",
-            "--user-id",
-            USER,
-            "--min-interval",
-            "60000",
-            "--max-interval",
-            "60000",
-            "--instance-id",
-            "iNOPE",
-            "--instance-id",
-            "iRJEVP9",
-        ],
-        &[],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let sent = std::time::Instant::now();
-    let code = common::wait_at_most(&mut child, std::time::Duration::from_secs(10))
-        .expect("stopped by Ctrl-C");
+    let mut child = Line::simulate()
+        .json()
+        .wait(USER, &["iNOPE", "iRJEVP9"])
+        .intervals(60000, 60000)
+        .spawn(&[]);
+    std::thread::sleep(Duration::from_millis(1500));
+    interrupt(&child);
+    let sent = Instant::now();
+    let code = wait_at_most(&mut child, Duration::from_secs(10)).expect("stopped by Ctrl-C");
     assert!(
-        sent.elapsed() < std::time::Duration::from_secs(1),
+        sent.elapsed() < Duration::from_secs(1),
         "{:?}",
         sent.elapsed()
     );
     assert_eq!(code.code(), Some(130));
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let stdout = read_all(child.stdout.take().unwrap());
     let doc: Value = serde_json::from_str(stdout.trim()).unwrap();
     // The 4001 was known; iRJEVP9 was still waiting for its next poll.
     assert_eq!(
@@ -282,20 +175,4 @@ fn ctrl_c_stops_a_fleet_within_a_second_and_prints_what_was_known() {
     );
     assert_eq!(doc["instances"][1]["error"]["kind"], "cancelled");
     assert_eq!(doc["summary"]["total"], 2);
-}
-
-/// `wait` in JSON mode against the simulator, the ids read from stdin.
-fn wait_on_stdin(extra: &[&str]) -> std::process::Command {
-    let mut args = vec![
-        "--simulate",
-        "--output",
-        "json",
-        "wait",
-        "--user-id",
-        USER,
-        "--instances-file",
-        "-",
-    ];
-    args.extend_from_slice(extra);
-    koophone(&args, &[])
 }

@@ -4,10 +4,8 @@
 //! instance (the `wait` document) or several (the fleet document and its
 //! exit codes), against the embedded simulator and `koophone sim`.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -18,43 +16,18 @@ const USER: &str = "1008600000104285462";
 
 mod common;
 
-use common::{Run, exec};
+use common::{Line, Run, ids_in, summary_counts, temp_file};
 
-fn koophone(args: &[&str]) -> Command {
-    common::koophone(args, &[])
-}
-
-/// What a spawned run printed, checked for the token.
-fn finish(out: std::process::Output) -> Run {
-    let run = Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
-        elapsed: std::time::Duration::ZERO,
-    };
+/// Run `line` to its end; the token is on neither stream.
+fn run(line: &Line) -> Run {
+    let run = line.run(&[]);
     run.assert_hides(&[SECRET]);
     run
 }
 
-fn run(args: &[&str]) -> Run {
-    let run = exec(&mut koophone(args));
-    run.assert_hides(&[SECRET]);
-    run
-}
-
-/// `--simulate` with the secret token, then `args`.
-fn simulate(args: &[&str]) -> Run {
-    let mut all = vec!["--simulate", "--token", SECRET, "--output", "json"];
-    all.extend_from_slice(args);
-    run(&all)
-}
-
-fn temp_file(name: &str, contents: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("koophone-prepare-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(name);
-    std::fs::write(&path, contents).expect("write temp file");
-    path
+/// `--simulate` with the secret token, in JSON mode; the command follows.
+fn simulate() -> Line {
+    Line::simulate().token(SECRET).json()
 }
 
 /// `koophone sim` on a scenario file, stopped when dropped.
@@ -66,42 +39,18 @@ struct Server {
 impl Server {
     fn start(scenario: &str, name: &str) -> Server {
         let file = temp_file(name, scenario);
-        let mut child = koophone(&[
-            "--token",
-            SECRET,
-            "sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--scenario",
-            file.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn sim");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .expect("first line");
-        let url = first
-            .trim_end()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{first:?}"))
-            .to_owned();
+        let sim = Line::new()
+            .token(SECRET)
+            .arg("sim")
+            .flag("--listen", "127.0.0.1:0")
+            .flag("--scenario", file.to_str().unwrap());
+        let (child, url, _) = common::serve(&sim, Stdio::null());
         Server { child, url }
     }
 
-    fn run(&self, args: &[&str]) -> Run {
-        let mut all = vec![
-            "--endpoint",
-            &self.url,
-            "--token",
-            SECRET,
-            "--output",
-            "json",
-        ];
-        all.extend_from_slice(args);
-        run(&all)
+    /// Against this server with the secret token, in JSON mode; the command follows.
+    fn line(&self) -> Line {
+        Line::endpoint(&self.url).token(SECRET).json()
     }
 }
 
@@ -119,18 +68,11 @@ fn entry(id: &str, status: &str, code: Value) -> Value {
 #[test]
 fn prepare_then_wait_reports_the_instance_normal() {
     // The issue's "done when".
-    let run = run(&[
-        "--simulate",
-        "--output",
-        "json",
-        "prepare",
-        "--user-id",
-        USER,
-        "--instance-id",
-        "iRJEVP9",
-        "--wait",
-    ]);
-    let doc = run.assert_code(0).json();
+    let line = Line::simulate()
+        .json()
+        .prepare(USER, &["iRJEVP9"])
+        .arg("--wait");
+    let doc = run(&line).assert_code(0).json();
     assert_eq!(doc["status"], "normal");
     assert_eq!(doc["status_code"], 0);
     assert!(doc["polls"].as_u64().unwrap() >= 1, "{doc}");
@@ -149,56 +91,30 @@ fn prepare_then_wait_reports_the_instance_normal() {
 
 #[test]
 fn an_instance_that_needs_preparing_becomes_normal_after_prepare() {
-    let doc = simulate(&[
-        "prepare",
-        "--user-id",
-        USER,
-        "--instance-id",
-        "iPREP001",
-        "--wait",
-        "--min-interval",
-        "200",
-        "--max-interval",
-        "500",
-    ])
-    .assert_code(0)
-    .json();
+    let prepare = simulate()
+        .prepare(USER, &["iPREP001"])
+        .arg("--wait")
+        .intervals(200, 500);
+    let doc = run(&prepare).assert_code(0).json();
     assert_eq!(doc["status"], "normal");
     assert!(doc["polls"].as_u64().unwrap() > 1, "it queued first: {doc}");
     // Without prepare, the same wait never ends: the instance stays queuing.
-    let run = simulate(&[
-        "wait",
-        "--user-id",
-        USER,
-        "--instance-id",
-        "iPREP001",
-        "--max-wait",
-        "2",
-        "--min-interval",
-        "200",
-    ]);
-    assert_eq!(run.assert_code(3).json()["error"]["kind"], "timeout");
+    let wait = simulate()
+        .wait(USER, &["iPREP001"])
+        .flag("--max-wait", "2")
+        .flag("--min-interval", "200");
+    assert_eq!(run(&wait).assert_code(3).json()["error"]["kind"], "timeout");
 }
 
 #[test]
 fn status_list_in_both_modes() {
-    let args = [
-        "prepare",
-        "--user-id",
-        USER,
-        "--instance-id",
-        "iPREP001",
-        "--instance-id",
-        "iRJEVP9",
-    ];
-    let doc = simulate(&args).assert_code(0).json();
+    let prepare = |line: Line| line.prepare(USER, &["iPREP001", "iRJEVP9"]);
+    let doc = run(&prepare(simulate())).assert_code(0).json();
     assert_eq!(
         doc,
         json!({"status_list": [entry("iPREP001", "ready", json!(0)), entry("iRJEVP9", "ready", json!(0))]})
     );
-    let mut human = vec!["--simulate", "--token", SECRET];
-    human.extend_from_slice(&args);
-    let run = run(&human);
+    let run = run(&prepare(Line::simulate().token(SECRET)));
     run.assert_code(0);
     assert_eq!(
         run.stdout,
@@ -215,20 +131,8 @@ fn ids_left_out_of_the_answer_are_listed_as_missing() {
             {"instance_id": "iODD", "prepare": {"phone_status": 42}, "phases": [{"status": "normal"}]}]}]}}"#,
         "missing.json",
     );
-    let doc = server
-        .run(&[
-            "prepare",
-            "--user-id",
-            USER,
-            "--instance-id",
-            "iSILENT",
-            "--instance-id",
-            "iSEEN",
-            "--instance-id",
-            "iODD",
-        ])
-        .assert_code(0)
-        .json();
+    let prepare = server.line().prepare(USER, &["iSILENT", "iSEEN", "iODD"]);
+    let doc = run(&prepare).assert_code(0).json();
     assert_eq!(
         doc,
         json!({"status_list": [
@@ -245,70 +149,27 @@ fn the_instances_file_and_stdin() {
         "ids.txt",
         "# phones to prepare\n\niRJEVP9\r\n  iPREP001  \niRJEVP9\n# iOTHER01\n",
     );
-    let doc = simulate(&[
-        "prepare",
-        "--user-id",
-        USER,
-        "--instance-id",
-        "iBACKUP1",
-        "--instances-file",
-        file.to_str().unwrap(),
-    ])
-    .assert_code(0)
-    .json();
-    let ids: Vec<&str> = doc["status_list"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["instance_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["iBACKUP1", "iRJEVP9", "iPREP001"]);
-
-    let mut child = koophone(&[
-        "--simulate",
-        "--output",
-        "json",
-        "prepare",
-        "--user-id",
-        USER,
-        "--instances-file",
-        "-",
-    ])
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"iFAILED1\n\n#x\niFAILED1\n")
-        .unwrap();
-    let run = finish(child.wait_with_output().unwrap());
+    let from_file = |path: &str| simulate().prepare(USER, &[]).flag("--instances-file", path);
+    let line = from_file(file.to_str().unwrap());
+    let doc = run(&line.instances(&["iBACKUP1"])).assert_code(0).json();
     assert_eq!(
-        run.assert_code(0).json(),
+        ids_in(&doc["status_list"]),
+        ["iBACKUP1", "iRJEVP9", "iPREP001"]
+    );
+
+    let stdin = from_file("-").run_with_stdin(b"iFAILED1\n\n#x\niFAILED1\n", &[]);
+    stdin.assert_hides(&[SECRET]);
+    assert_eq!(
+        stdin.assert_code(0).json(),
         json!({"status_list": [entry("iFAILED1", "ready", json!(0))]})
     );
 
     // A file with no ids, or none at all: invalid input.
     let empty = temp_file("empty.txt", "# nothing\n\n");
-    let run = simulate(&[
-        "prepare",
-        "--user-id",
-        USER,
-        "--instances-file",
-        empty.to_str().unwrap(),
-    ]);
-    assert_eq!(run.assert_code(2).json()["error"]["kind"], "invalid_input");
-    let run = simulate(&[
-        "prepare",
-        "--user-id",
-        USER,
-        "--instances-file",
-        "/nonexistent/koophone-ids.txt",
-    ]);
-    assert_eq!(run.assert_code(2).json()["error"]["kind"], "invalid_input");
+    for path in [empty.to_str().unwrap(), "/nonexistent/koophone-ids.txt"] {
+        let run = run(&from_file(path));
+        assert_eq!(run.assert_code(2).json()["error"]["kind"], "invalid_input");
+    }
 }
 
 #[test]
@@ -318,24 +179,12 @@ fn ids_over_32_characters_exit_2_with_nothing_sent() {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let long = "x".repeat(33);
     let file = temp_file("long.txt", &format!("ok1\n{long}\n"));
-    for args in [
-        vec!["--instance-id", "ok1", "--instance-id", long.as_str()],
-        vec!["--instances-file", file.to_str().unwrap()],
+    let prepare = Line::endpoint(&url).token(SECRET).json().prepare(USER, &[]);
+    for ids in [
+        prepare.clone().instances(&["ok1", &long]),
+        prepare.flag("--instances-file", file.to_str().unwrap()),
     ] {
-        let mut all = vec![
-            "--endpoint",
-            &url,
-            "--token",
-            SECRET,
-            "--output",
-            "json",
-            "prepare",
-            "--user-id",
-            USER,
-        ];
-        all.extend_from_slice(&args);
-        let run = run(&all);
-        let doc = run.assert_code(2).json();
+        let doc = run(&ids).assert_code(2).json();
         assert_eq!(doc["error"]["kind"], "invalid_input");
         assert!(
             doc["error"]["error_msg"]
@@ -351,32 +200,25 @@ fn ids_over_32_characters_exit_2_with_nothing_sent() {
 
 #[test]
 fn usage_errors_exit_2() {
-    for args in [
-        vec!["prepare", "--user-id", USER],
-        vec![
-            "prepare",
-            "--user-id",
-            USER,
-            "--instance-id",
-            "a",
-            "--max-wait",
-            "5",
-        ],
-        vec!["prepare", "--instance-id", "a"],
+    for line in [
+        simulate().prepare(USER, &[]),
+        simulate().prepare(USER, &["a"]).flag("--max-wait", "5"),
+        simulate().arg("prepare").instances(&["a"]),
     ] {
-        let run = simulate(&args);
+        let run = run(&line);
         assert_eq!(run.assert_code(2).json()["error"]["kind"], "invalid_input");
     }
 }
 
 #[test]
 fn service_errors_exit_4() {
-    let run = simulate(&["prepare", "--user-id", USER, "--instance-id", "iNOSUCH"]);
-    let doc = run.assert_code(4).json();
+    let doc = run(&simulate().prepare(USER, &["iNOSUCH"]))
+        .assert_code(4)
+        .json();
     assert_eq!(doc["error"]["kind"], "service");
     assert_eq!(doc["error"]["error_code"], "KOOPHONE.API.4001");
     assert_eq!(doc["error"]["http_status"], 400);
-    let run = simulate(&["prepare", "--user-id", USER, "--instance-id", "iOTHER01"]);
+    let run = run(&simulate().prepare(USER, &["iOTHER01"]));
     assert_eq!(
         run.assert_code(4).json()["error"]["error_code"],
         "KOOPHONE.API.1001"
@@ -399,16 +241,11 @@ fn more_than_one_hundred_ids_are_sent_in_batches() {
     );
     let ids: Vec<String> = (0..230).rev().map(|n| format!("p{n:03}")).collect();
     let file = temp_file("many.txt", &ids.join("\n"));
-    let doc = server
-        .run(&[
-            "prepare",
-            "--user-id",
-            USER,
-            "--instances-file",
-            file.to_str().unwrap(),
-        ])
-        .assert_code(0)
-        .json();
+    let prepare = server
+        .line()
+        .prepare(USER, &[])
+        .flag("--instances-file", file.to_str().unwrap());
+    let doc = run(&prepare).assert_code(0).json();
     let got: Vec<&str> = doc["status_list"]
         .as_array()
         .unwrap()
@@ -424,43 +261,21 @@ fn more_than_one_hundred_ids_are_sent_in_batches() {
 #[test]
 fn waiting_for_several_instances_gives_the_fleet_document() {
     let start = Instant::now();
-    let run = simulate(&[
-        "prepare",
-        "--user-id",
-        USER,
-        "--instance-id",
-        "iPREP001",
-        "--instance-id",
-        "iFAILED1",
-        "--instance-id",
-        "iRJEVP9",
-        "--wait",
-        "--min-interval",
-        "200",
-        "--max-interval",
-        "500",
-    ]);
-    let doc = run.assert_code(6).json();
+    let prepare = simulate()
+        .prepare(USER, &["iPREP001", "iFAILED1", "iRJEVP9"])
+        .arg("--wait")
+        .intervals(200, 500);
+    let doc = run(&prepare).assert_code(6).json();
     let instances = doc["instances"].as_array().unwrap();
-    let ids: Vec<&str> = instances
-        .iter()
-        .map(|i| i["instance_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["iPREP001", "iFAILED1", "iRJEVP9"]);
+    assert_eq!(
+        ids_in(&doc["instances"]),
+        ["iPREP001", "iFAILED1", "iRJEVP9"]
+    );
     assert_eq!(instances[0]["status"], "normal");
     assert_eq!(instances[1]["error"]["kind"], "failed_state");
     assert_eq!(instances[2]["status"], "normal");
     let summary = &doc["summary"];
-    assert_eq!(
-        (
-            &summary["total"],
-            &summary["ready"],
-            &summary["failed"],
-            &summary["timed_out"],
-            &summary["errors"]
-        ),
-        (&json!(3), &json!(2), &json!(1), &json!(0), &json!(0))
-    );
+    assert_eq!(summary_counts(&doc), [3, 2, 1, 0, 0]);
     let polls: u64 = [0, 2]
         .iter()
         .map(|&i| instances[i]["polls"].as_u64().unwrap())
@@ -473,33 +288,26 @@ fn waiting_for_several_instances_gives_the_fleet_document() {
     );
 
     // One --max-wait for all of them: the first wait uses it up.
-    let run = simulate(&[
-        "prepare",
-        "--user-id",
-        USER,
-        "--instance-id",
-        "iPREP001",
-        "--instance-id",
-        "iRJEVP9",
+    let prepare = simulate().prepare(USER, &["iPREP001", "iRJEVP9"]).args([
         "--wait",
         "--max-wait",
         "1",
         "--min-interval",
         "200",
     ]);
-    let doc = run.assert_code(3).json();
+    let doc = run(&prepare).assert_code(3).json();
     assert_eq!(doc["summary"]["timed_out"], 2, "{doc}");
     assert_eq!(doc["instances"][1]["error"]["kind"], "timeout");
 }
 
 #[test]
 fn help_documents_the_command() {
-    let help = run(&["prepare", "--help"]);
+    let help = run(&Line::new().args(["prepare", "--help"]));
     help.assert_code(0);
     for part in ["--instances-file", "--wait", "--max-wait", "Example"] {
         assert!(help.stdout.contains(part), "{part}: {}", help.stdout);
     }
-    let man = run(&["man", "prepare"]);
+    let man = run(&Line::new().args(["man", "prepare"]));
     man.assert_code(0);
     assert!(man.stdout.contains("koophone\\-prepare"), "{}", man.stdout);
 }
