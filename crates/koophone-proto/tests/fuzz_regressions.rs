@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use koophone_check::build::{BuildInput, Fields, build_request};
 use koophone_check::decode::{decode_error, decode_instance_status, decode_progress, response};
+use koophone_check::strategy;
 use koophone_check::wait::{Reply, Script, Step, WaitTarget};
-use koophone_proto::{ApiError, InstanceState, Jitter, TransportErrorKind, WaitPolicy};
+use koophone_proto::{ApiError, InstanceState, Jitter, WaitPolicy};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -238,14 +239,7 @@ fn policy() -> impl Strategy<Value = WaitPolicy> {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    let kind = prop::sample::select(vec![
-        TransportErrorKind::Connect,
-        TransportErrorKind::Tls,
-        TransportErrorKind::Timeout,
-        TransportErrorKind::Reset,
-        TransportErrorKind::BodyTooLarge,
-        TransportErrorKind::Other,
-    ]);
+    let kind = strategy::transport_kind();
     let reply = (status(), headers(), body()).prop_map(|(status, headers, body)| {
         Step::Respond(Reply {
             status,

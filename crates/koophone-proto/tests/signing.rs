@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderName, HeaderValue, Method, Request};
+use koophone_check::strategy;
 use koophone_proto::auth::signing::{
     self, AkSkCredentials, DEFAULT_MAX_CLOCK_SKEW, SecretKey, SecurityToken, SignError,
     SignedAuthorization, VerifyError, canonical_query, canonical_uri, format_sdk_date,
@@ -457,17 +458,6 @@ fn authorization_parsing_is_strict_about_shape() {
     }
 }
 
-fn method() -> impl Strategy<Value = Method> {
-    prop_oneof![
-        Just(Method::GET),
-        Just(Method::POST),
-        Just(Method::PUT),
-        Just(Method::DELETE),
-        Just(Method::PATCH),
-        "[a-zA-Z]{1,8}".prop_map(|m| Method::from_bytes(m.as_bytes()).unwrap()),
-    ]
-}
-
 /// Paths and queries from characters that `http::Uri` accepts, including `%`
 /// (well-formed or not) and non-ASCII.
 fn uri_text() -> impl Strategy<Value = String> {
@@ -505,7 +495,7 @@ fn header() -> impl Strategy<Value = (HeaderName, HeaderValue)> {
 
 prop_compose! {
     fn arbitrary_request()(
-        method in method(),
+        method in strategy::method(),
         path in uri_text(),
         query in proptest::option::of(uri_text()),
         headers in proptest::collection::vec(header(), 0..6),

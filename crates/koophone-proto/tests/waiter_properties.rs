@@ -5,10 +5,11 @@
 use std::time::{Duration, Instant};
 
 use koophone_check::input::WaitInput;
+use koophone_check::strategy;
 use koophone_check::wait::{Reply, Script, Step};
 use koophone_proto::{
-    InstanceState, Jitter, Once, ShowInstanceStatus, ShowProgress, TransportErrorKind, UntilReady,
-    UntilState, WaitPolicy,
+    InstanceState, Jitter, Once, ShowInstanceStatus, ShowProgress, UntilReady, UntilState,
+    WaitPolicy,
 };
 use proptest::prelude::*;
 
@@ -44,17 +45,6 @@ fn policy() -> impl Strategy<Value = WaitPolicy> {
                 }
             },
         )
-}
-
-fn transport_kind() -> impl Strategy<Value = TransportErrorKind> {
-    prop_oneof![
-        Just(TransportErrorKind::Connect),
-        Just(TransportErrorKind::Tls),
-        Just(TransportErrorKind::Timeout),
-        Just(TransportErrorKind::Reset),
-        Just(TransportErrorKind::BodyTooLarge),
-        Just(TransportErrorKind::Other),
-    ]
 }
 
 fn body() -> impl Strategy<Value = Vec<u8>> {
@@ -135,7 +125,7 @@ fn step() -> impl Strategy<Value = Step> {
         4 => Just(Step::Poll),
         3 => (0u64..5000).prop_map(|ms| Step::Advance(Duration::from_millis(ms))),
         3 => reply().prop_map(Step::Respond),
-        1 => transport_kind().prop_map(Step::Fail),
+        1 => strategy::transport_kind().prop_map(Step::Fail),
     ]
 }
 

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use http::{Method, Request};
+use http::Request;
+use koophone_check::strategy;
 use koophone_sim::{Scenario, Simulator};
 use proptest::prelude::*;
 
@@ -22,18 +23,6 @@ fn faulty_scenario() -> Scenario {
             ]}"#,
     )
     .unwrap()
-}
-
-fn method() -> impl Strategy<Value = Method> {
-    prop_oneof![
-        Just(Method::GET),
-        Just(Method::POST),
-        Just(Method::PUT),
-        Just(Method::DELETE),
-        Just(Method::HEAD),
-        Just(Method::OPTIONS),
-        "[A-Z]{1,10}".prop_map(|m| Method::from_bytes(m.as_bytes()).unwrap()),
-    ]
 }
 
 fn path() -> impl Strategy<Value = String> {
@@ -61,7 +50,7 @@ proptest! {
 
     #[test]
     fn any_request_gets_an_answer(
-        method in method(),
+        method in strategy::method(),
         path in path(),
         token in prop_oneof![Just(None), Just(Some(b"sim-token".to_vec())), proptest::collection::vec(any::<u8>(), 0..20).prop_map(Some)],
         body in body(),
