@@ -25,6 +25,34 @@ pub fn method() -> impl Strategy<Value = Method> {
     prop_oneof![standard, extension]
 }
 
+/// The member names of every body the APIs answer with (success envelopes,
+/// every error-body dialect, instance states), plus one no API uses.
+pub const RESPONSE_MEMBERS: &[&str] = &[
+    "data",
+    "status",
+    "waitingCount",
+    "error_code",
+    "error_msg",
+    "code",
+    "message",
+    "errorCode",
+    "errorMsg",
+    "error",
+    "request_id",
+    "error_type",
+    "state",
+    "operation_state",
+    "status_list",
+    "instance_id",
+    "extra",
+];
+
+/// A member name from [`RESPONSE_MEMBERS`], so generated JSON reaches the
+/// decoders' typed paths and not only the "unknown member" one.
+pub fn response_member() -> impl Strategy<Value = &'static str> + Clone {
+    prop::sample::select(RESPONSE_MEMBERS)
+}
+
 /// Any transport failure, drawn the way a fuzz input names one
 /// ([`wait::transport_kind`]), so both explore the same kinds.
 pub fn transport_kind() -> impl Strategy<Value = TransportErrorKind> {

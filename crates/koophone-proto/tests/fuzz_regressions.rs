@@ -76,22 +76,7 @@ fn text() -> impl Strategy<Value = Value> {
 }
 
 fn json_body() -> impl Strategy<Value = Vec<u8>> {
-    let keys = prop::sample::select(vec![
-        "data",
-        "status",
-        "waitingCount",
-        "error_code",
-        "error_msg",
-        "code",
-        "message",
-        "errorCode",
-        "errorMsg",
-        "request_id",
-        "error_type",
-        "error",
-        "state",
-        "operation_state",
-    ]);
+    let keys = strategy::response_member();
     let leaf = || {
         prop::collection::btree_map(keys.clone(), text(), 0..5)
             .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))

@@ -3,6 +3,7 @@
 //! so a fuzz target can call the same bodies; proptest only supplies inputs.
 
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use koophone_check::strategy;
 use koophone_proto::{
     ApiError, BatchPrepareInstances, Endpoint, ErrorCode, InvalidReason, MAX_PREPARE_BATCH,
     Operation, RequestContext, ShowInstanceStatus, ShowProgress, Token, prepare_batches,
@@ -394,25 +395,6 @@ fn headers() -> impl Strategy<Value = HeaderMap> {
 /// bodies reach the typed paths and not only the "not JSON" one.
 fn json() -> impl Strategy<Value = serde_json::Value> {
     use serde_json::Value;
-    let keys = [
-        "data",
-        "status",
-        "waitingCount",
-        "error_code",
-        "error_msg",
-        "code",
-        "message",
-        "errorCode",
-        "errorMsg",
-        "error",
-        "request_id",
-        "error_type",
-        "state",
-        "operation_state",
-        "status_list",
-        "instance_id",
-        "extra",
-    ];
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
@@ -437,11 +419,9 @@ fn json() -> impl Strategy<Value = serde_json::Value> {
     leaf.prop_recursive(3, 32, 6, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec((prop::sample::select(keys.to_vec()), inner), 0..6).prop_map(
-                |fields| Value::Object(
-                    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-                )
-            ),
+            prop::collection::vec((strategy::response_member(), inner), 0..6).prop_map(|fields| {
+                Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+            }),
         ]
     })
 }
