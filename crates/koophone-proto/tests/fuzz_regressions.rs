@@ -543,14 +543,19 @@ fn fuzz_crash_lone_surrogate_in_a_skipped_member() {
 /// became the raw body. Error bodies that are not UTF-8 are now read lossily.
 #[test]
 fn fuzz_crash_error_code_lost_to_a_non_utf8_message() {
-    let r = response(
-        500,
-        &[],
+    // A missing instance.
+    assert_500_keeps_its_final_code(
         b"{\"error_code\":\"KOOPHONE.API.4001\",\"error_msg\":\"\xca\xb5\xc0\xfd\xb2\xbb\xb4\xe6\xd4\xda\"}",
+        "KOOPHONE.API.4001",
     );
-    let error = decode_error(&r).unwrap();
-    assert_eq!(error.error_code(), Some("KOOPHONE.API.4001"));
-    assert!(!error.is_retryable(), "a missing instance is not retried");
+}
+
+/// The error code of a 500 `body` is read as `code`, which decides that
+/// the failure is final (not retried as a plain 500 would be).
+fn assert_500_keeps_its_final_code(body: &[u8], code: &str) {
+    let error = decode_error(&response(500, &[], body)).unwrap();
+    assert_eq!(error.error_code(), Some(code));
+    assert!(!error.is_retryable(), "{code} is not retried");
 }
 
 /// Found by `decode_instance_status` (run on the fixed decoder), minimized.
@@ -563,14 +568,11 @@ fn fuzz_crash_error_code_lost_to_a_non_utf8_message() {
 /// its first (or last) value instead.
 #[test]
 fn fuzz_crash_error_code_lost_to_a_repeated_member() {
-    let r = response(
-        500,
-        &[],
+    // A permission error.
+    assert_500_keeps_its_final_code(
         br#"{"error_code":"KOOPHONE.API.1001","error_msg":"a","error_msg":"b"}"#,
+        "KOOPHONE.API.1001",
     );
-    let error = decode_error(&r).unwrap();
-    assert_eq!(error.error_code(), Some("KOOPHONE.API.1001"));
-    assert!(!error.is_retryable(), "a permission error is not retried");
 }
 
 /// Found by the stable proptest `progress_decoding_keeps_its_promises`
