@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 use http::{Response, StatusCode};
 
 use super::*;
-use crate::endpoint::{Endpoint, Token};
+use crate::context::token_context;
 use crate::waiter::Jitter;
 use crate::{Progress, ShowProgress, UntilReady};
 
@@ -476,10 +476,7 @@ fn runs_replay_and_each_instance_gets_its_own_jitter() {
 fn answers_are_scrubbed_of_the_context_credentials() {
     let t0 = Instant::now();
     let secret = "MIIEsecret-fleet-token";
-    let ctx = RequestContext::new(
-        Endpoint::parse("https://koophone.example.com").unwrap(),
-        Token::new(secret).unwrap(),
-    );
+    let ctx = token_context("https://koophone.example.com", secret);
     let mut f = fleet(FleetPolicy::default(), steady(1, 60), 1, t0);
     assert_eq!(f.poll(t0), FleetAction::Send(0));
     let request = f.request(0, &ctx, SystemTime::UNIX_EPOCH).unwrap();
