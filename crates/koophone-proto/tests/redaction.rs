@@ -388,14 +388,18 @@ fn places() -> impl Strategy<Value = Vec<(Place, Echo)>> {
     proptest::collection::vec((proptest::sample::select(&PLACES[..]), echo()), 1..4)
 }
 
+/// The credentials a call is made with, and the status and echoes of the
+/// hostile server's answer to it.
+fn hostile_answer() -> impl Strategy<Value = (Creds, u16, Vec<(Place, Echo)>)> {
+    (creds(), proptest::sample::select(&STATUSES[..]), places())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn no_call_error_or_output_holds_a_credential(
-        creds in creds(),
-        status in proptest::sample::select(&STATUSES[..]),
-        echoes in places(),
+        (creds, status, echoes) in hostile_answer(),
     ) {
         let secrets = creds.secrets();
         let (call, outcome) =
@@ -412,9 +416,7 @@ proptest! {
 
     #[test]
     fn no_wait_error_or_output_holds_a_credential(
-        creds in creds(),
-        status in proptest::sample::select(&STATUSES[..]),
-        echoes in places(),
+        (creds, status, echoes) in hostile_answer(),
     ) {
         let secrets = creds.secrets();
         let target = UntilState::new(InstanceState::Running)
