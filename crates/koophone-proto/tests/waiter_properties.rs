@@ -139,26 +139,37 @@ fn script() -> impl Strategy<Value = Script> {
     )
 }
 
+/// Plays `script` against each kind of wait: progress until ready, status
+/// until running, and a single call.
+fn every_wait_keeps_its_promises(script: &Script) -> Result<(), TestCaseError> {
+    let progress = || ShowProgress::new("user", "instance").unwrap();
+    let status = ShowInstanceStatus::new("project", "instance").unwrap();
+    let start = Instant::now();
+    let violations = [
+        (
+            "progress wait",
+            script.run(progress(), UntilReady, start).err(),
+        ),
+        (
+            "status wait",
+            script
+                .run(status, UntilState::new(InstanceState::Running), start)
+                .err(),
+        ),
+        ("single call", script.run(progress(), Once, start).err()),
+    ];
+    for (wait, violation) in violations {
+        if let Some(violation) = violation {
+            return Err(TestCaseError::fail(format!("{wait}: {violation}")));
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
-    fn progress_waits_keep_their_promises(script in script()) {
-        let op = ShowProgress::new("user", "instance").unwrap();
-        let report = script.run(op, UntilReady, Instant::now());
-        prop_assert!(report.is_ok(), "{}", report.unwrap_err());
-    }
-
-    #[test]
-    fn status_waits_keep_their_promises(script in script()) {
-        let op = ShowInstanceStatus::new("project", "instance").unwrap();
-        let report = script.run(op, UntilState::new(InstanceState::Running), Instant::now());
-        prop_assert!(report.is_ok(), "{}", report.unwrap_err());
-    }
-
-    #[test]
-    fn single_calls_keep_their_promises(script in script()) {
-        let op = ShowProgress::new("user", "instance").unwrap();
-        let report = script.run(op, Once, Instant::now());
-        prop_assert!(report.is_ok(), "{}", report.unwrap_err());
+    fn waits_and_single_calls_keep_their_promises(script in script()) {
+        every_wait_keeps_its_promises(&script)?;
     }
 
     #[test]
@@ -170,9 +181,7 @@ proptest! {
         };
         let (script, _) = input.script();
         prop_assert!(script.policy.validate().is_ok());
-        let op = ShowProgress::new("user", "instance").unwrap();
-        let report = script.run(op, UntilReady, Instant::now());
-        prop_assert!(report.is_ok(), "{}", report.unwrap_err());
+        every_wait_keeps_its_promises(&script)?;
     }
 }
 
