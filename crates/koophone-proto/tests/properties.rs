@@ -2,7 +2,7 @@
 //! `Err` with a description when broken (a panic inside the core propagates),
 //! so a fuzz target can call the same bodies; proptest only supplies inputs.
 
-use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use koophone_check::strategy;
 use koophone_proto::{
     ApiError, BatchPrepareInstances, Endpoint, ErrorCode, InvalidReason, MAX_PREPARE_BATCH,
@@ -254,21 +254,27 @@ fn progress_body_round_trips(user_id: &str, instance_id: &str) -> Result<(), Str
             };
         }
     };
-    let request = op
-        .build_request(&context("")?)
-        .map_err(|e| format!("valid ids not built: {e}"))?;
     let expected = format!(
         "{{\"user_id\":{},\"instance_id\":{}}}",
         serde_json::to_string(user_id).map_err(|e| e.to_string())?,
         serde_json::to_string(instance_id).map_err(|e| e.to_string())?,
     );
+    sends_body(&op, &expected)?;
+    Ok(())
+}
+
+/// The request `op` builds (for valid input), if its body is `expected`.
+fn sends_body<Op: Operation>(op: &Op, expected: &str) -> Result<Request<Vec<u8>>, String> {
+    let request = op
+        .build_request(&context("")?)
+        .map_err(|e| format!("valid ids not built: {e}"))?;
     if request.body() != expected.as_bytes() {
         return Err(format!(
             "body {:?}, expected {expected:?}",
             String::from_utf8_lossy(request.body())
         ));
     }
-    Ok(())
+    Ok(request)
 }
 
 /// BatchPrepareInstances either refuses its input for a reason it really
@@ -305,20 +311,12 @@ fn prepare_body_round_trips(user_id: &str, ids: &[String]) -> Result<(), String>
     if bad(user_id) || ids.iter().any(|id| bad(id)) || distinct.is_empty() || distinct.len() > 100 {
         return Err(format!("accepted {user_id:?} {ids:?}"));
     }
-    let request = op
-        .build_request(&context("")?)
-        .map_err(|e| format!("valid ids not built: {e}"))?;
     let expected = format!(
         "{{\"user_id\":{},\"instance_ids\":{}}}",
         serde_json::to_string(user_id).map_err(|e| e.to_string())?,
         serde_json::to_string(&distinct).map_err(|e| e.to_string())?,
     );
-    if request.body() != expected.as_bytes() {
-        return Err(format!(
-            "body {:?}, expected {expected:?}",
-            String::from_utf8_lossy(request.body())
-        ));
-    }
+    let request = sends_body(&op, &expected)?;
     if request.body().len() != request.body().capacity() {
         return Err("the body buffer was not sized exactly".to_owned());
     }
