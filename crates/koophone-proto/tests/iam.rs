@@ -1,6 +1,9 @@
 //! IAM password tokens: the request IAM expects, the decoding of its answers,
 //! and the password kept out of every Debug and error.
 
+// Decoding returns the core's `ApiError` by value (see the crate root).
+#![allow(clippy::result_large_err)]
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderValue, Method, Request, Response, StatusCode};

@@ -368,7 +368,8 @@ fn verify_checks_the_clock_and_the_required_headers() {
     ));
 
     // Each change to the signed request's headers, and what verify says.
-    let tampered: [(fn(&mut HeaderMap), VerifyError); 5] = [
+    type HeaderChange = fn(&mut HeaderMap);
+    let tampered: [(HeaderChange, VerifyError); 5] = [
         (
             |h| {
                 h.remove("authorization");
