@@ -11,6 +11,7 @@
 //! - [`build`]: request building from any text;
 //! - [`wait`]: the waiter, played by a scripted driver on a virtual clock;
 //! - [`sim`]: the simulator's core fed any sequence of requests;
+//! - [`strategy`]: proptest strategies the property suites share;
 //! - [`signed`]: the access keys a simulator's request log was signed with;
 //! - [`echo`]: a hostile server that echoes credentials back, for every
 //!   driver's redaction tests;
@@ -30,6 +31,7 @@ pub mod echo;
 pub mod input;
 pub mod signed;
 pub mod sim;
+pub mod strategy;
 pub mod wait;
 
 use input::{BuildInputs, DecodeInput, SimInput, WaitInput};

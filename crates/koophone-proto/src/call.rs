@@ -146,8 +146,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::context::token_context;
     use crate::waiter::Jitter;
-    use crate::{Endpoint, ShowProgress, Token};
+    use crate::{Progress, ShowProgress};
 
     const OK: &[u8] =
         br#"{"data":{"status":0,"waitingCount":0},"error_code":"0","error_msg":"OK"}"#;
@@ -175,12 +176,19 @@ mod tests {
         builder.body(body).unwrap()
     }
 
-    /// Runs a call against canned answers; returns its outcome and attempts.
-    fn run<Op: Operation>(
-        mut call: Call<Op>,
-        mut answers: impl Iterator<Item = Result<Response<&'static [u8]>, TransportErrorKind>>,
-        t0: Instant,
-    ) -> (Result<Op::Output, CallError>, u32) {
+    /// Runs a ShowProgress call that may take `max_wait_ms` against canned
+    /// answers; returns its outcome and attempts.
+    fn run<const N: usize>(
+        max_wait_ms: u64,
+        answers: [Result<Response<&'static [u8]>, TransportErrorKind>; N],
+    ) -> (Result<Progress, CallError>, u32) {
+        let t0 = Instant::now();
+        let mut call = Call::new(
+            ShowProgress::new("u", "i").unwrap(),
+            policy(max_wait_ms),
+            t0,
+        );
+        let mut answers = answers.into_iter();
         let mut now = t0;
         loop {
             match call.poll(now) {
@@ -198,46 +206,40 @@ mod tests {
 
     #[test]
     fn retries_then_answers() {
-        let t0 = Instant::now();
-        let call = Call::new(ShowProgress::new("u", "i").unwrap(), policy(10_000), t0);
         let answers = [
             Ok(reply(503, &[], b"")),
             Err(TransportErrorKind::Reset),
             Ok(reply(200, &[], OK)),
         ];
-        let (outcome, attempts) = run(call, answers.into_iter(), t0);
+        let (outcome, attempts) = run(10_000, answers);
         assert!(outcome.is_ok());
         assert_eq!(attempts, 3);
     }
 
     #[test]
     fn out_of_time_reports_the_failure_that_needed_the_retry() {
-        let t0 = Instant::now();
         // 150 ms leave room for one retry at 100 ms, not a second one.
-        let call = Call::new(ShowProgress::new("u", "i").unwrap(), policy(150), t0);
         let answers = [
             Ok(reply(502, &[], b"bad gateway")),
             Ok(reply(502, &[], b"bad gateway")),
         ];
-        let (outcome, _) = run(call, answers.into_iter(), t0);
+        let (outcome, _) = run(150, answers);
         match outcome {
             Err(CallError::Api(e)) => assert_eq!(e.status(), 502),
             other => panic!("{other:?}"),
         }
 
-        let call = Call::new(ShowProgress::new("u", "i").unwrap(), policy(150), t0);
         let answers = [
             Err(TransportErrorKind::Connect),
             Err(TransportErrorKind::Connect),
         ];
-        let (outcome, _) = run(call, answers.into_iter(), t0);
+        let (outcome, _) = run(150, answers);
         assert_eq!(
             outcome.unwrap_err(),
             CallError::Transport(TransportErrorKind::Connect)
         );
 
-        let call = Call::new(ShowProgress::new("u", "i").unwrap(), policy(150), t0);
-        let (outcome, attempts) = run(call, std::iter::empty(), t0);
+        let (outcome, attempts) = run(150, []);
         assert_eq!(
             outcome.unwrap_err(),
             CallError::Transport(TransportErrorKind::Timeout)
@@ -249,10 +251,7 @@ mod tests {
     fn the_request_carries_the_context_and_its_secrets_are_scrubbed() {
         let t0 = Instant::now();
         let secret = "MIIsecret-token-value";
-        let ctx = RequestContext::new(
-            Endpoint::parse("https://kp.example.com").unwrap(),
-            Token::new(secret).unwrap(),
-        );
+        let ctx = token_context("https://kp.example.com", secret);
         let mut call = Call::new(ShowProgress::new("u", "i").unwrap(), policy(1000), t0);
         assert_eq!(call.poll(t0), Action::Send);
         let request = call.request(&ctx, SystemTime::UNIX_EPOCH).unwrap();

@@ -173,6 +173,16 @@ impl RequestContext {
     }
 }
 
+/// A context for `endpoint` that sends the IAM token `token`, for the
+/// machines' tests (both must be valid).
+#[cfg(test)]
+pub(crate) fn token_context(endpoint: &str, token: &str) -> RequestContext {
+    RequestContext::new(
+        Endpoint::parse(endpoint).unwrap(),
+        Token::new(token).unwrap(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,10 +205,7 @@ mod tests {
 
     #[test]
     fn user_agent_defaults_and_is_validated() {
-        let ctx = RequestContext::new(
-            Endpoint::parse("https://h.example").unwrap(),
-            Token::new("t").unwrap(),
-        );
+        let ctx = token_context("https://h.example", "t");
         assert_eq!(ctx.user_agent(), DEFAULT_USER_AGENT);
         assert!(DEFAULT_USER_AGENT.starts_with("koophone/"));
         let ctx = ctx.with_user_agent("my-tool/1.2 (ci)").unwrap();

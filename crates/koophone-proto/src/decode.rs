@@ -268,27 +268,21 @@ impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
 
 /// An error body's members: `error_code/error_msg`, `code/message`,
 /// `errorCode/errorMsg`, plus `request_id`, `error_type` and a nested
-/// `error` of the same shape (only its first level is read).
+/// `error` of the same shape (only its first level is read). Every member
+/// borrows from the body (the one bound stands for a `borrow` on each).
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, bound(deserialize = "'de: 'a"))]
 struct ErrorFields<'a> {
-    #[serde(borrow)]
     error_code: Lenient<'a>,
-    #[serde(borrow)]
     error_msg: Lenient<'a>,
-    #[serde(borrow)]
     code: Lenient<'a>,
-    #[serde(borrow)]
     message: Lenient<'a>,
-    #[serde(borrow, rename = "errorCode")]
+    #[serde(rename = "errorCode")]
     error_code_camel: Lenient<'a>,
-    #[serde(borrow, rename = "errorMsg")]
+    #[serde(rename = "errorMsg")]
     error_msg_camel: Lenient<'a>,
-    #[serde(borrow)]
     request_id: Lenient<'a>,
-    #[serde(borrow)]
     error_type: Lenient<'a>,
-    #[serde(borrow)]
     error: Nested<'a>,
 }
 

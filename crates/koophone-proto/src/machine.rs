@@ -54,76 +54,56 @@ pub trait Machine {
     fn last_observation(&self) -> Option<&Observation<<Self::Op as Operation>::Output>>;
 }
 
+/// The body of a [`Machine`] impl for a machine whose inherent methods
+/// already are the trait's (they stay inherent, so a caller of one machine
+/// needs no trait import): each trait method calls the inherent one of
+/// `$machine`; `attempts` calls `$attempts`.
+macro_rules! forward_to_inherent {
+    ($machine:ident, $attempts:ident) => {
+        fn poll(&mut self, now: Instant) -> Action<Self::Outcome> {
+            $machine::poll(self, now)
+        }
+
+        fn request(
+            &mut self,
+            ctx: &RequestContext,
+            wall: SystemTime,
+        ) -> Result<Request<Vec<u8>>, InvalidInput> {
+            $machine::request(self, ctx, wall)
+        }
+
+        fn handle_response(&mut self, response: Response<&[u8]>, now: Instant) {
+            $machine::handle_response(self, response, now);
+        }
+
+        fn handle_transport_error(&mut self, kind: TransportErrorKind, now: Instant) {
+            $machine::handle_transport_error(self, kind, now);
+        }
+
+        fn deadline(&self) -> Instant {
+            $machine::deadline(self)
+        }
+
+        fn attempts(&self) -> u32 {
+            $machine::$attempts(self)
+        }
+
+        fn last_observation(&self) -> Option<&Observation<<Self::Op as Operation>::Output>> {
+            $machine::last_observation(self)
+        }
+    };
+}
+
 impl<Op: Operation, T: Target<Op::Output>> Machine for Waiter<Op, T> {
     type Op = Op;
     type Outcome = Result<Op::Output, WaitError<Op::Output>>;
 
-    fn poll(&mut self, now: Instant) -> Action<Self::Outcome> {
-        Waiter::poll(self, now)
-    }
-
-    fn request(
-        &mut self,
-        ctx: &RequestContext,
-        wall: SystemTime,
-    ) -> Result<Request<Vec<u8>>, InvalidInput> {
-        Waiter::request(self, ctx, wall)
-    }
-
-    fn handle_response(&mut self, response: Response<&[u8]>, now: Instant) {
-        Waiter::handle_response(self, response, now);
-    }
-
-    fn handle_transport_error(&mut self, kind: TransportErrorKind, now: Instant) {
-        Waiter::handle_transport_error(self, kind, now);
-    }
-
-    fn deadline(&self) -> Instant {
-        Waiter::deadline(self)
-    }
-
-    fn attempts(&self) -> u32 {
-        self.polls()
-    }
-
-    fn last_observation(&self) -> Option<&Observation<Op::Output>> {
-        Waiter::last_observation(self)
-    }
+    forward_to_inherent!(Waiter, polls);
 }
 
 impl<Op: Operation> Machine for Call<Op> {
     type Op = Op;
     type Outcome = Result<Op::Output, crate::CallError>;
 
-    fn poll(&mut self, now: Instant) -> Action<Self::Outcome> {
-        Call::poll(self, now)
-    }
-
-    fn request(
-        &mut self,
-        ctx: &RequestContext,
-        wall: SystemTime,
-    ) -> Result<Request<Vec<u8>>, InvalidInput> {
-        Call::request(self, ctx, wall)
-    }
-
-    fn handle_response(&mut self, response: Response<&[u8]>, now: Instant) {
-        Call::handle_response(self, response, now);
-    }
-
-    fn handle_transport_error(&mut self, kind: TransportErrorKind, now: Instant) {
-        Call::handle_transport_error(self, kind, now);
-    }
-
-    fn deadline(&self) -> Instant {
-        Call::deadline(self)
-    }
-
-    fn attempts(&self) -> u32 {
-        Call::attempts(self)
-    }
-
-    fn last_observation(&self) -> Option<&Observation<Op::Output>> {
-        Call::last_observation(self)
-    }
+    forward_to_inherent!(Call, attempts);
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use koophone_check::build::{BuildInput, Fields, build_request};
 use koophone_check::decode::{decode_error, decode_instance_status, decode_progress, response};
+use koophone_check::strategy;
 use koophone_check::wait::{Reply, Script, Step, WaitTarget};
-use koophone_proto::{ApiError, InstanceState, Jitter, TransportErrorKind, WaitPolicy};
+use koophone_proto::{ApiError, InstanceState, Jitter, WaitPolicy};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -75,22 +76,7 @@ fn text() -> impl Strategy<Value = Value> {
 }
 
 fn json_body() -> impl Strategy<Value = Vec<u8>> {
-    let keys = prop::sample::select(vec![
-        "data",
-        "status",
-        "waitingCount",
-        "error_code",
-        "error_msg",
-        "code",
-        "message",
-        "errorCode",
-        "errorMsg",
-        "request_id",
-        "error_type",
-        "error",
-        "state",
-        "operation_state",
-    ]);
+    let keys = strategy::response_member();
     let leaf = || {
         prop::collection::btree_map(keys.clone(), text(), 0..5)
             .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
@@ -238,14 +224,7 @@ fn policy() -> impl Strategy<Value = WaitPolicy> {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    let kind = prop::sample::select(vec![
-        TransportErrorKind::Connect,
-        TransportErrorKind::Tls,
-        TransportErrorKind::Timeout,
-        TransportErrorKind::Reset,
-        TransportErrorKind::BodyTooLarge,
-        TransportErrorKind::Other,
-    ]);
+    let kind = strategy::transport_kind();
     let reply = (status(), headers(), body()).prop_map(|(status, headers, body)| {
         Step::Respond(Reply {
             status,
@@ -564,14 +543,19 @@ fn fuzz_crash_lone_surrogate_in_a_skipped_member() {
 /// became the raw body. Error bodies that are not UTF-8 are now read lossily.
 #[test]
 fn fuzz_crash_error_code_lost_to_a_non_utf8_message() {
-    let r = response(
-        500,
-        &[],
+    // A missing instance.
+    assert_500_keeps_its_final_code(
         b"{\"error_code\":\"KOOPHONE.API.4001\",\"error_msg\":\"\xca\xb5\xc0\xfd\xb2\xbb\xb4\xe6\xd4\xda\"}",
+        "KOOPHONE.API.4001",
     );
-    let error = decode_error(&r).unwrap();
-    assert_eq!(error.error_code(), Some("KOOPHONE.API.4001"));
-    assert!(!error.is_retryable(), "a missing instance is not retried");
+}
+
+/// The error code of a 500 `body` is read as `code`, which decides that
+/// the failure is final (not retried as a plain 500 would be).
+fn assert_500_keeps_its_final_code(body: &[u8], code: &str) {
+    let error = decode_error(&response(500, &[], body)).unwrap();
+    assert_eq!(error.error_code(), Some(code));
+    assert!(!error.is_retryable(), "{code} is not retried");
 }
 
 /// Found by `decode_instance_status` (run on the fixed decoder), minimized.
@@ -584,14 +568,11 @@ fn fuzz_crash_error_code_lost_to_a_non_utf8_message() {
 /// its first (or last) value instead.
 #[test]
 fn fuzz_crash_error_code_lost_to_a_repeated_member() {
-    let r = response(
-        500,
-        &[],
+    // A permission error.
+    assert_500_keeps_its_final_code(
         br#"{"error_code":"KOOPHONE.API.1001","error_msg":"a","error_msg":"b"}"#,
+        "KOOPHONE.API.1001",
     );
-    let error = decode_error(&r).unwrap();
-    assert_eq!(error.error_code(), Some("KOOPHONE.API.1001"));
-    assert!(!error.is_retryable(), "a permission error is not retried");
 }
 
 /// Found by the stable proptest `progress_decoding_keeps_its_promises`

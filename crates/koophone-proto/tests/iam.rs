@@ -1,10 +1,13 @@
 //! IAM password tokens: the request IAM expects, the decoding of its answers,
 //! and the password kept out of every Debug and error.
 
+// Decoding returns the core's `ApiError` by value (see the crate root).
+#![allow(clippy::result_large_err)]
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderValue, Method, Response, StatusCode};
-use koophone_proto::auth::{IssueProjectToken, Password, ProjectScope};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use koophone_proto::auth::{IssueProjectToken, IssuedToken, Password, ProjectScope};
 use koophone_proto::endpoint::DEFAULT_USER_AGENT;
 use koophone_proto::{ApiError, Endpoint, InvalidReason, RetryAfter};
 use proptest::prelude::*;
@@ -13,11 +16,18 @@ use serde_json::{Value, json};
 const PASSWORD: &str = "Pa55-w0rd!secret";
 
 fn op(scope: ProjectScope) -> IssueProjectToken {
-    IssueProjectToken::new("alice", "acme", Password::new(PASSWORD).unwrap(), scope).unwrap()
+    op_as("alice", "acme", PASSWORD, scope)
 }
 
-fn user_agent() -> HeaderValue {
-    HeaderValue::from_static(DEFAULT_USER_AGENT)
+fn op_as(user: &str, domain: &str, password: &str, scope: ProjectScope) -> IssueProjectToken {
+    IssueProjectToken::new(user, domain, Password::new(password).unwrap(), scope).unwrap()
+}
+
+/// The request `op` builds for the IAM endpoint `iam`, with the default user agent.
+fn build(op: &IssueProjectToken, iam: &str) -> Request<Vec<u8>> {
+    let iam = Endpoint::parse(iam).unwrap();
+    op.build_request(&iam, &HeaderValue::from_static(DEFAULT_USER_AGENT))
+        .unwrap()
 }
 
 fn response(status: u16, headers: &[(&str, &str)], body: &'static str) -> Response<&'static [u8]> {
@@ -28,14 +38,23 @@ fn response(status: u16, headers: &[(&str, &str)], body: &'static str) -> Respon
     builder.body(body.as_bytes()).unwrap()
 }
 
+/// IAM's answer to the token request, decoded.
+fn decode(
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &'static str,
+) -> Result<IssuedToken, ApiError> {
+    op(ProjectScope::Name("p".into())).decode_response(response(status, headers, body))
+}
+
 const TOKEN_BODY: &str = r#"{"token":{"expires_at":"2026-11-24T06:02:11.000000Z","issued_at":"2026-11-23T06:02:11.000000Z","methods":["password"],"project":{"name":"cn-north-4","id":"0a1b"},"user":{"name":"alice","domain":{"name":"acme"}}}}"#;
 
 #[test]
 fn request_is_a_password_token_request_scoped_by_name() {
-    let iam = Endpoint::parse("https://iam.myhuaweicloud.com").unwrap();
-    let request = op(ProjectScope::Name("cn-north-4".into()))
-        .build_request(&iam, &user_agent())
-        .unwrap();
+    let request = build(
+        &op(ProjectScope::Name("cn-north-4".into())),
+        "https://iam.myhuaweicloud.com",
+    );
     assert_eq!(request.method(), Method::POST);
     assert_eq!(
         request.uri().to_string(),
@@ -66,10 +85,10 @@ fn request_is_a_password_token_request_scoped_by_name() {
 
 #[test]
 fn request_scoped_by_id_under_a_path_prefix() {
-    let iam = Endpoint::parse("https://gw.example.com/iam/").unwrap();
-    let request = op(ProjectScope::Id("0a1b2c".into()))
-        .build_request(&iam, &user_agent())
-        .unwrap();
+    let request = build(
+        &op(ProjectScope::Id("0a1b2c".into())),
+        "https://gw.example.com/iam/",
+    );
     assert_eq!(
         request.uri().path_and_query().unwrap().as_str(),
         "/iam/v3/auth/tokens?nocatalog=true"
@@ -80,16 +99,14 @@ fn request_scoped_by_id_under_a_path_prefix() {
 
 #[test]
 fn names_are_escaped_in_the_json_body() {
-    let iam = Endpoint::parse("https://iam.example.com").unwrap();
-    let op = IssueProjectToken::new(
+    let op = op_as(
         "al\"ice\\",
         "ac\u{e9}me",
-        Password::new("p\"w").unwrap(),
+        "p\"w",
         ProjectScope::Name("x".into()),
-    )
-    .unwrap();
-    let body: Value =
-        serde_json::from_slice(op.build_request(&iam, &user_agent()).unwrap().body()).unwrap();
+    );
+    let request = build(&op, "https://iam.example.com");
+    let body: Value = serde_json::from_slice(request.body()).unwrap();
     let user = &body["auth"]["identity"]["password"]["user"];
     assert_eq!(user["name"], "al\"ice\\");
     assert_eq!(user["password"], "p\"w");
@@ -144,20 +161,18 @@ fn debug_never_shows_the_password() {
 
 #[test]
 fn decodes_the_token_header_and_expiry() {
-    let op = op(ProjectScope::Name("cn-north-4".into()));
-    let issued = op
-        .decode_response(response(
-            201,
-            &[
-                (
-                    "X-Subject-Token",
-                    "MIIYXQYJKoZIhvcNAQcCoIIYTjCCGEoCAQExDTALBglghkgBZQMEAgEwgha",
-                ),
-                ("X-Request-Id", "r1"),
-            ],
-            TOKEN_BODY,
-        ))
-        .unwrap();
+    let issued = decode(
+        201,
+        &[
+            (
+                "X-Subject-Token",
+                "MIIYXQYJKoZIhvcNAQcCoIIYTjCCGEoCAQExDTALBglghkgBZQMEAgEwgha",
+            ),
+            ("X-Request-Id", "r1"),
+        ],
+        TOKEN_BODY,
+    )
+    .unwrap();
     assert_eq!(
         issued.token.expose_secret(),
         "MIIYXQYJKoZIhvcNAQcCoIIYTjCCGEoCAQExDTALBglghkgBZQMEAgEwgha"
@@ -211,10 +226,7 @@ fn expiry_forms_of_rfc_3339() {
 
 #[test]
 fn a_success_without_the_token_header_is_malformed() {
-    let op = op(ProjectScope::Name("p".into()));
-    let Err(ApiError::Malformed(m)) =
-        op.decode_response(response(201, &[("x-request-id", "r2")], TOKEN_BODY))
-    else {
+    let Err(ApiError::Malformed(m)) = decode(201, &[("x-request-id", "r2")], TOKEN_BODY) else {
         panic!("accepted")
     };
     assert_eq!(m.status, StatusCode::CREATED);
@@ -242,7 +254,6 @@ fn an_unusable_token_header_is_malformed_without_quoting_it() {
 
 #[test]
 fn a_success_body_without_expiry_is_malformed() {
-    let op = op(ProjectScope::Name("p".into()));
     for body in [
         "",
         "not json",
@@ -251,20 +262,18 @@ fn a_success_body_without_expiry_is_malformed() {
         r#"{"token":{"expires_at":5}}"#,
         "[]",
     ] {
-        let result = op.decode_response(response(201, &[("x-subject-token", "tok")], body));
+        let result = decode(201, &[("x-subject-token", "tok")], body);
         assert!(matches!(result, Err(ApiError::Malformed(_))), "{body:?}");
     }
 }
 
 #[test]
 fn a_wrong_password_is_unauthorized_with_iams_message() {
-    let op = op(ProjectScope::Name("p".into()));
-    let error = op
-        .decode_response(response(
+    let error = decode(
             401,
             &[("X-Request-Id", "req-401"), ("content-type", "application/json")],
             r#"{"error":{"code":401,"message":"The username or password is wrong.","title":"Unauthorized"}}"#,
-        ))
+        )
         .unwrap_err();
     let ApiError::Unauthorized(service) = &error else {
         panic!("{error:?}")
@@ -279,26 +288,23 @@ fn a_wrong_password_is_unauthorized_with_iams_message() {
 
 #[test]
 fn iam_string_codes_and_gateway_bodies_decode_too() {
-    let op = op(ProjectScope::Name("p".into()));
-    let error = op
-        .decode_response(response(
-            403,
-            &[],
-            r#"{"error":{"code":"1101","message":"The user is locked.","title":"Forbidden"}}"#,
-        ))
-        .unwrap_err();
+    let error = decode(
+        403,
+        &[],
+        r#"{"error":{"code":"1101","message":"The user is locked.","title":"Forbidden"}}"#,
+    )
+    .unwrap_err();
     let ApiError::Service(service) = error else {
         panic!()
     };
     assert_eq!(service.error_code.as_deref(), Some("1101"));
     assert_eq!(service.message, "The user is locked.");
 
-    let error = op
-        .decode_response(response(
+    let error = decode(
             404,
             &[],
             r#"{"error_code":"APIGW.0101","error_msg":"The API does not exist","request_id":"body-id"}"#,
-        ))
+        )
         .unwrap_err();
     let ApiError::Service(service) = error else {
         panic!()
@@ -310,10 +316,7 @@ fn iam_string_codes_and_gateway_bodies_decode_too() {
 
 #[test]
 fn throttling_server_errors_and_odd_statuses() {
-    let op = op(ProjectScope::Name("p".into()));
-    let error = op
-        .decode_response(response(429, &[("retry-after", "7")], "Too Many Requests"))
-        .unwrap_err();
+    let error = decode(429, &[("retry-after", "7")], "Too Many Requests").unwrap_err();
     let ApiError::Throttled(throttled) = &error else {
         panic!("{error:?}")
     };
@@ -324,9 +327,7 @@ fn throttling_server_errors_and_odd_statuses() {
     assert_eq!(throttled.message, "Too Many Requests");
     assert!(error.is_retryable());
 
-    let error = op
-        .decode_response(response(502, &[], "<html><body>Bad Gateway</body></html>"))
-        .unwrap_err();
+    let error = decode(502, &[], "<html><body>Bad Gateway</body></html>").unwrap_err();
     let ApiError::Service(service) = &error else {
         panic!("{error:?}")
     };
@@ -334,11 +335,9 @@ fn throttling_server_errors_and_odd_statuses() {
     assert!(service.message.contains("Bad Gateway"));
     assert!(error.is_retryable());
 
-    let error = op.decode_response(response(101, &[], "")).unwrap_err();
+    let error = decode(101, &[], "").unwrap_err();
     assert!(matches!(error, ApiError::Malformed(_)));
-    let error = op
-        .decode_response(response(302, &[("location", "https://elsewhere")], ""))
-        .unwrap_err();
+    let error = decode(302, &[("location", "https://elsewhere")], "").unwrap_err();
     let ApiError::Service(service) = error else {
         panic!()
     };

@@ -2,7 +2,8 @@
 //! `Err` with a description when broken (a panic inside the core propagates),
 //! so a fuzz target can call the same bodies; proptest only supplies inputs.
 
-use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use koophone_check::strategy;
 use koophone_proto::{
     ApiError, BatchPrepareInstances, Endpoint, ErrorCode, InvalidReason, MAX_PREPARE_BATCH,
     Operation, RequestContext, ShowInstanceStatus, ShowProgress, Token, prepare_batches,
@@ -253,21 +254,27 @@ fn progress_body_round_trips(user_id: &str, instance_id: &str) -> Result<(), Str
             };
         }
     };
-    let request = op
-        .build_request(&context("")?)
-        .map_err(|e| format!("valid ids not built: {e}"))?;
     let expected = format!(
         "{{\"user_id\":{},\"instance_id\":{}}}",
         serde_json::to_string(user_id).map_err(|e| e.to_string())?,
         serde_json::to_string(instance_id).map_err(|e| e.to_string())?,
     );
+    sends_body(&op, &expected)?;
+    Ok(())
+}
+
+/// The request `op` builds (for valid input), if its body is `expected`.
+fn sends_body<Op: Operation>(op: &Op, expected: &str) -> Result<Request<Vec<u8>>, String> {
+    let request = op
+        .build_request(&context("")?)
+        .map_err(|e| format!("valid ids not built: {e}"))?;
     if request.body() != expected.as_bytes() {
         return Err(format!(
             "body {:?}, expected {expected:?}",
             String::from_utf8_lossy(request.body())
         ));
     }
-    Ok(())
+    Ok(request)
 }
 
 /// BatchPrepareInstances either refuses its input for a reason it really
@@ -304,20 +311,12 @@ fn prepare_body_round_trips(user_id: &str, ids: &[String]) -> Result<(), String>
     if bad(user_id) || ids.iter().any(|id| bad(id)) || distinct.is_empty() || distinct.len() > 100 {
         return Err(format!("accepted {user_id:?} {ids:?}"));
     }
-    let request = op
-        .build_request(&context("")?)
-        .map_err(|e| format!("valid ids not built: {e}"))?;
     let expected = format!(
         "{{\"user_id\":{},\"instance_ids\":{}}}",
         serde_json::to_string(user_id).map_err(|e| e.to_string())?,
         serde_json::to_string(&distinct).map_err(|e| e.to_string())?,
     );
-    if request.body() != expected.as_bytes() {
-        return Err(format!(
-            "body {:?}, expected {expected:?}",
-            String::from_utf8_lossy(request.body())
-        ));
-    }
+    let request = sends_body(&op, &expected)?;
     if request.body().len() != request.body().capacity() {
         return Err("the body buffer was not sized exactly".to_owned());
     }
@@ -394,25 +393,6 @@ fn headers() -> impl Strategy<Value = HeaderMap> {
 /// bodies reach the typed paths and not only the "not JSON" one.
 fn json() -> impl Strategy<Value = serde_json::Value> {
     use serde_json::Value;
-    let keys = [
-        "data",
-        "status",
-        "waitingCount",
-        "error_code",
-        "error_msg",
-        "code",
-        "message",
-        "errorCode",
-        "errorMsg",
-        "error",
-        "request_id",
-        "error_type",
-        "state",
-        "operation_state",
-        "status_list",
-        "instance_id",
-        "extra",
-    ];
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
@@ -437,11 +417,9 @@ fn json() -> impl Strategy<Value = serde_json::Value> {
     leaf.prop_recursive(3, 32, 6, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec((prop::sample::select(keys.to_vec()), inner), 0..6).prop_map(
-                |fields| Value::Object(
-                    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-                )
-            ),
+            prop::collection::vec((strategy::response_member(), inner), 0..6).prop_map(|fields| {
+                Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+            }),
         ]
     })
 }

@@ -88,6 +88,26 @@ enum Place {
     StateError,
 }
 
+impl Place {
+    /// The top-level body member this place is, if it is one.
+    fn member(self) -> Option<&'static str> {
+        Some(match self {
+            Place::ErrorMsg => "error_msg",
+            Place::Message => "message",
+            Place::NestedText => "error",
+            Place::ErrorCode => "error_code",
+            Place::BodyRequestId => "request_id",
+            Place::State => "state",
+            Place::OperationState => "operation_state",
+            Place::NestedError
+            | Place::HeaderRequestId
+            | Place::Location
+            | Place::RawBody
+            | Place::StateError => return None,
+        })
+    }
+}
+
 const PLACES: [Place; 12] = [
     Place::ErrorMsg,
     Place::Message,
@@ -204,43 +224,28 @@ fn response(
     let mut raw = None;
     let mut state_error = serde_json::Map::new();
     let mut has_state = false;
-    for (place, echo) in echoes {
+    for &(place, ref echo) in echoes {
         let text = serde_json::Value::String(echo.text(secrets));
+        has_state |= place == Place::State;
+        if let Some(member) = place.member() {
+            members.insert(member.into(), text);
+            continue;
+        }
         match place {
-            Place::ErrorMsg => {
-                members.insert("error_msg".into(), text);
-            }
-            Place::Message => {
-                members.insert("message".into(), text);
-            }
             Place::NestedError => {
                 nested.insert("message".into(), text);
-            }
-            Place::NestedText => {
-                members.insert("error".into(), text);
-            }
-            Place::ErrorCode => {
-                members.insert("error_code".into(), text);
-            }
-            Place::BodyRequestId => {
-                members.insert("request_id".into(), text);
             }
             Place::HeaderRequestId => {
                 headers.push(("X-Request-Id".to_owned(), echo.header_text(secrets)));
             }
             Place::Location => headers.push(("Location".to_owned(), echo.header_text(secrets))),
             Place::RawBody => raw = Some(echo.text(secrets)),
-            Place::State => {
-                has_state = true;
-                members.insert("state".into(), text);
-            }
-            Place::OperationState => {
-                members.insert("operation_state".into(), text);
-            }
             Place::StateError => {
                 state_error.insert("error_msg".into(), text.clone());
                 state_error.insert("error_type".into(), text);
             }
+            // Members were inserted above.
+            _ => {}
         }
     }
     if !nested.is_empty() {
@@ -383,14 +388,18 @@ fn places() -> impl Strategy<Value = Vec<(Place, Echo)>> {
     proptest::collection::vec((proptest::sample::select(&PLACES[..]), echo()), 1..4)
 }
 
+/// The credentials a call is made with, and the status and echoes of the
+/// hostile server's answer to it.
+fn hostile_answer() -> impl Strategy<Value = (Creds, u16, Vec<(Place, Echo)>)> {
+    (creds(), proptest::sample::select(&STATUSES[..]), places())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn no_call_error_or_output_holds_a_credential(
-        creds in creds(),
-        status in proptest::sample::select(&STATUSES[..]),
-        echoes in places(),
+        (creds, status, echoes) in hostile_answer(),
     ) {
         let secrets = creds.secrets();
         let (call, outcome) =
@@ -407,9 +416,7 @@ proptest! {
 
     #[test]
     fn no_wait_error_or_output_holds_a_credential(
-        creds in creds(),
-        status in proptest::sample::select(&STATUSES[..]),
-        echoes in places(),
+        (creds, status, echoes) in hostile_answer(),
     ) {
         let secrets = creds.secrets();
         let target = UntilState::new(InstanceState::Running)

@@ -4,7 +4,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderName, HeaderValue, Method, Request};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
+use koophone_check::strategy;
 use koophone_proto::auth::signing::{
     self, AkSkCredentials, DEFAULT_MAX_CLOCK_SKEW, SecretKey, SecurityToken, SignError,
     SignedAuthorization, VerifyError, canonical_query, canonical_uri, format_sdk_date,
@@ -366,45 +367,46 @@ fn verify_checks_the_clock_and_the_required_headers() {
         Err(VerifyError::ClockSkew { .. })
     ));
 
-    let mut no_auth = request.clone();
-    no_auth.headers_mut().remove("authorization");
-    assert_eq!(
-        verify(&no_auth, sk, now, skew),
-        Err(VerifyError::MissingAuthorization)
-    );
-
-    let mut two_auth = request.clone();
-    let auth = two_auth.headers()["authorization"].clone();
-    two_auth.headers_mut().append("authorization", auth);
-    assert_eq!(
-        verify(&two_auth, sk, now, skew),
-        Err(VerifyError::MalformedAuthorization)
-    );
-
-    let mut no_date = request.clone();
-    no_date.headers_mut().remove("x-sdk-date");
-    assert_eq!(
-        verify(&no_date, sk, now, skew),
-        Err(VerifyError::MissingDate)
-    );
-
-    let mut bad_date = request.clone();
-    bad_date
-        .headers_mut()
-        .insert("x-sdk-date", HeaderValue::from_static("2026-11-24"));
-    assert_eq!(
-        verify(&bad_date, sk, now, skew),
-        Err(VerifyError::MalformedDate)
-    );
-
-    let mut dropped = request.clone();
-    dropped.headers_mut().remove("content-type");
-    assert_eq!(
-        verify(&dropped, sk, now, skew),
-        Err(VerifyError::MissingSignedHeader(HeaderName::from_static(
-            "content-type"
-        )))
-    );
+    // Each change to the signed request's headers, and what verify says.
+    type HeaderChange = fn(&mut HeaderMap);
+    let tampered: [(HeaderChange, VerifyError); 5] = [
+        (
+            |h| {
+                h.remove("authorization");
+            },
+            VerifyError::MissingAuthorization,
+        ),
+        (
+            |h| {
+                let auth = h["authorization"].clone();
+                h.append("authorization", auth);
+            },
+            VerifyError::MalformedAuthorization,
+        ),
+        (
+            |h| {
+                h.remove("x-sdk-date");
+            },
+            VerifyError::MissingDate,
+        ),
+        (
+            |h| {
+                h.insert("x-sdk-date", HeaderValue::from_static("2026-11-24"));
+            },
+            VerifyError::MalformedDate,
+        ),
+        (
+            |h| {
+                h.remove("content-type");
+            },
+            VerifyError::MissingSignedHeader(HeaderName::from_static("content-type")),
+        ),
+    ];
+    for (tamper, expected) in tampered {
+        let mut changed = request.clone();
+        tamper(changed.headers_mut());
+        assert_eq!(verify(&changed, sk, now, skew), Err(expected));
+    }
 
     // A signature that leaves out the date could be replayed forever.
     let parsed = SignedAuthorization::from_request(&request).unwrap();
@@ -457,17 +459,6 @@ fn authorization_parsing_is_strict_about_shape() {
     }
 }
 
-fn method() -> impl Strategy<Value = Method> {
-    prop_oneof![
-        Just(Method::GET),
-        Just(Method::POST),
-        Just(Method::PUT),
-        Just(Method::DELETE),
-        Just(Method::PATCH),
-        "[a-zA-Z]{1,8}".prop_map(|m| Method::from_bytes(m.as_bytes()).unwrap()),
-    ]
-}
-
 /// Paths and queries from characters that `http::Uri` accepts, including `%`
 /// (well-formed or not) and non-ASCII.
 fn uri_text() -> impl Strategy<Value = String> {
@@ -505,7 +496,7 @@ fn header() -> impl Strategy<Value = (HeaderName, HeaderValue)> {
 
 prop_compose! {
     fn arbitrary_request()(
-        method in method(),
+        method in strategy::method(),
         path in uri_text(),
         query in proptest::option::of(uri_text()),
         headers in proptest::collection::vec(header(), 0..6),

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use koophone_proto::Token;
 use koophone_proto::auth::{
-    IssuedToken, RefreshPolicy, RefreshRejected, TokenCache, TokenId, TokenState,
+    IssuedToken, RefreshPolicy, RefreshRejected, RefreshTicket, TokenCache, TokenId, TokenState,
     UnauthorizedAction,
 };
 use proptest::prelude::*;
@@ -27,6 +27,17 @@ fn issued(name: &str, expires_at: SystemTime) -> IssuedToken {
 /// Run one refresh at `now` that yields a token named `name` living `lifetime`.
 fn refresh(cache: &mut TokenCache, name: &str, now: SystemTime, lifetime: Duration) -> TokenId {
     let ticket = cache.begin_refresh(now).expect("no refresh in flight");
+    complete(cache, ticket, name, now, lifetime)
+}
+
+/// End the refresh `ticket` at `now` with a token named `name` living `lifetime`.
+fn complete(
+    cache: &mut TokenCache,
+    ticket: RefreshTicket,
+    name: &str,
+    now: SystemTime,
+    lifetime: Duration,
+) -> TokenId {
     cache
         .complete_refresh(ticket, issued(name, now + lifetime), now)
         .unwrap()
@@ -96,40 +107,23 @@ fn margins_follow_the_policy() {
 
 #[test]
 fn one_refresh_at_a_time_until_it_is_abandoned() {
+    let at = |secs| t0() + Duration::from_secs(secs);
     let policy = RefreshPolicy::default().with_abandon_after(Duration::from_secs(60));
     let mut cache = TokenCache::new(policy);
     let first = cache.begin_refresh(t0()).unwrap();
     assert!(cache.is_refreshing(t0()));
-    assert_eq!(cache.begin_refresh(t0() + Duration::from_secs(59)), None);
+    assert_eq!(cache.begin_refresh(at(59)), None);
     // The first refresher hung: someone else takes over.
-    let second = cache.begin_refresh(t0() + Duration::from_secs(60)).unwrap();
+    let second = cache.begin_refresh(at(60)).unwrap();
     assert_ne!(first, second);
     // The late first one still delivers a token, but does not end the second flight.
-    let late = cache
-        .complete_refresh(
-            first,
-            issued("late", t0() + DAY),
-            t0() + Duration::from_secs(61),
-        )
-        .unwrap();
-    assert!(cache.is_refreshing(t0() + Duration::from_secs(61)));
-    assert_eq!(
-        lease(&cache, t0() + Duration::from_secs(61)),
-        Some(("late".into(), late, false))
-    );
-    let newer = cache
-        .complete_refresh(
-            second,
-            issued("newer", t0() + DAY),
-            t0() + Duration::from_secs(62),
-        )
-        .unwrap();
+    let late = complete(&mut cache, first, "late", at(61), DAY);
+    assert!(cache.is_refreshing(at(61)));
+    assert_eq!(lease(&cache, at(61)), Some(("late".into(), late, false)));
+    let newer = complete(&mut cache, second, "newer", at(62), DAY);
     assert!(newer > late);
-    assert!(!cache.is_refreshing(t0() + Duration::from_secs(62)));
-    assert_eq!(
-        lease(&cache, t0() + Duration::from_secs(62)),
-        Some(("newer".into(), newer, false))
-    );
+    assert!(!cache.is_refreshing(at(62)));
+    assert_eq!(lease(&cache, at(62)), Some(("newer".into(), newer, false)));
 }
 
 #[test]
@@ -140,9 +134,7 @@ fn a_due_token_is_fresh_while_its_refresh_is_in_flight() {
     assert_eq!(lease(&cache, due), Some(("a".into(), id, true)));
     let ticket = cache.begin_refresh(due).unwrap();
     assert_eq!(lease(&cache, due), Some(("a".into(), id, false)));
-    let new = cache
-        .complete_refresh(ticket, issued("b", due + DAY), due)
-        .unwrap();
+    let new = complete(&mut cache, ticket, "b", due, DAY);
     assert_eq!(lease(&cache, due), Some(("b".into(), new, false)));
 }
 

@@ -59,6 +59,22 @@ fn fail(kind: TransportErrorKind) -> Answer {
     Answer::Fail(kind, Duration::from_millis(50))
 }
 
+/// The default policy, with up to `n` retries of consecutive failures.
+fn error_budget(n: u32) -> WaitPolicy {
+    WaitPolicy {
+        max_consecutive_errors: n,
+        ..WaitPolicy::default()
+    }
+}
+
+/// The default policy, giving up after `max_wait`.
+fn max_wait(max_wait: Duration) -> WaitPolicy {
+    WaitPolicy {
+        max_wait,
+        ..WaitPolicy::default()
+    }
+}
+
 fn show_progress() -> ShowProgress {
     ShowProgress::new("1008600000104285462", "iRJEVP9").unwrap()
 }
@@ -186,6 +202,12 @@ fn until_ready(policy: WaitPolicy, answers: &[Answer]) -> Run<Progress> {
     wait_for(show_progress(), UntilReady, policy, answers)
 }
 
+/// The wait ended on transport failure `kind`, after `polls` requests.
+fn assert_transport_end(run: &Run<Progress>, kind: TransportErrorKind, polls: u32) {
+    assert_eq!(run.outcome, Err(WaitError::Transport(kind)));
+    assert_eq!(run.polls, polls);
+}
+
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
@@ -277,10 +299,7 @@ fn processing_failure_ends_with_the_failed_state() {
 
 #[test]
 fn deadline_ends_the_wait_with_the_last_output() {
-    let policy = WaitPolicy {
-        max_wait: secs(60),
-        ..WaitPolicy::default()
-    };
+    let policy = max_wait(secs(60));
     let run = until_ready(policy, &[progress(2, 0)]);
     let restoring = Progress {
         status: PrepareStatus::Restoring,
@@ -322,10 +341,7 @@ fn retry_after_is_the_minimum_pause() {
 
 #[test]
 fn retry_after_beyond_the_deadline_ends_at_the_deadline() {
-    let policy = WaitPolicy {
-        max_wait: secs(10),
-        ..WaitPolicy::default()
-    };
+    let policy = max_wait(secs(10));
     let run = until_ready(policy, &[throttled(30)]);
     assert_eq!(run.outcome, Err(WaitError::Deadline { last: None }));
     assert_eq!(run.polls, 1);
@@ -334,10 +350,7 @@ fn retry_after_beyond_the_deadline_ends_at_the_deadline() {
 
 #[test]
 fn retryable_errors_end_when_the_budget_is_spent() {
-    let policy = WaitPolicy {
-        max_consecutive_errors: 2,
-        ..WaitPolicy::default()
-    };
+    let policy = error_budget(2);
     let internal = http(
         500,
         r#"{"error_code":"KOOPHONE.API.9999","error_msg":"internal"}"#,
@@ -354,10 +367,7 @@ fn retryable_errors_end_when_the_budget_is_spent() {
 
 #[test]
 fn an_output_resets_the_error_budget() {
-    let policy = WaitPolicy {
-        max_consecutive_errors: 1,
-        ..WaitPolicy::default()
-    };
+    let policy = error_budget(1);
     let bad_gateway = http(502, "<html><body>502 Bad Gateway</body></html>");
     let answers = [
         bad_gateway.clone(),
@@ -366,11 +376,7 @@ fn an_output_resets_the_error_budget() {
         fail(TransportErrorKind::Reset),
     ];
     let run = until_ready(policy, &answers);
-    assert_eq!(
-        run.outcome,
-        Err(WaitError::Transport(TransportErrorKind::Reset))
-    );
-    assert_eq!(run.polls, 4);
+    assert_transport_end(&run, TransportErrorKind::Reset, 4);
 }
 
 #[test]
@@ -401,40 +407,26 @@ fn client_errors_end_at_once() {
 
 #[test]
 fn transport_failures_are_retried_until_the_budget_is_spent() {
-    let policy = WaitPolicy {
-        max_consecutive_errors: 2,
-        ..WaitPolicy::default()
-    };
+    let policy = error_budget(2);
     let answers = [
         fail(TransportErrorKind::Connect),
         fail(TransportErrorKind::Timeout),
         fail(TransportErrorKind::Reset),
     ];
     let run = until_ready(policy, &answers);
-    assert_eq!(
-        run.outcome,
-        Err(WaitError::Transport(TransportErrorKind::Reset))
-    );
-    assert_eq!(run.polls, 3);
+    assert_transport_end(&run, TransportErrorKind::Reset, 3);
     assert_eq!(
         run.outcome.unwrap_err().to_string(),
         "connection reset or closed"
     );
 
     let run = until_ready(policy, &[fail(TransportErrorKind::Tls)]);
-    assert_eq!(
-        run.outcome,
-        Err(WaitError::Transport(TransportErrorKind::Tls))
-    );
-    assert_eq!(run.polls, 1);
+    assert_transport_end(&run, TransportErrorKind::Tls, 1);
 }
 
 #[test]
 fn once_is_a_single_call_with_retries() {
-    let policy = WaitPolicy {
-        max_consecutive_errors: 2,
-        ..WaitPolicy::default()
-    };
+    let policy = error_budget(2);
     let answers = [
         http(503, "Service Unavailable"),
         fail(TransportErrorKind::Timeout),
@@ -548,10 +540,7 @@ fn loop_contract() {
 fn the_same_seed_replays_the_same_wait() {
     let t0 = Instant::now();
     let answers = [progress(2, 0)];
-    let policy = WaitPolicy {
-        max_wait: secs(300),
-        ..WaitPolicy::default()
-    };
+    let policy = max_wait(secs(300));
     let sends = |seed| {
         let waiter = Waiter::with_rng(
             show_progress(),

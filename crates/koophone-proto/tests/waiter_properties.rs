@@ -5,10 +5,11 @@
 use std::time::{Duration, Instant};
 
 use koophone_check::input::WaitInput;
+use koophone_check::strategy;
 use koophone_check::wait::{Reply, Script, Step};
 use koophone_proto::{
-    InstanceState, Jitter, Once, ShowInstanceStatus, ShowProgress, TransportErrorKind, UntilReady,
-    UntilState, WaitPolicy,
+    InstanceState, Jitter, Once, ShowInstanceStatus, ShowProgress, UntilReady, UntilState,
+    WaitPolicy,
 };
 use proptest::prelude::*;
 
@@ -44,17 +45,6 @@ fn policy() -> impl Strategy<Value = WaitPolicy> {
                 }
             },
         )
-}
-
-fn transport_kind() -> impl Strategy<Value = TransportErrorKind> {
-    prop_oneof![
-        Just(TransportErrorKind::Connect),
-        Just(TransportErrorKind::Tls),
-        Just(TransportErrorKind::Timeout),
-        Just(TransportErrorKind::Reset),
-        Just(TransportErrorKind::BodyTooLarge),
-        Just(TransportErrorKind::Other),
-    ]
 }
 
 fn body() -> impl Strategy<Value = Vec<u8>> {
@@ -135,7 +125,7 @@ fn step() -> impl Strategy<Value = Step> {
         4 => Just(Step::Poll),
         3 => (0u64..5000).prop_map(|ms| Step::Advance(Duration::from_millis(ms))),
         3 => reply().prop_map(Step::Respond),
-        1 => transport_kind().prop_map(Step::Fail),
+        1 => strategy::transport_kind().prop_map(Step::Fail),
     ]
 }
 
@@ -149,26 +139,37 @@ fn script() -> impl Strategy<Value = Script> {
     )
 }
 
+/// Plays `script` against each kind of wait: progress until ready, status
+/// until running, and a single call.
+fn every_wait_keeps_its_promises(script: &Script) -> Result<(), TestCaseError> {
+    let progress = || ShowProgress::new("user", "instance").unwrap();
+    let status = ShowInstanceStatus::new("project", "instance").unwrap();
+    let start = Instant::now();
+    let violations = [
+        (
+            "progress wait",
+            script.run(progress(), UntilReady, start).err(),
+        ),
+        (
+            "status wait",
+            script
+                .run(status, UntilState::new(InstanceState::Running), start)
+                .err(),
+        ),
+        ("single call", script.run(progress(), Once, start).err()),
+    ];
+    for (wait, violation) in violations {
+        if let Some(violation) = violation {
+            return Err(TestCaseError::fail(format!("{wait}: {violation}")));
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
-    fn progress_waits_keep_their_promises(script in script()) {
-        let op = ShowProgress::new("user", "instance").unwrap();
-        let report = script.run(op, UntilReady, Instant::now());
-        prop_assert!(report.is_ok(), "{}", report.unwrap_err());
-    }
-
-    #[test]
-    fn status_waits_keep_their_promises(script in script()) {
-        let op = ShowInstanceStatus::new("project", "instance").unwrap();
-        let report = script.run(op, UntilState::new(InstanceState::Running), Instant::now());
-        prop_assert!(report.is_ok(), "{}", report.unwrap_err());
-    }
-
-    #[test]
-    fn single_calls_keep_their_promises(script in script()) {
-        let op = ShowProgress::new("user", "instance").unwrap();
-        let report = script.run(op, Once, Instant::now());
-        prop_assert!(report.is_ok(), "{}", report.unwrap_err());
+    fn waits_and_single_calls_keep_their_promises(script in script()) {
+        every_wait_keeps_its_promises(&script)?;
     }
 
     #[test]
@@ -180,9 +181,7 @@ proptest! {
         };
         let (script, _) = input.script();
         prop_assert!(script.policy.validate().is_ok());
-        let op = ShowProgress::new("user", "instance").unwrap();
-        let report = script.run(op, UntilReady, Instant::now());
-        prop_assert!(report.is_ok(), "{}", report.unwrap_err());
+        every_wait_keeps_its_promises(&script)?;
     }
 }
 

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use http::{Method, Request};
+use http::Request;
+use koophone_check::strategy;
 use koophone_sim::{Scenario, Simulator};
 use proptest::prelude::*;
 
@@ -24,24 +25,12 @@ fn faulty_scenario() -> Scenario {
     .unwrap()
 }
 
-fn method() -> impl Strategy<Value = Method> {
-    prop_oneof![
-        Just(Method::GET),
-        Just(Method::POST),
-        Just(Method::PUT),
-        Just(Method::DELETE),
-        Just(Method::HEAD),
-        Just(Method::OPTIONS),
-        "[A-Z]{1,10}".prop_map(|m| Method::from_bytes(m.as_bytes()).unwrap()),
-    ]
-}
-
+/// The scenario's routes (with its ids or other text in their parameters),
+/// and any path at all.
 fn path() -> impl Strategy<Value = String> {
     prop_oneof![
-        Just("/v1/instances/prepare-progress".to_owned()),
-        Just("/v1/p/instances/i/status".to_owned()),
-        "/v1/[a-z%0-9]{0,6}/instances/[a-zA-Z%0-9.]{0,6}/status",
-        "(/[a-zA-Z0-9%._~-]{0,8}){0,8}",
+        3 => strategy::operation_path(&["p", "i"]),
+        1 => "(/[a-zA-Z0-9%._~-]{0,8}){0,8}",
     ]
 }
 
@@ -61,7 +50,7 @@ proptest! {
 
     #[test]
     fn any_request_gets_an_answer(
-        method in method(),
+        method in strategy::method(),
         path in path(),
         token in prop_oneof![Just(None), Just(Some(b"sim-token".to_vec())), proptest::collection::vec(any::<u8>(), 0..20).prop_map(Some)],
         body in body(),

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 use http::{Response, StatusCode};
 
 use super::*;
-use crate::endpoint::{Endpoint, Token};
+use crate::context::token_context;
 use crate::waiter::Jitter;
 use crate::{Progress, ShowProgress, UntilReady};
 
@@ -39,6 +39,30 @@ fn steady(min: u64, max_wait: u64) -> WaitPolicy {
         max_consecutive_errors: 3,
         max_pause_fraction: None,
         seed: 0,
+    }
+}
+
+/// The default fleet policy with its request rate set.
+fn rate(rate: f64) -> FleetPolicy {
+    FleetPolicy {
+        rate,
+        ..FleetPolicy::default()
+    }
+}
+
+/// The default fleet policy with its concurrency set.
+fn concurrency(concurrency: usize) -> FleetPolicy {
+    FleetPolicy {
+        concurrency,
+        ..FleetPolicy::default()
+    }
+}
+
+/// The default fleet policy with its retry budget's size set.
+fn retry_capacity(retry_capacity: u32) -> FleetPolicy {
+    FleetPolicy {
+        retry_capacity,
+        ..FleetPolicy::default()
     }
 }
 
@@ -125,11 +149,7 @@ fn drive(
 #[test]
 fn concurrency_caps_requests_in_flight() {
     let t0 = Instant::now();
-    let policy = FleetPolicy {
-        concurrency: 2,
-        ..FleetPolicy::default()
-    };
-    let mut f = fleet(policy, steady(1, 60), 3, t0);
+    let mut f = fleet(concurrency(2), steady(1, 60), 3, t0);
     assert_eq!(f.poll(t0), FleetAction::Send(0));
     assert_eq!(f.poll(t0), FleetAction::Send(1));
     // Instance 2 is due but both slots are taken: wake at the first deadline.
@@ -145,11 +165,7 @@ fn concurrency_caps_requests_in_flight() {
 #[test]
 fn await_answer_when_saturated_and_no_deadline_is_pending() {
     let t0 = Instant::now();
-    let policy = FleetPolicy {
-        concurrency: 1,
-        ..FleetPolicy::default()
-    };
-    let mut f = fleet(policy, steady(1, 60), 1, t0);
+    let mut f = fleet(concurrency(1), steady(1, 60), 1, t0);
     assert_eq!(f.poll(t0), FleetAction::Send(0));
     // The only instance is in flight: its answer decides, even past its deadline.
     assert_eq!(f.poll(t0 + s(1)), FleetAction::AwaitAnswer);
@@ -163,11 +179,7 @@ fn await_answer_when_saturated_and_no_deadline_is_pending() {
 #[test]
 fn the_rate_binds_the_whole_fleet() {
     let t0 = Instant::now();
-    let policy = FleetPolicy {
-        rate: 5.0,
-        ..FleetPolicy::default()
-    };
-    let mut f = fleet(policy, steady(1, 600), 50, t0);
+    let mut f = fleet(rate(5.0), steady(1, 600), 50, t0);
     let run = drive(&mut f, t0, t0 + s(100), |_, polls, _| {
         Reply::Ok(if polls < 3 { QUEUING } else { NORMAL })
     });
@@ -186,11 +198,7 @@ fn the_rate_binds_the_whole_fleet() {
 #[test]
 fn the_most_overdue_instance_goes_first() {
     let t0 = Instant::now();
-    let policy = FleetPolicy {
-        rate: 1.0,
-        ..FleetPolicy::default()
-    };
-    let mut f = Fleet::new(policy, steady(1, 600), t0).unwrap();
+    let mut f = Fleet::new(rate(1.0), steady(1, 600), t0).unwrap();
     // Added at different times, all due by t0 + 3 s.
     f.add(op(0), UntilReady, t0 + s(2));
     f.add(op(1), UntilReady, t0);
@@ -241,10 +249,7 @@ fn fairness_no_instance_starves_when_the_rate_binds() {
 #[test]
 fn an_outage_spends_the_budget_then_polls_at_the_normal_cadence() {
     let t0 = Instant::now();
-    let policy = FleetPolicy {
-        retry_capacity: 10,
-        ..FleetPolicy::default()
-    };
+    let policy = retry_capacity(10);
     let wait = WaitPolicy {
         max_consecutive_errors: 3,
         ..steady(10, 3600)
@@ -344,11 +349,7 @@ fn retry_after_holds_the_whole_fleet_and_lowers_the_rate() {
 #[test]
 fn throttling_recovers_gradually() {
     let t0 = Instant::now();
-    let policy = FleetPolicy {
-        rate: 100.0,
-        ..FleetPolicy::default()
-    };
-    let mut f = fleet(policy, steady(1, 3600), 1, t0);
+    let mut f = fleet(rate(100.0), steady(1, 3600), 1, t0);
     assert_eq!(f.poll(t0), FleetAction::Send(0));
     f.handle_response(0, response(429, b"slow down", None), t0);
     assert_eq!(f.current_rate(), 50.0);
@@ -366,11 +367,7 @@ fn throttling_recovers_gradually() {
 #[test]
 fn cancelled_instances_send_nothing_and_report_nothing() {
     let t0 = Instant::now();
-    let policy = FleetPolicy {
-        concurrency: 1,
-        ..FleetPolicy::default()
-    };
-    let mut f = fleet(policy, steady(1, 60), 3, t0);
+    let mut f = fleet(concurrency(1), steady(1, 60), 3, t0);
     assert_eq!(f.poll(t0), FleetAction::Send(0));
     assert!(f.cancel(0));
     assert!(f.cancel(1));
@@ -415,12 +412,8 @@ fn instances_added_after_all_done_start_it_again() {
 #[test]
 fn deadlines_end_waits_on_time_even_when_the_rate_binds() {
     let t0 = Instant::now();
-    let policy = FleetPolicy {
-        rate: 1.0,
-        ..FleetPolicy::default()
-    };
     // 20 instances at 1 request/s, each allowed 5 s: most never get a turn.
-    let mut f = fleet(policy, steady(1, 5), 20, t0);
+    let mut f = fleet(rate(1.0), steady(1, 5), 20, t0);
     let run = drive(&mut f, t0, t0 + s(100), |_, _, _| Reply::Ok(QUEUING));
     assert_eq!(run.done.len(), 20);
     for (at, _, outcome) in &run.done {
@@ -434,11 +427,7 @@ fn deadlines_end_waits_on_time_even_when_the_rate_binds() {
 #[test]
 fn transport_timeouts_cost_more_of_the_budget() {
     let t0 = Instant::now();
-    let policy = FleetPolicy {
-        retry_capacity: 20,
-        ..FleetPolicy::default()
-    };
-    let mut f = fleet(policy, steady(1, 60), 1, t0);
+    let mut f = fleet(retry_capacity(20), steady(1, 60), 1, t0);
     assert_eq!(f.poll(t0), FleetAction::Send(0));
     f.handle_transport_error(0, TransportErrorKind::Timeout, t0);
     assert_eq!(f.retry_tokens(), 10);
@@ -487,10 +476,7 @@ fn runs_replay_and_each_instance_gets_its_own_jitter() {
 fn answers_are_scrubbed_of_the_context_credentials() {
     let t0 = Instant::now();
     let secret = "MIIEsecret-fleet-token";
-    let ctx = RequestContext::new(
-        Endpoint::parse("https://koophone.example.com").unwrap(),
-        Token::new(secret).unwrap(),
-    );
+    let ctx = token_context("https://koophone.example.com", secret);
     let mut f = fleet(FleetPolicy::default(), steady(1, 60), 1, t0);
     assert_eq!(f.poll(t0), FleetAction::Send(0));
     let request = f.request(0, &ctx, SystemTime::UNIX_EPOCH).unwrap();
@@ -510,12 +496,8 @@ fn answers_are_scrubbed_of_the_context_credentials() {
 
 #[test]
 fn an_invalid_policy_is_refused() {
-    let policy = FleetPolicy {
-        concurrency: 0,
-        ..FleetPolicy::default()
-    };
     let fleet: Result<Fleet<ShowProgress, UntilReady>, _> =
-        Fleet::new(policy, WaitPolicy::default(), Instant::now());
+        Fleet::new(concurrency(0), WaitPolicy::default(), Instant::now());
     assert_eq!(fleet.err(), Some(FleetPolicyError::ZeroConcurrency));
 }
 

@@ -76,25 +76,23 @@ impl Operation for ShowInstanceStatus {
     }
 }
 
+/// The members read from a status body; each string borrows from the body
+/// (the bound stands for a `borrow` on every member).
 #[derive(Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"))]
 struct StatusBody<'a> {
-    #[serde(borrow)]
     state: Option<JsonStr<'a>>,
-    #[serde(borrow)]
     operation_state: Option<JsonStr<'a>>,
-    #[serde(borrow)]
     error: Option<MapOnly<StatusErrorBody<'a>>>,
-    #[serde(borrow)]
     error_code: Option<JsonStr<'a>>,
 }
 
+/// A status body's `error` object.
 #[derive(Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"))]
 struct StatusErrorBody<'a> {
-    #[serde(borrow)]
     error_code: Option<JsonStr<'a>>,
-    #[serde(borrow)]
     error_msg: Option<JsonStr<'a>>,
-    #[serde(borrow)]
     error_type: Option<JsonStr<'a>>,
 }
 
