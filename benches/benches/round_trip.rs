@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use koophone_bench::args::BenchArgs;
 use koophone_bench::summary::median;
 use koophone_sim::{Scenario, Sim};
 use koophone_ureq::{Client, PrepareStatus, RetryPolicy, ShowProgress, Token};
@@ -43,25 +44,11 @@ struct Options {
 }
 
 fn options() -> Result<Options, String> {
-    let mut args = std::env::args().skip(1);
-    let (mut bench, mut rounds, mut batch) = (false, None, None);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .and_then(|v| v.parse::<usize>().ok())
-                .filter(|v| *v > 0)
-                .ok_or(format!("{name} needs a positive number"))
-        };
-        match arg.as_str() {
-            "--bench" => bench = true,
-            "--rounds" => rounds = Some(value("--rounds")?),
-            "--batch" => batch = Some(value("--batch")?),
-            _ => {}
-        }
-    }
+    let args = BenchArgs::parse(&["--rounds", "--batch"])?;
+    let (rounds, batch) = if args.bench { (400, 50) } else { (5, 5) };
     Ok(Options {
-        rounds: rounds.unwrap_or(if bench { 400 } else { 5 }),
-        batch: batch.unwrap_or(if bench { 50 } else { 5 }),
+        rounds: args.positive("--rounds", rounds)? as usize,
+        batch: args.positive("--batch", batch)? as usize,
     })
 }
 
@@ -147,13 +134,7 @@ fn load_average() -> String {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("round_trip: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    koophone_bench::args::exit("round_trip", run())
 }
 
 fn run() -> Result<(), String> {

@@ -12,6 +12,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use koophone_bench::args::BenchArgs;
 use koophone_bench::preparations::{
     IgnoreHint, Preparation, QueueCount, WaitRun, context, lag_bound, preparations, run_wait,
     scenario,
@@ -34,27 +35,11 @@ struct Options {
 }
 
 fn options() -> Result<Options, String> {
-    let mut args = std::env::args().skip(1);
-    let mut bench = false;
-    let mut preparations = None;
-    let mut seed = 2024;
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or(format!("{name} needs a number"))
-        };
-        match arg.as_str() {
-            "--bench" => bench = true,
-            "--preparations" => preparations = Some(value("--preparations")? as usize),
-            "--seed" => seed = value("--seed")?,
-            // Criterion-style filters and flags cargo may pass: nothing to filter.
-            _ => {}
-        }
-    }
+    let args = BenchArgs::parse(&["--preparations", "--seed"])?;
+    let preparations = args.number("--preparations").map(|n| n as usize);
     Ok(Options {
-        preparations: preparations.unwrap_or(if bench { 1000 } else { 20 }),
-        seed,
+        preparations: preparations.unwrap_or(if args.bench { 1000 } else { 20 }),
+        seed: args.number("--seed").unwrap_or(2024),
     })
 }
 
@@ -169,13 +154,7 @@ fn run_policy(
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("waiter_efficiency: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    koophone_bench::args::exit("waiter_efficiency", run())
 }
 
 fn run() -> Result<(), String> {
