@@ -38,20 +38,6 @@ const BODY_LIMIT: u64 = 1024 * 1024;
 /// Stop measuring after this long, whatever the round count.
 const TIME_LIMIT: Duration = Duration::from_secs(120);
 
-struct Options {
-    rounds: usize,
-    batch: usize,
-}
-
-fn options() -> Result<Options, String> {
-    let args = BenchArgs::parse(&["--rounds", "--batch"])?;
-    let (rounds, batch) = if args.bench { (400, 50) } else { (5, 5) };
-    Ok(Options {
-        rounds: args.positive("--rounds", rounds)? as usize,
-        batch: args.positive("--batch", batch)? as usize,
-    })
-}
-
 /// The configuration a careful hand-written caller would give its agent:
 /// what the client's transport sets, minus nothing.
 fn bare_config() -> ureq::config::Config {
@@ -138,7 +124,10 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
-    let Options { rounds, batch } = options()?;
+    let args = BenchArgs::parse(&["--rounds", "--batch"])?;
+    let (rounds, batch) = if args.bench { (400, 50) } else { (5, 5) };
+    let rounds = args.positive("--rounds", rounds)? as usize;
+    let batch = args.positive("--batch", batch)? as usize;
     let load_before = load_average();
     let scenario = Scenario {
         request_log_capacity: 0,

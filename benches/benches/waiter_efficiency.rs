@@ -29,20 +29,6 @@ const LAG_FRACTION: f64 = 0.1;
 /// policy is cut short by its deadline.
 const MAX_WAIT: Duration = Duration::from_secs(3600);
 
-struct Options {
-    preparations: usize,
-    seed: u64,
-}
-
-fn options() -> Result<Options, String> {
-    let args = BenchArgs::parse(&["--preparations", "--seed"])?;
-    let preparations = args.number("--preparations").map(|n| n as usize);
-    Ok(Options {
-        preparations: preparations.unwrap_or(if args.bench { 1000 } else { 20 }),
-        seed: args.number("--seed").unwrap_or(2024),
-    })
-}
-
 fn fixed(every: Duration) -> WaitPolicy {
     WaitPolicy {
         min_interval: every,
@@ -158,10 +144,10 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
-    let Options {
-        preparations: n,
-        seed,
-    } = options()?;
+    let args = BenchArgs::parse(&["--preparations", "--seed"])?;
+    let n = args.number("--preparations").map(|n| n as usize);
+    let n = n.unwrap_or(if args.bench { 1000 } else { 20 });
+    let seed = args.number("--seed").unwrap_or(2024);
     let set = preparations(seed, n);
     let ready: Vec<f64> = set.iter().map(|p| p.ready_after().as_secs_f64()).collect();
     let pct = |values: &[f64], p| percentile(values, p).unwrap_or(f64::NAN);
