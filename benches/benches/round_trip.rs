@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use koophone_bench::args::BenchArgs;
 use koophone_bench::summary::median;
 use koophone_sim::{Scenario, Sim};
 use koophone_ureq::{Client, PrepareStatus, RetryPolicy, ShowProgress, Token};
@@ -36,34 +37,6 @@ const INSTANCE_ID: &str = "iRJEVP9";
 const BODY_LIMIT: u64 = 1024 * 1024;
 /// Stop measuring after this long, whatever the round count.
 const TIME_LIMIT: Duration = Duration::from_secs(120);
-
-struct Options {
-    rounds: usize,
-    batch: usize,
-}
-
-fn options() -> Result<Options, String> {
-    let mut args = std::env::args().skip(1);
-    let (mut bench, mut rounds, mut batch) = (false, None, None);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .and_then(|v| v.parse::<usize>().ok())
-                .filter(|v| *v > 0)
-                .ok_or(format!("{name} needs a positive number"))
-        };
-        match arg.as_str() {
-            "--bench" => bench = true,
-            "--rounds" => rounds = Some(value("--rounds")?),
-            "--batch" => batch = Some(value("--batch")?),
-            _ => {}
-        }
-    }
-    Ok(Options {
-        rounds: rounds.unwrap_or(if bench { 400 } else { 5 }),
-        batch: batch.unwrap_or(if bench { 50 } else { 5 }),
-    })
-}
 
 /// The configuration a careful hand-written caller would give its agent:
 /// what the client's transport sets, minus nothing.
@@ -147,17 +120,14 @@ fn load_average() -> String {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("round_trip: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    koophone_bench::args::exit("round_trip", run())
 }
 
 fn run() -> Result<(), String> {
-    let Options { rounds, batch } = options()?;
+    let args = BenchArgs::parse(&["--rounds", "--batch"])?;
+    let (rounds, batch) = if args.bench { (400, 50) } else { (5, 5) };
+    let rounds = args.positive("--rounds", rounds)? as usize;
+    let batch = args.positive("--batch", batch)? as usize;
     let load_before = load_average();
     let scenario = Scenario {
         request_log_capacity: 0,

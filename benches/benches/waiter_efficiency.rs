@@ -12,6 +12,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use koophone_bench::args::BenchArgs;
 use koophone_bench::preparations::{
     IgnoreHint, Preparation, QueueCount, WaitRun, context, lag_bound, preparations, run_wait,
     scenario,
@@ -27,36 +28,6 @@ const LAG_FRACTION: f64 = 0.1;
 /// Long enough for every preparation in the set (at most 31 minutes), so no
 /// policy is cut short by its deadline.
 const MAX_WAIT: Duration = Duration::from_secs(3600);
-
-struct Options {
-    preparations: usize,
-    seed: u64,
-}
-
-fn options() -> Result<Options, String> {
-    let mut args = std::env::args().skip(1);
-    let mut bench = false;
-    let mut preparations = None;
-    let mut seed = 2024;
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or(format!("{name} needs a number"))
-        };
-        match arg.as_str() {
-            "--bench" => bench = true,
-            "--preparations" => preparations = Some(value("--preparations")? as usize),
-            "--seed" => seed = value("--seed")?,
-            // Criterion-style filters and flags cargo may pass: nothing to filter.
-            _ => {}
-        }
-    }
-    Ok(Options {
-        preparations: preparations.unwrap_or(if bench { 1000 } else { 20 }),
-        seed,
-    })
-}
 
 fn fixed(every: Duration) -> WaitPolicy {
     WaitPolicy {
@@ -169,20 +140,14 @@ fn run_policy(
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("waiter_efficiency: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    koophone_bench::args::exit("waiter_efficiency", run())
 }
 
 fn run() -> Result<(), String> {
-    let Options {
-        preparations: n,
-        seed,
-    } = options()?;
+    let args = BenchArgs::parse(&["--preparations", "--seed"])?;
+    let n = args.number("--preparations").map(|n| n as usize);
+    let n = n.unwrap_or(if args.bench { 1000 } else { 20 });
+    let seed = args.number("--seed").unwrap_or(2024);
     let set = preparations(seed, n);
     let ready: Vec<f64> = set.iter().map(|p| p.ready_after().as_secs_f64()).collect();
     let pct = |values: &[f64], p| percentile(values, p).unwrap_or(f64::NAN);

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::StatusCode;
 use koophone_sim::{AccessKeySpec, IAM_TOKENS_PATH, LoggedRequest, Scenario, Sim, SimHandle};
+use koophone_tests::tampered::{Tamper, TamperedProgress};
 use koophone_ureq::{
-    AkSkCredentials, ApiError, Client, ClientBuilder, Endpoint, Error, IamPassword, InvalidInput,
-    IssueProjectToken, Jitter, Operation, Password, PrepareStatus, Progress, ProjectScope,
-    RequestContext, RetryPolicy, SecretKey, SecurityToken, ShowInstanceStatus, ShowProgress,
-    WaitPolicy,
+    AkSkCredentials, Client, ClientBuilder, Endpoint, Error, IamPassword, IssueProjectToken,
+    Jitter, Password, PrepareStatus, ProjectScope, RetryPolicy, SecretKey, SecurityToken,
+    ShowInstanceStatus, ShowProgress, WaitPolicy,
 };
 
 const USER: &str = "1008600000104285462";
@@ -167,78 +167,34 @@ fn temporary_credentials_send_and_sign_their_security_token() {
     assert_eq!(sim.request_log().len(), 2);
 }
 
-/// An operation whose requests are signed and then spoiled in one way.
-#[derive(Hash)]
-struct Spoiled {
-    op: ShowProgress,
-    how: Spoil,
-}
-
-#[derive(Clone, Copy, Hash)]
-enum Spoil {
-    /// One hex digit of the signature changed.
-    Signature,
-    /// The body changed after signing.
-    Body,
-    /// Signed 16 minutes ago: outside the gateway's 15-minute window.
-    StaleDate,
-}
-
-impl Operation for Spoiled {
-    type Output = Progress;
-    const NAME: &'static str = "ShowProgress";
-    const METHOD: http::Method = ShowProgress::METHOD;
-    const PATH: &'static str = ShowProgress::PATH;
-
-    fn decode_success(&self, body: &[u8]) -> Result<Progress, koophone_proto::SuccessError> {
-        self.op.decode_success(body)
-    }
-
-    fn build_request(&self, ctx: &RequestContext) -> Result<http::Request<Vec<u8>>, InvalidInput> {
-        self.op.build_request(ctx)
-    }
-
-    fn build_authorized_request(
-        &self,
-        ctx: &RequestContext,
-        now: SystemTime,
-    ) -> Result<http::Request<Vec<u8>>, InvalidInput> {
-        let at = match self.how {
-            Spoil::StaleDate => now - Duration::from_secs(16 * 60),
-            _ => now,
-        };
-        let mut request = self.op.build_authorized_request(ctx, at)?;
-        match self.how {
-            Spoil::Signature => {
-                let value = request.headers()["authorization"].to_str().unwrap();
-                let last = if value.ends_with('0') { '1' } else { '0' };
-                let tampered = format!("{}{last}", &value[..value.len() - 1]);
-                request
-                    .headers_mut()
-                    .insert("authorization", tampered.parse().unwrap());
-            }
-            Spoil::Body => {
-                *request.body_mut() =
-                    format!(r#"{{"user_id":"{USER}","instance_id":"iOTHER01"}}"#).into_bytes();
-            }
-            Spoil::StaleDate => {}
-        }
-        Ok(request)
-    }
-
-    fn decode_response(&self, response: http::Response<&[u8]>) -> Result<Progress, ApiError> {
-        self.op.decode_response(response)
-    }
-}
-
 #[test]
 fn refused_signatures_are_one_401_each_and_never_retried() {
-    for how in [Spoil::Signature, Spoil::Body, Spoil::StaleDate] {
+    // Each way a signed request is spoiled: when it is signed, what changes after.
+    let spoiled: [(Duration, Tamper); 3] = [
+        // One hex digit of the signature changed.
+        (Duration::ZERO, |request| {
+            let value = request.headers()["authorization"].to_str().unwrap();
+            let last = if value.ends_with('0') { '1' } else { '0' };
+            let tampered = format!("{}{last}", &value[..value.len() - 1]);
+            request
+                .headers_mut()
+                .insert("authorization", tampered.parse().unwrap());
+        }),
+        // The body changed after signing.
+        (Duration::ZERO, |request| {
+            *request.body_mut() =
+                format!(r#"{{"user_id":"{USER}","instance_id":"iOTHER01"}}"#).into_bytes();
+        }),
+        // Signed 16 minutes ago: outside the gateway's 15-minute window.
+        (Duration::from_secs(16 * 60), |_| {}),
+    ];
+    for (signed_ago, tamper) in spoiled {
         let sim = start(Scenario::default());
         let client = builder(&sim).aksk(aksk(SK)).build().unwrap();
-        let op = Spoiled {
+        let op = TamperedProgress {
             op: progress("iRJEVP9"),
-            how,
+            signed_ago,
+            tamper,
         };
         let err = client.call(&op).unwrap_err();
         assert_eq!(err.kind(), "unauthorized", "{err}");

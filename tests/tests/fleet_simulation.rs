@@ -17,6 +17,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use http::Response;
@@ -194,12 +195,25 @@ fn check_outcomes(run: &FleetRun, entry: &GeneratedInstances, transport: &Memory
     }
 }
 
-fn start_fleet(
-    policy: FleetPolicy,
-    wait: WaitPolicy,
+/// The virtual clock's origin: one instant for every run in this binary, so
+/// that every run's instants are offsets from the same point and a run
+/// replays instant for instant.
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+/// One fleet waiting for every instance of `entry` on an in-memory simulator
+/// of `scenario` whose clock starts at [`origin`], driven to the end with
+/// answers arriving after `latency_ms`; every outcome is checked against the
+/// simulator's timeline.
+fn run_fleet(
+    scenario: Scenario,
     entry: &GeneratedInstances,
-    transport: &MemoryTransport,
-) -> Fleet<ShowProgress, UntilReady> {
+    (policy, wait): (FleetPolicy, WaitPolicy),
+    latency_ms: (u64, u64),
+) -> (Fleet<ShowProgress, UntilReady>, FleetRun, MemoryTransport) {
+    let transport = in_memory(scenario, 3, origin()).unwrap();
     let mut fleet = Fleet::new(policy, wait, transport.now()).unwrap();
     for id in entry.ids() {
         fleet.add(
@@ -208,7 +222,9 @@ fn start_fleet(
             transport.now(),
         );
     }
-    fleet
+    let run = drive(&mut fleet, &transport, latency_ms);
+    check_outcomes(&run, entry, &transport);
+    (fleet, run, transport)
 }
 
 #[test]
@@ -219,14 +235,9 @@ fn ten_thousand_instances_under_a_binding_rate() {
         ready_after_ms: [5_000, 180_000],
         ..generated(10_000, 0.02)
     };
-    let transport = in_memory(scenario(&entry), 3, Instant::now()).unwrap();
-    let start = transport.now();
     let policy = FleetPolicy::default().with_limits(200.0, 16);
     let wait = WaitPolicy::default();
-    let mut fleet = start_fleet(policy, wait, &entry, &transport);
-    let run = drive(&mut fleet, &transport, (20, 60));
-
-    check_outcomes(&run, &entry, &transport);
+    let (fleet, run, transport) = run_fleet(scenario(&entry), &entry, (policy, wait), (20, 60));
     assert!(
         busiest_second(&run.sends) <= 200,
         "{}",
@@ -241,7 +252,7 @@ fn ten_thousand_instances_under_a_binding_rate() {
     assert!(run.max_in_flight <= 16);
     // The rate binds: 10,000 first polls alone take 50 s.
     let bound = wait.max_interval.max(Duration::from_secs(2 * 10_000 / 200));
-    let gap = longest_gap(&run, start);
+    let gap = longest_gap(&run, origin());
     eprintln!(
         "binding: {} requests, busiest second {} (sliding) / {busiest_logged} (log), longest gap {gap:?}, max in flight {}",
         run.sends.len(),
@@ -271,7 +282,7 @@ fn single_waiters(
 ) -> u64 {
     let mut sim = Simulator::new(scenario(entry), 3).unwrap();
     let ctx = context();
-    let start = Instant::now();
+    let start = origin();
     let mut requests = 0;
     for (_, id) in entry.ids().enumerate().filter(|(k, _)| pick(*k)) {
         let mut waiter = Waiter::new(
@@ -305,14 +316,10 @@ fn single_waiters(
 #[test]
 fn ten_thousand_instances_when_the_rate_does_not_bind() {
     let entry = generated(10_000, 0.02);
-    let transport = in_memory(scenario(&entry), 3, Instant::now()).unwrap();
-    let start = transport.now();
     let wait = WaitPolicy::default();
     // 10,000 instances polling every second at first need 10,000/s.
     let policy = FleetPolicy::default().with_limits(20_000.0, 256);
-    let mut fleet = start_fleet(policy, wait, &entry, &transport);
-    let run = drive(&mut fleet, &transport, (1, 5));
-    check_outcomes(&run, &entry, &transport);
+    let (fleet, run, transport) = run_fleet(scenario(&entry), &entry, (policy, wait), (1, 5));
     assert!(busiest_second(&run.sends) <= 20_000);
 
     // Single waiters for every tenth instance (jitter differs per instance,
@@ -343,7 +350,7 @@ fn ten_thousand_instances_when_the_rate_does_not_bind() {
             let (_, ready_at) = expected(&sim, &id);
             let (seen_at, _) = run.outcomes[k].as_ref().unwrap();
             let allowance = wait.min_interval.max(ready_at.mul_f64(0.1));
-            ((*seen_at - start).saturating_sub(ready_at), allowance)
+            ((*seen_at - origin()).saturating_sub(ready_at), allowance)
         })
         .collect();
     let over = |slack: Duration| {
@@ -380,15 +387,11 @@ fn an_outage_costs_no_extra_load_and_every_instance_finishes_after_it() {
         }],
         ..scenario(&entry)
     };
-    let transport = in_memory(scenario, 3, Instant::now()).unwrap();
-    let start = transport.now();
-    let wait = WaitPolicy::default();
     // A rate that does not bind: what limits the load in the outage is the
     // retry budget.
     let policy = FleetPolicy::default().with_limits(2_000.0, 64);
-    let mut fleet = start_fleet(policy, wait, &entry, &transport);
-    let run = drive(&mut fleet, &transport, (20, 60));
-    check_outcomes(&run, &entry, &transport);
+    let (fleet, run, _) = run_fleet(scenario, &entry, (policy, WaitPolicy::default()), (20, 60));
+    let start = origin();
     for (at, _) in run.outcomes.iter().flatten() {
         assert!(*at - start > outage.1, "seen ready during the outage?");
         // Within a pause of 10% of the time waited (at most 15 s) after it.
@@ -423,19 +426,12 @@ fn a_service_throttling_at_fifty_a_second_brings_the_fleet_down_to_it() {
         }),
         ..scenario(&entry)
     };
-    let transport = in_memory(scenario, 3, Instant::now()).unwrap();
     let wait = WaitPolicy {
         max_wait: Duration::from_secs(1800),
         ..WaitPolicy::default()
     };
-    let mut fleet = start_fleet(
-        FleetPolicy::default().with_limits(200.0, 16),
-        wait,
-        &entry,
-        &transport,
-    );
-    let run = drive(&mut fleet, &transport, (20, 60));
-    check_outcomes(&run, &entry, &transport);
+    let policy = FleetPolicy::default().with_limits(200.0, 16);
+    let (_, _, transport) = run_fleet(scenario, &entry, (policy, wait), (20, 60));
     let per_second = transport.simulator().requests_per_second();
     let late: Vec<_> = per_second
         .iter()

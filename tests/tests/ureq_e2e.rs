@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use koophone_sim::{Fault, FaultRoute, FaultRule, Scenario, Sim, SimHandle};
+use koophone_sim::{Fault, FaultRoute, FaultRule, LoggedRequest, Scenario, Sim, SimHandle};
+use koophone_tests::tampered::TamperedProgress;
 use koophone_ureq::{
-    CancelToken, Client, ClientBuilder, CredentialsError, Error, InstanceState, InvalidInput,
-    Jitter, Observed, Operation, PrepareStatus, Progress, RequestContext, RetryPolicy,
-    ShowInstanceStatus, ShowProgress, Token, TransportErrorKind, UntilState, WaitPolicy,
+    CancelToken, Client, ClientBuilder, CredentialsError, Error, InstanceState, Jitter, Observed,
+    PrepareStatus, Progress, RetryPolicy, ShowInstanceStatus, ShowProgress, Token,
+    TransportErrorKind, UntilState, WaitPolicy,
 };
 
 const TOKEN: &str = "sim-token";
@@ -33,16 +34,18 @@ fn sim_with(faults: Vec<FaultRule>) -> SimHandle {
         .expect("simulator starts")
 }
 
-fn rule(route: FaultRoute, fault: Fault, burst: u32, max_count: Option<u64>) -> FaultRule {
-    FaultRule {
+/// A simulator whose `fault` hits every request on `route`, `times` times in
+/// a row (`None`: always).
+fn sim_faulty(route: FaultRoute, fault: Fault, times: Option<u64>) -> SimHandle {
+    sim_with(vec![FaultRule {
         route,
         probability: 1.0,
-        burst,
+        burst: times.map_or(1, |n| u32::try_from(n).expect("a short burst")),
         from_ms: 0,
         until_ms: None,
-        max_count,
+        max_count: times,
         fault,
-    }
+    }])
 }
 
 /// Quick retries so that retry tests take milliseconds, not seconds.
@@ -63,6 +66,15 @@ fn builder(base_url: &str) -> ClientBuilder {
         // Tests talk to loopback only, whatever proxy the environment names.
         .proxy_from_env(false)
         .retry_policy(fast_retries(2))
+}
+
+/// A client that returns every failure as it happens.
+fn builder_without_retries(base_url: &str) -> ClientBuilder {
+    builder(base_url).retry_policy(RetryPolicy::none())
+}
+
+fn client_without_retries(base_url: &str) -> Client {
+    builder_without_retries(base_url).build().expect("client")
 }
 
 fn client(sim: &SimHandle) -> Client {
@@ -112,6 +124,17 @@ fn fast_wait(max_wait: Duration) -> WaitPolicy {
     }
 }
 
+/// The one request `sim` received, after checking its method, path and token.
+fn only_request(sim: &SimHandle, method: http::Method, uri: &str) -> LoggedRequest {
+    let log = sim.request_log();
+    assert_eq!(log.len(), 1);
+    let request = log.into_iter().next().expect("one request");
+    assert_eq!(request.method, method);
+    assert_eq!(request.uri, uri);
+    assert_eq!(request.header("x-auth-token"), Some(TOKEN));
+    request
+}
+
 #[test]
 fn documented_show_progress_example() {
     let sim = sim_with(Vec::new());
@@ -122,12 +145,7 @@ fn documented_show_progress_example() {
     assert_eq!(answer.status, PrepareStatus::Queuing);
     assert!(matches!(answer.waiting_count, Some(1..=3)), "{answer:?}");
 
-    let log = sim.request_log();
-    assert_eq!(log.len(), 1);
-    let request = &log[0];
-    assert_eq!(request.method, http::Method::POST);
-    assert_eq!(request.uri, "/v1/instances/prepare-progress");
-    assert_eq!(request.header("x-auth-token"), Some(TOKEN));
+    let request = only_request(&sim, http::Method::POST, "/v1/instances/prepare-progress");
     let body: serde_json::Value = serde_json::from_slice(&request.body).expect("json body");
     assert_eq!(
         body,
@@ -144,51 +162,21 @@ fn documented_show_instance_status_example() {
     assert_eq!(answer.state, InstanceState::Stopped);
     assert_eq!(answer.error, None);
 
-    let log = sim.request_log();
-    assert_eq!(log.len(), 1);
-    assert_eq!(log[0].method, http::Method::GET);
-    assert_eq!(log[0].uri, "/v1/sim-project/instances/sim-instance/status");
-    assert_eq!(log[0].header("x-auth-token"), Some(TOKEN));
-}
-
-/// ShowProgress with a body the client's own validation would never build,
-/// to get `KOOPHONE.API.1000` from the service itself.
-#[derive(Hash)]
-struct RawProgress {
-    body: &'static [u8],
-    decoder: ShowProgress,
-}
-
-impl Operation for RawProgress {
-    type Output = Progress;
-    const NAME: &'static str = "ShowProgress";
-    const METHOD: http::Method = ShowProgress::METHOD;
-    const PATH: &'static str = ShowProgress::PATH;
-
-    fn decode_success(&self, body: &[u8]) -> Result<Progress, koophone_proto::SuccessError> {
-        self.decoder.decode_success(body)
-    }
-
-    fn build_request(&self, ctx: &RequestContext) -> Result<http::Request<Vec<u8>>, InvalidInput> {
-        let mut request = self.decoder.build_request(ctx)?;
-        request.headers_mut().remove(http::header::CONTENT_LENGTH);
-        *request.body_mut() = self.body.to_vec();
-        Ok(request)
-    }
+    only_request(
+        &sim,
+        http::Method::GET,
+        "/v1/sim-project/instances/sim-instance/status",
+    );
 }
 
 #[test]
 fn every_documented_error_code_reaches_the_caller() {
-    let sim = sim_with(vec![rule(
+    let sim = sim_faulty(
         FaultRoute::ShowProgress,
         Fault::InternalError { error_code: None },
-        1,
         Some(1),
-    )]);
-    let client = builder(sim.base_url())
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .expect("client");
+    );
+    let client = client_without_retries(sim.base_url());
 
     let e = checked(client.show_progress(&progress("iRJEVP9")).unwrap_err());
     assert_eq!((e.kind(), e.http_status()), ("service", Some(500)));
@@ -196,9 +184,15 @@ fn every_documented_error_code_reaches_the_caller() {
     assert!(e.is_retryable());
     assert!(e.request_id().is_some(), "{e:?}");
 
-    let raw = RawProgress {
-        body: br#"{"user_id":"","instance_id":"iRJEVP9"}"#,
-        decoder: progress("iRJEVP9"),
+    // A body the client's own validation would never build, to get
+    // `KOOPHONE.API.1000` from the service itself.
+    let raw = TamperedProgress {
+        op: progress("iRJEVP9"),
+        signed_ago: Duration::ZERO,
+        tamper: |request| {
+            request.headers_mut().remove(http::header::CONTENT_LENGTH);
+            *request.body_mut() = br#"{"user_id":"","instance_id":"iRJEVP9"}"#.to_vec();
+        },
     };
     let e = checked(client.call(&raw).unwrap_err());
     assert_eq!((e.kind(), e.http_status()), ("service", Some(400)));
@@ -254,14 +248,13 @@ fn every_documented_error_code_reaches_the_caller() {
 
 #[test]
 fn ok_status_with_an_error_code_is_an_error() {
-    let sim = sim_with(vec![rule(
+    let sim = sim_faulty(
         FaultRoute::ShowProgress,
         Fault::OkWithError {
             error_code: Some("KOOPHONE.API.1001".to_owned()),
         },
-        1,
         Some(1),
-    )]);
+    );
     let e = checked(
         client(&sim)
             .show_progress(&progress("iRJEVP9"))
@@ -275,12 +268,11 @@ fn ok_status_with_an_error_code_is_an_error() {
 
 #[test]
 fn a_burst_of_500s_is_retried_until_success() {
-    let sim = sim_with(vec![rule(
+    let sim = sim_faulty(
         FaultRoute::ShowProgress,
         Fault::InternalError { error_code: None },
-        2,
         Some(2),
-    )]);
+    );
     let attempts = Arc::new(AtomicU32::new(0));
     let counter = Arc::clone(&attempts);
     let client = builder(sim.base_url())
@@ -314,19 +306,23 @@ fn other_users_progress() -> ShowProgress {
     ShowProgress::new(OTHER_USERS_INSTANCE_OWNER.0, OTHER_USERS_INSTANCE_OWNER.1).expect("ids")
 }
 
+/// The error `client` gets for [`other_users_progress`], [`checked`].
+fn other_users_progress_error(client: &Client) -> Error {
+    checked(
+        client
+            .show_progress(&other_users_progress())
+            .expect_err("the call fails"),
+    )
+}
+
 #[test]
 fn persistent_5xx_ends_after_the_configured_attempts() {
-    let sim = sim_with(vec![rule(
+    let sim = sim_faulty(
         FaultRoute::Any,
         Fault::InternalError { error_code: None },
-        1,
         None,
-    )]);
-    let e = checked(
-        client(&sim)
-            .show_progress(&other_users_progress())
-            .unwrap_err(),
     );
+    let e = other_users_progress_error(&client(&sim));
     assert_eq!((e.kind(), e.http_status()), ("service", Some(500)));
     assert_eq!(e.error_code(), Some("KOOPHONE.API.9999"));
     assert_eq!(sim.request_log().len(), 3, "one attempt and two retries");
@@ -334,14 +330,13 @@ fn persistent_5xx_ends_after_the_configured_attempts() {
 
 #[test]
 fn throttling_honours_retry_after() {
-    let sim = sim_with(vec![rule(
+    let sim = sim_faulty(
         FaultRoute::ShowInstanceStatus,
         Fault::Throttled {
             retry_after_s: Some(1),
         },
-        1,
         Some(1),
-    )]);
+    );
     let answer = client(&sim)
         .show_instance_status(&status("sim-instance"))
         .expect("answer after the pause");
@@ -356,19 +351,15 @@ fn throttling_honours_retry_after() {
     );
 
     // Without retries, the caller sees the 429 and what it asked for.
-    let sim = sim_with(vec![rule(
+    let sim = sim_faulty(
         FaultRoute::Any,
         Fault::Throttled {
             retry_after_s: Some(7),
         },
-        1,
         None,
-    )]);
-    let once = builder(sim.base_url())
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .expect("client");
-    let e = checked(once.show_progress(&other_users_progress()).unwrap_err());
+    );
+    let once = client_without_retries(sim.base_url());
+    let e = other_users_progress_error(&once);
     assert_eq!((e.kind(), e.http_status()), ("throttled", Some(429)));
     assert_eq!(
         e.retry_after(),
@@ -378,47 +369,28 @@ fn throttling_honours_retry_after() {
 
 #[test]
 fn html_502_is_a_retryable_service_error() {
-    let sim = sim_with(vec![rule(
-        FaultRoute::Any,
-        Fault::BadGateway {},
-        1,
-        Some(1),
-    )]);
-    let once = builder(sim.base_url())
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .expect("client");
-    let e = checked(once.show_progress(&other_users_progress()).unwrap_err());
+    let sim = sim_faulty(FaultRoute::Any, Fault::BadGateway {}, Some(1));
+    let once = client_without_retries(sim.base_url());
+    let e = other_users_progress_error(&once);
     assert_eq!(e.http_status(), Some(502));
     assert!(e.is_retryable());
     // The rule fired once; the next call goes through.
     assert!(client(&sim).show_progress(&other_users_progress()).is_ok());
 
-    let sim = sim_with(vec![rule(
-        FaultRoute::Any,
-        Fault::BadGateway {},
-        1,
-        Some(1),
-    )]);
+    let sim = sim_faulty(FaultRoute::Any, Fault::BadGateway {}, Some(1));
     let answer = client(&sim).show_progress(&other_users_progress());
     assert_eq!(answer.expect("retried").status, PrepareStatus::Normal);
 }
 
 #[test]
 fn a_slow_answer_ends_in_a_timeout_within_the_configured_time() {
-    let sim = sim_with(vec![rule(
-        FaultRoute::Any,
-        Fault::Slow { delay_ms: 5_000 },
-        1,
-        None,
-    )]);
-    let client = builder(sim.base_url())
+    let sim = sim_faulty(FaultRoute::Any, Fault::Slow { delay_ms: 5_000 }, None);
+    let client = builder_without_retries(sim.base_url())
         .timeout(Duration::from_millis(300))
-        .retry_policy(RetryPolicy::none())
         .build()
         .expect("client");
     let started = Instant::now();
-    let e = checked(client.show_progress(&other_users_progress()).unwrap_err());
+    let e = other_users_progress_error(&client);
     let took = started.elapsed();
     assert_eq!(e.kind(), "transport");
     assert_eq!(e.transport_kind(), Some(TransportErrorKind::Timeout));
@@ -436,40 +408,24 @@ fn truncated_and_dropped_answers_are_transport_errors() {
         (Fault::TruncatedBody {}, TransportErrorKind::Reset),
         (Fault::DropConnection {}, TransportErrorKind::Reset),
     ] {
-        let sim = sim_with(vec![rule(FaultRoute::Any, fault.clone(), 1, None)]);
-        let once = builder(sim.base_url())
-            .retry_policy(RetryPolicy::none())
-            .build()
-            .expect("client");
-        let e = checked(once.show_progress(&other_users_progress()).unwrap_err());
+        let sim = sim_faulty(FaultRoute::Any, fault.clone(), None);
+        let once = client_without_retries(sim.base_url());
+        let e = other_users_progress_error(&once);
         assert_eq!(e.kind(), "transport", "{fault:?}: {e:?}");
         assert_eq!(e.transport_kind(), Some(expected), "{fault:?}");
         assert!(e.is_retryable());
     }
 
     // Truncated JSON with consistent framing is the service's fault, not the wire's.
-    let sim = sim_with(vec![rule(
-        FaultRoute::Any,
-        Fault::TruncatedJson {},
-        1,
-        None,
-    )]);
-    let once = builder(sim.base_url())
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .expect("client");
-    let e = checked(once.show_progress(&other_users_progress()).unwrap_err());
+    let sim = sim_faulty(FaultRoute::Any, Fault::TruncatedJson {}, None);
+    let once = client_without_retries(sim.base_url());
+    let e = other_users_progress_error(&once);
     assert_eq!((e.kind(), e.http_status()), ("malformed", Some(200)));
 }
 
 #[test]
 fn a_dropped_connection_is_retried() {
-    let sim = sim_with(vec![rule(
-        FaultRoute::Any,
-        Fault::DropConnection {},
-        1,
-        Some(1),
-    )]);
+    let sim = sim_faulty(FaultRoute::Any, Fault::DropConnection {}, Some(1));
     let answer = client(&sim).show_progress(&other_users_progress());
     assert_eq!(
         answer.expect("second attempt").status,
@@ -529,12 +485,11 @@ fn an_endless_body_is_refused_without_reading_it_all() {
         }
         let _ = written_tx.send(written);
     });
-    let client = builder(&url)
+    let client = builder_without_retries(&url)
         .body_limit(64 * 1024)
-        .retry_policy(RetryPolicy::none())
         .build()
         .expect("client");
-    let e = checked(client.show_progress(&other_users_progress()).unwrap_err());
+    let e = other_users_progress_error(&client);
     assert_eq!(e.transport_kind(), Some(TransportErrorKind::BodyTooLarge));
     drop(client);
     let written = written_rx.recv().expect("server reports");
@@ -562,11 +517,8 @@ fn a_declared_length_over_the_limit_is_refused_before_reading() {
         let _ = stream.shutdown(Shutdown::Both);
         let _ = closed_tx.send(hung_up);
     });
-    let client = builder(&url)
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .expect("client");
-    let e = checked(client.show_progress(&other_users_progress()).unwrap_err());
+    let client = client_without_retries(&url);
+    let e = other_users_progress_error(&client);
     assert_eq!(e.transport_kind(), Some(TransportErrorKind::BodyTooLarge));
     drop(client);
     assert!(closed_rx.recv().expect("server reports"), "client hung up");
@@ -582,12 +534,11 @@ fn a_huge_declared_length_under_a_huge_limit_is_not_allocated_up_front() {
         let _ = stream.write_all(head.as_bytes());
         let _ = stream.shutdown(Shutdown::Both);
     });
-    let client = builder(&url)
+    let client = builder_without_retries(&url)
         .body_limit(u64::MAX)
-        .retry_policy(RetryPolicy::none())
         .build()
         .expect("client");
-    let e = checked(client.show_progress(&other_users_progress()).unwrap_err());
+    let e = other_users_progress_error(&client);
     assert_eq!(e.transport_kind(), Some(TransportErrorKind::Reset), "{e:?}");
     server.join().expect("server thread");
 }
@@ -824,12 +775,7 @@ fn many_threads_share_one_client() {
 
 #[test]
 fn a_wait_deadline_cuts_a_hanging_request_short() {
-    let sim = sim_with(vec![rule(
-        FaultRoute::Any,
-        Fault::Slow { delay_ms: 8_000 },
-        1,
-        None,
-    )]);
+    let sim = sim_faulty(FaultRoute::Any, Fault::Slow { delay_ms: 8_000 }, None);
     // The request timeout (30 s by default) is longer than the whole wait.
     let started = Instant::now();
     let e = failed_wait(&client(&sim), "iRJEVP9", 1);

@@ -1,12 +1,15 @@
 //! The request-building oracle: any text either becomes a typed input error
 //! or a request that is valid HTTP with the documented shape.
 
+use std::fmt;
+
 use http::{HeaderValue, Request};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use koophone_proto::{
-    DEFAULT_USER_AGENT, Endpoint, InvalidInput, InvalidReason, MAX_PROGRESS_ID_CHARS, Operation,
-    RequestContext, ShowInstanceStatus, ShowProgress, Token,
+    BatchPrepareInstances, DEFAULT_USER_AGENT, Endpoint, InvalidInput, InvalidReason,
+    MAX_PREPARE_BATCH, MAX_PREPARE_ID_CHARS, MAX_PROGRESS_ID_CHARS, Operation, RequestContext,
+    ShowInstanceStatus, ShowProgress, Token,
 };
 
 /// The fields of one operation, as a caller typed them.
@@ -25,6 +28,13 @@ pub enum Fields<'a> {
         project_id: &'a str,
         /// `instance_id` (the API's `{id}`).
         instance_id: &'a str,
+    },
+    /// BatchPrepareInstances.
+    Prepare {
+        /// `user_id`.
+        user_id: &'a str,
+        /// `instance_ids`, duplicates included.
+        instance_ids: &'a [&'a str],
     },
 }
 
@@ -86,18 +96,13 @@ pub fn build_request(input: BuildInput<'_>) -> Result<Request<Vec<u8>>, InvalidI
             user_id,
             instance_id,
         } => {
-            let valid = |v: &str| {
-                !v.is_empty()
-                    && !v.chars().any(char::is_control)
-                    && v.chars().count() <= MAX_PROGRESS_ID_CHARS
-            };
+            let valid = [user_id, instance_id]
+                .iter()
+                .all(|v| short_text(v, MAX_PROGRESS_ID_CHARS));
             let op = ShowProgress::new(user_id, instance_id);
-            assert_eq!(op.is_ok(), valid(user_id) && valid(instance_id), "{op:?}");
-            let op = op?;
-            let request = op
-                .build_request(&ctx)
-                .expect("validated ShowProgress fields must build");
-            check_progress_request(&request, &endpoint, user_id, instance_id);
+            let request = build_checked(op, valid, &ctx)?;
+            let body = json!({ "user_id": user_id, "instance_id": instance_id });
+            check_json_post(&request, &endpoint, "/v1/instances/prepare-progress", &body);
             request
         }
         Fields::Status {
@@ -108,20 +113,53 @@ pub fn build_request(input: BuildInput<'_>) -> Result<Request<Vec<u8>>, InvalidI
                 !v.is_empty() && !v.chars().any(char::is_control) && v != "." && v != ".."
             };
             let op = ShowInstanceStatus::new(project_id, instance_id);
-            assert_eq!(
-                op.is_ok(),
-                valid(project_id) && valid(instance_id),
-                "{op:?}"
-            );
-            let op = op?;
-            let request = op
-                .build_request(&ctx)
-                .expect("validated ShowInstanceStatus fields must build");
+            let request = build_checked(op, valid(project_id) && valid(instance_id), &ctx)?;
             check_status_request(&request, &endpoint, project_id, instance_id);
+            request
+        }
+        Fields::Prepare {
+            user_id,
+            instance_ids,
+        } => {
+            // Duplicates are dropped, each id keeping its first place.
+            let mut distinct: Vec<&str> = Vec::new();
+            for id in instance_ids {
+                if !distinct.contains(id) {
+                    distinct.push(id);
+                }
+            }
+            let valid = short_text(user_id, MAX_PREPARE_ID_CHARS)
+                && instance_ids
+                    .iter()
+                    .all(|id| short_text(id, MAX_PREPARE_ID_CHARS))
+                && (1..=MAX_PREPARE_BATCH).contains(&distinct.len());
+            let op = BatchPrepareInstances::new(user_id, instance_ids.iter().copied());
+            let request = build_checked(op, valid, &ctx)?;
+            let body = json!({ "user_id": user_id, "instance_ids": distinct });
+            check_json_post(&request, &endpoint, "/v1/instances/prepare", &body);
             request
         }
     };
     check_wire_form(&request, &endpoint, input);
+    Ok(request)
+}
+
+/// Required text of at most `max` characters with no control character.
+fn short_text(value: &str, max: usize) -> bool {
+    !value.is_empty() && !value.chars().any(char::is_control) && value.chars().count() <= max
+}
+
+/// The request of an operation made from typed fields the oracle judged
+/// `valid`: refused exactly when invalid, and built whenever valid.
+fn build_checked<O: Operation + fmt::Debug>(
+    made: Result<O, InvalidInput>,
+    valid: bool,
+    ctx: &RequestContext,
+) -> Result<Request<Vec<u8>>, InvalidInput> {
+    assert_eq!(made.is_ok(), valid, "{}: {made:?}", O::NAME);
+    let request = made?
+        .build_request(ctx)
+        .unwrap_or_else(|e| panic!("validated {} fields must build: {e}", O::NAME));
     Ok(request)
 }
 
@@ -183,16 +221,12 @@ fn check_header_text_error(field: &str, error: &InvalidInput) {
     );
 }
 
-fn check_progress_request(
-    request: &Request<Vec<u8>>,
-    endpoint: &Endpoint,
-    user_id: &str,
-    instance_id: &str,
-) {
+/// A POST to `path` below the endpoint's prefix, whose JSON body is `expected`.
+fn check_json_post(request: &Request<Vec<u8>>, endpoint: &Endpoint, path: &str, expected: &Value) {
     assert_eq!(request.method(), http::Method::POST);
     assert_eq!(
         request.uri().path(),
-        format!("{}/v1/instances/prepare-progress", endpoint.path_prefix())
+        format!("{}{path}", endpoint.path_prefix())
     );
     assert_eq!(
         request
@@ -202,8 +236,7 @@ fn check_progress_request(
         Some(&b"application/json"[..])
     );
     let body: Value = serde_json::from_slice(request.body()).expect("request body is JSON");
-    let expected = serde_json::json!({ "user_id": user_id, "instance_id": instance_id });
-    assert_eq!(body, expected, "request body does not carry the ids");
+    assert_eq!(&body, expected, "request body does not carry the fields");
 }
 
 fn check_status_request(

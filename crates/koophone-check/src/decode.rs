@@ -71,9 +71,20 @@ fn clone_response<'b>(response: &Response<&'b [u8]>) -> Response<&'b [u8]> {
     copy
 }
 
+/// The user of the documented examples.
+const EXAMPLE_USER: &str = "1008600000104285462";
+
+/// The ids the decoding property sends in its BatchPrepareInstances call.
+pub const PREPARE_EXAMPLE_IDS: [&str; 2] = ["iRJEVP9", "iQWERT1"];
+
 /// The documented ShowProgress example.
 pub fn example_progress() -> ShowProgress {
-    ShowProgress::new("1008600000104285462", "iRJEVP9").expect("documented example ids are valid")
+    ShowProgress::new(EXAMPLE_USER, "iRJEVP9").expect("documented example ids are valid")
+}
+
+/// A BatchPrepareInstances of the example user's [`PREPARE_EXAMPLE_IDS`].
+pub fn example_prepare() -> BatchPrepareInstances {
+    BatchPrepareInstances::new(EXAMPLE_USER, PREPARE_EXAMPLE_IDS).expect("example ids are valid")
 }
 
 /// A ShowInstanceStatus with example path parameters.
@@ -82,54 +93,39 @@ pub fn example_status() -> ShowInstanceStatus {
         .expect("example path parameters are valid")
 }
 
-/// The ids the decoding property sends in its BatchPrepareInstances call.
-pub const PREPARE_EXAMPLE_IDS: [&str; 2] = ["iRJEVP9", "iQWERT1"];
-
 /// BatchPrepareInstances decoding is total and its outcome agrees with the
 /// body: only a 2xx decodes, with one entry per id sent, in order, whose
 /// status is the last one `data.status_list` gives that id (or none when it
 /// gives none); every error keeps the promises of [`check_error`].
 pub fn decode_prepared(response: &Response<&[u8]>) -> Result<PreparedInstances, ApiError> {
-    let op = BatchPrepareInstances::new("1008600000104285462", PREPARE_EXAMPLE_IDS)
-        .expect("example ids are valid");
-    let outcome = decode_both(&op, response);
-    match &outcome {
-        Ok(prepared) => {
-            assert!(
-                response.status().is_success(),
-                "decoded a {}",
-                response.status()
-            );
-            let ids: Vec<&str> = prepared
-                .instances
+    let outcome = decode_checked(&example_prepare(), response, |top, prepared| {
+        let Some(Value::Array(list)) = top.get("data").and_then(|d| d.get("status_list")) else {
+            panic!("decoded without a status_list array: {top:?}");
+        };
+        for instance in &prepared.instances {
+            let last = list
                 .iter()
-                .map(|i| i.instance_id.as_str())
-                .collect();
-            assert_eq!(ids, PREPARE_EXAMPLE_IDS, "one entry per id sent, in order");
-            let Some(top) = json_object(response.body()) else {
-                return outcome;
-            };
-            let Some(Value::Array(list)) = top.get("data").and_then(|d| d.get("status_list"))
-            else {
-                panic!("decoded without a status_list array: {top:?}");
-            };
-            for instance in &prepared.instances {
-                let last = list
-                    .iter()
-                    .rev()
-                    .filter(|e| {
-                        e.get("instance_id").and_then(Value::as_str) == Some(&instance.instance_id)
-                    })
-                    .find_map(|e| e.get("status").and_then(Value::as_i64));
-                assert_eq!(
-                    instance.status.map(PhoneStatus::code),
-                    last,
-                    "status of {}",
-                    instance.instance_id
-                );
-            }
+                .rev()
+                .filter(|e| {
+                    e.get("instance_id").and_then(Value::as_str) == Some(&instance.instance_id)
+                })
+                .find_map(|e| e.get("status").and_then(Value::as_i64));
+            assert_eq!(
+                instance.status.map(PhoneStatus::code),
+                last,
+                "status of {}",
+                instance.instance_id
+            );
         }
-        Err(error) => check_error(response, error),
+    });
+    // Also when the body is not one serde_json reads (see `json_object`).
+    if let Ok(prepared) = &outcome {
+        let ids: Vec<&str> = prepared
+            .instances
+            .iter()
+            .map(|i| i.instance_id.as_str())
+            .collect();
+        assert_eq!(ids, PREPARE_EXAMPLE_IDS, "one entry per id sent, in order");
     }
     outcome
 }

@@ -456,17 +456,25 @@ pub enum FieldsInput {
     Progress(Text, Text),
     /// ShowInstanceStatus `project_id`, `instance_id`.
     Status(Text, Text),
+    /// BatchPrepareInstances `user_id`, `instance_ids`.
+    Prepare(Text, Vec<Text>),
 }
 
 impl Encode for FieldsInput {
     fn encode(&self, out: &mut Vec<u8>) {
-        let (index, a, b) = match self {
-            FieldsInput::Progress(a, b) => (0, a, b),
-            FieldsInput::Status(a, b) => (1, a, b),
-        };
-        variant(out, index, 2);
-        a.encode(out);
-        b.encode(out);
+        match self {
+            FieldsInput::Progress(a, b) | FieldsInput::Status(a, b) => {
+                let index = u64::from(matches!(self, FieldsInput::Status(..)));
+                variant(out, index, 3);
+                a.encode(out);
+                b.encode(out);
+            }
+            FieldsInput::Prepare(user_id, instance_ids) => {
+                variant(out, 2, 3);
+                user_id.encode(out);
+                instance_ids.encode(out);
+            }
+        }
     }
 }
 
@@ -489,6 +497,10 @@ impl BuildInputs {
     /// Run the property with these inputs.
     pub fn check(&self) {
         let url = self.endpoint.url();
+        let instance_ids: Vec<&str> = match &self.fields {
+            FieldsInput::Prepare(_, ids) => ids.iter().map(|id| id.0.as_str()).collect(),
+            _ => Vec::new(),
+        };
         let fields = match &self.fields {
             FieldsInput::Progress(user_id, instance_id) => Fields::Progress {
                 user_id: &user_id.0,
@@ -497,6 +509,10 @@ impl BuildInputs {
             FieldsInput::Status(project_id, instance_id) => Fields::Status {
                 project_id: &project_id.0,
                 instance_id: &instance_id.0,
+            },
+            FieldsInput::Prepare(user_id, _) => Fields::Prepare {
+                user_id: &user_id.0,
+                instance_ids: &instance_ids,
             },
         };
         let _ = crate::build::build_request(BuildInput {

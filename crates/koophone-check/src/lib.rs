@@ -47,25 +47,24 @@ pub struct FuzzTarget {
     pub run: fn(&[u8]),
 }
 
+/// One [`FuzzTarget`] per `name => input type`: the target reads the type
+/// from the fuzzer's bytes and runs its `check`.
+macro_rules! fuzz_targets {
+    ($($name:literal => $input:ty),+ $(,)?) => {
+        &[$(FuzzTarget {
+            name: $name,
+            run: |data| run_input::<$input>(data, <$input>::check),
+        }),+]
+    };
+}
+
 /// Every fuzz target. `fuzz/fuzz_targets/<name>.rs` calls its `run`, and the
 /// corpus replay test runs every committed corpus file through it.
-pub const FUZZ_TARGETS: &[FuzzTarget] = &[
-    FuzzTarget {
-        name: "decode",
-        run: |data| run_input::<DecodeInput>(data, DecodeInput::check),
-    },
-    FuzzTarget {
-        name: "build_request",
-        run: |data| run_input::<BuildInputs>(data, BuildInputs::check),
-    },
-    FuzzTarget {
-        name: "waiter",
-        run: |data| run_input::<WaitInput>(data, WaitInput::check),
-    },
-    FuzzTarget {
-        name: "simulator",
-        run: |data| run_input::<SimInput>(data, SimInput::check),
-    },
+pub const FUZZ_TARGETS: &[FuzzTarget] = fuzz_targets![
+    "decode" => DecodeInput,
+    "build_request" => BuildInputs,
+    "waiter" => WaitInput,
+    "simulator" => SimInput,
 ];
 
 /// The fuzz target called `name`.

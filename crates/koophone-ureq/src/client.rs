@@ -97,6 +97,19 @@ pub struct ClientBuilder {
     cancel: Option<CancelToken>,
 }
 
+/// Builder methods that set one field of the transport settings.
+macro_rules! transport_setters {
+    ($($(#[$doc:meta])* $name:ident($ty:ty) => $field:ident;)+) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.transport.$field = value;
+                self
+            }
+        )+
+    };
+}
+
 impl ClientBuilder {
     /// Where requests go (required).
     pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
@@ -154,38 +167,25 @@ impl ClientBuilder {
         self
     }
 
-    /// The time one request may take, from connecting to the end of its body
-    /// (default 30 s). Waits also cut a request short at their deadline.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.transport.request_timeout = timeout;
-        self
-    }
-
-    /// The time connecting (DNS, TCP, TLS, proxy) may take (default 10 s,
-    /// never more than the request timeout).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.transport.connect_timeout = timeout;
-        self
+    transport_setters! {
+        /// The time one request may take, from connecting to the end of its body
+        /// (default 30 s). Waits also cut a request short at their deadline.
+        timeout(Duration) => request_timeout;
+        /// The time connecting (DNS, TCP, TLS, proxy) may take (default 10 s,
+        /// never more than the request timeout).
+        connect_timeout(Duration) => connect_timeout;
+        /// The largest response body accepted, in bytes (default 1 MiB). A larger
+        /// one ends the attempt with a `BodyTooLarge` transport error, without
+        /// reading more than the limit.
+        body_limit(u64) => body_limit;
+        /// Whether to use a proxy from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`
+        /// (honouring `NO_PROXY`), as ureq does by default (default true).
+        proxy_from_env(bool) => proxy_from_env;
     }
 
     /// How single calls retry (default: [`RetryPolicy::default`]).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
-        self
-    }
-
-    /// The largest response body accepted, in bytes (default 1 MiB). A larger
-    /// one ends the attempt with a `BodyTooLarge` transport error, without
-    /// reading more than the limit.
-    pub fn body_limit(mut self, bytes: u64) -> Self {
-        self.transport.body_limit = bytes;
-        self
-    }
-
-    /// Whether to use a proxy from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`
-    /// (honouring `NO_PROXY`), as ureq does by default (default true).
-    pub fn proxy_from_env(mut self, enabled: bool) -> Self {
-        self.transport.proxy_from_env = enabled;
         self
     }
 
@@ -748,44 +748,37 @@ mod tests {
     }
 
     #[test]
-    fn build_requires_endpoint_and_token() {
-        let err = Client::builder()
-            .token(Token::new("t").unwrap())
-            .build()
-            .unwrap_err();
-        assert!(matches!(
-            err,
-            Error::InvalidInput(InvalidInput {
-                field: "endpoint",
-                ..
-            })
-        ));
-        let err = Client::builder()
-            .endpoint_url("https://example.com")
-            .build()
-            .unwrap_err();
-        assert!(matches!(
-            err,
-            Error::InvalidInput(InvalidInput {
-                field: "credentials",
-                ..
-            })
-        ));
-        let err = Client::builder()
-            .endpoint_url("http://example.com")
-            .token(Token::new("t").unwrap())
-            .build()
-            .unwrap_err();
-        assert_eq!(err.kind(), "invalid_input");
-    }
-
-    #[test]
-    fn build_refuses_bad_policy_and_zero_timeout() {
+    fn build_refuses_missing_or_bad_settings() {
+        let token = || Token::new("t").unwrap();
         let base = || {
             Client::builder()
                 .endpoint_url("https://example.com")
-                .token(Token::new("t").unwrap())
+                .token(token())
         };
+        // Each builder and the input field it is refused for.
+        let cases = [
+            (Client::builder().token(token()), "endpoint"),
+            (
+                Client::builder().endpoint_url("https://example.com"),
+                "credentials",
+            ),
+            (base().timeout(Duration::ZERO), "timeout"),
+            (base().user_agent("bad\nagent"), "user_agent"),
+        ];
+        for (builder, field) in cases {
+            let err = builder.build().unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidInput(InvalidInput { field: f, .. }) if f == field),
+                "{field}: {err:?}"
+            );
+        }
+        // Plain http only to a loopback host.
+        let err = Client::builder()
+            .endpoint_url("http://example.com")
+            .token(token())
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), "invalid_input");
         let err = base()
             .retry_policy(RetryPolicy {
                 min_backoff: Duration::ZERO,
@@ -794,22 +787,6 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(matches!(err, Error::InvalidPolicy(_)), "{err:?}");
-        let err = base().timeout(Duration::ZERO).build().unwrap_err();
-        assert!(matches!(
-            err,
-            Error::InvalidInput(InvalidInput {
-                field: "timeout",
-                ..
-            })
-        ));
-        let err = base().user_agent("bad\nagent").build().unwrap_err();
-        assert!(matches!(
-            err,
-            Error::InvalidInput(InvalidInput {
-                field: "user_agent",
-                ..
-            })
-        ));
     }
 
     #[test]

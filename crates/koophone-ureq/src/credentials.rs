@@ -66,35 +66,13 @@ impl fmt::Debug for TokenSource {
     }
 }
 
-impl From<Token> for Credentials {
-    fn from(token: Token) -> Self {
-        Credentials::Token(token)
-    }
-}
-
-impl From<TokenSource> for Credentials {
-    fn from(source: TokenSource) -> Self {
-        Credentials::TokenSource(source)
-    }
-}
-
-impl From<AkSkCredentials> for Credentials {
-    fn from(credentials: AkSkCredentials) -> Self {
-        Credentials::AkSk(credentials)
-    }
-}
-
-impl From<MetadataCredentials> for Credentials {
-    fn from(metadata: MetadataCredentials) -> Self {
-        Credentials::Metadata(metadata)
-    }
-}
-
-impl From<IamPassword> for Credentials {
-    fn from(iam: IamPassword) -> Self {
-        Credentials::IamPassword(iam)
-    }
-}
+variant_from!(Credentials {
+    Token(Token),
+    TokenSource(TokenSource),
+    AkSk(AkSkCredentials),
+    Metadata(MetadataCredentials),
+    IamPassword(IamPassword),
+});
 
 /// The request context for each attempt: built once for a fixed token or
 /// AK/SK pair, per attempt for a token source or an IAM token.
@@ -225,22 +203,8 @@ impl ContextSource {
     /// it refused the token and one more try with a new token is warranted.
     pub(crate) fn report(&self, lease: TokenId, unauthorized: bool) -> bool {
         match self {
-            ContextSource::Iam { session, .. } => {
-                if unauthorized {
-                    session.on_unauthorized(lease)
-                } else {
-                    session.on_accepted(lease);
-                    false
-                }
-            }
-            ContextSource::Metadata { source, .. } => {
-                if unauthorized {
-                    source.on_unauthorized(lease)
-                } else {
-                    source.on_accepted(lease);
-                    false
-                }
-            }
+            ContextSource::Iam { session, .. } => session.on_answer(lease, unauthorized),
+            ContextSource::Metadata { source, .. } => source.on_answer(lease, unauthorized),
             ContextSource::Fixed(_) | ContextSource::Dynamic { .. } => false,
         }
     }

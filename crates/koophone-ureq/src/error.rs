@@ -256,35 +256,13 @@ impl From<ApiError> for Error {
     }
 }
 
-impl From<InvalidInput> for Error {
-    fn from(e: InvalidInput) -> Self {
-        Error::InvalidInput(e)
-    }
-}
-
-impl From<PolicyError> for Error {
-    fn from(e: PolicyError) -> Self {
-        Error::InvalidPolicy(e)
-    }
-}
-
-impl From<FleetPolicyError> for Error {
-    fn from(e: FleetPolicyError) -> Self {
-        Error::InvalidFleetPolicy(e)
-    }
-}
-
-impl From<TransportError> for Error {
-    fn from(e: TransportError) -> Self {
-        Error::Transport(e)
-    }
-}
-
-impl From<CredentialsError> for Error {
-    fn from(e: CredentialsError) -> Self {
-        Error::Credentials(e)
-    }
-}
+variant_from!(Error {
+    InvalidInput(InvalidInput),
+    InvalidPolicy(PolicyError),
+    InvalidFleetPolicy(FleetPolicyError),
+    Transport(TransportError),
+    Credentials(CredentialsError),
+});
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -385,19 +363,6 @@ pub enum IamError {
     AlreadyExpired,
 }
 
-impl IamError {
-    /// A copy for the threads that waited for the refresh that failed (a
-    /// transport error without ureq's error, which cannot be cloned).
-    pub(crate) fn shared_copy(&self) -> IamError {
-        match self {
-            IamError::Refused(e) => IamError::Refused(e.clone()),
-            IamError::Transport(t) => IamError::Transport(TransportError::new(t.kind())),
-            IamError::InvalidInput(e) => IamError::InvalidInput(e.clone()),
-            IamError::AlreadyExpired => IamError::AlreadyExpired,
-        }
-    }
-}
-
 impl fmt::Display for IamError {
     /// `iam issued no token: ` and what happened, on one line (with a hint
     /// when IAM refused the login).
@@ -470,20 +435,6 @@ pub enum MetadataFetchError {
     InvalidInput(InvalidInput),
     /// The credentials had already expired by this machine's clock.
     AlreadyExpired,
-}
-
-impl MetadataFetchError {
-    /// A copy for threads that waited for the refresh that failed.
-    pub(crate) fn shared_copy(&self) -> MetadataFetchError {
-        match self {
-            MetadataFetchError::Refused(e) => MetadataFetchError::Refused(e.clone()),
-            MetadataFetchError::Transport(t) => {
-                MetadataFetchError::Transport(TransportError::new(t.kind()))
-            }
-            MetadataFetchError::InvalidInput(e) => MetadataFetchError::InvalidInput(e.clone()),
-            MetadataFetchError::AlreadyExpired => MetadataFetchError::AlreadyExpired,
-        }
-    }
 }
 
 impl fmt::Display for MetadataFetchError {

@@ -7,9 +7,7 @@
 use std::fmt;
 use std::time::Instant;
 
-use koophone_proto::auth::{
-    IssueProjectToken, IssuedToken, RefreshPolicy, TokenCache, TokenId, UnauthorizedAction,
-};
+use koophone_proto::auth::{IssueProjectToken, IssuedToken, RefreshPolicy, TokenCache, TokenId};
 use koophone_proto::{Endpoint, Token};
 
 use crate::error::{Error, IamError};
@@ -101,8 +99,7 @@ impl IamSession {
         }
     }
 
-    /// A token to send now and its id for [`IamSession::on_unauthorized`] /
-    /// [`IamSession::on_accepted`]. Refreshes through `issue` when the cache
+    /// A token to send now and its id for [`IamSession::on_answer`]. Refreshes through `issue` when the cache
     /// says so and no other thread is at it; without a usable token, waits
     /// for the thread that is, and fails as it failed, or as a timeout at
     /// this caller's own `deadline`.
@@ -116,17 +113,11 @@ impl IamSession {
             .lease(&|| issue(&self.iam), cancelled, Some(deadline))
     }
 
-    /// The service refused token `id` with a 401: true when a new token is
-    /// worth one more try (the first refusal), false when a replacement was
-    /// refused too.
-    pub(crate) fn on_unauthorized(&self, id: TokenId) -> bool {
-        self.flight.with_cache(|cache| cache.on_unauthorized(id))
-            == UnauthorizedAction::RetryWithNewToken
-    }
-
-    /// The service accepted token `id` (any answer but 401).
-    pub(crate) fn on_accepted(&self, id: TokenId) {
-        self.flight.with_cache(|cache| cache.on_accepted(id));
+    /// The service answered a request sent with token `id`: true when it
+    /// refused it with a 401 and a new token is worth one more try (the
+    /// first refusal), false when it accepted it or refused a replacement too.
+    pub(crate) fn on_answer(&self, id: TokenId, unauthorized: bool) -> bool {
+        self.flight.on_answer(id, unauthorized)
     }
 }
 
@@ -337,10 +328,10 @@ mod tests {
             ))
         };
         let (_, first) = session.lease(&issue, NEVER, far()).unwrap();
-        assert!(session.on_unauthorized(first));
+        assert!(session.on_answer(first, true));
         let (token, second) = session.lease(&issue, NEVER, far()).unwrap();
         assert_eq!(token.expose_secret(), "token-1");
-        assert!(!session.on_unauthorized(second));
+        assert!(!session.on_answer(second, true));
     }
 
     #[test]

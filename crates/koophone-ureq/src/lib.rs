@@ -103,6 +103,20 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// `From<Inner> for Outer` for enums whose variants just wrap a value, as in
+/// `variant_from!(Error { InvalidInput(InvalidInput), Transport(TransportError) })`.
+macro_rules! variant_from {
+    ($outer:ident { $($variant:ident($inner:ty)),+ $(,)? }) => {
+        $(
+            impl From<$inner> for $outer {
+                fn from(inner: $inner) -> Self {
+                    $outer::$variant(inner)
+                }
+            }
+        )+
+    };
+}
+
 mod cancel;
 mod chain;
 mod client;

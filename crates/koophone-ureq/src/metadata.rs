@@ -14,7 +14,7 @@ use koophone_proto::auth::metadata::{
     CredentialCache, CredentialsId, DEFAULT_METADATA_ENDPOINT, MetadataSessionToken,
     SecurityKeyFetch, TemporaryCredentials,
 };
-use koophone_proto::auth::{AkSkCredentials, RefreshPolicy, UnauthorizedAction};
+use koophone_proto::auth::{AkSkCredentials, RefreshPolicy};
 use koophone_proto::endpoint::DEFAULT_USER_AGENT;
 use koophone_proto::{Endpoint, InvalidInput};
 
@@ -180,7 +180,7 @@ impl MetadataCredentials {
     }
 
     /// Credentials to sign with now and their id for
-    /// [`MetadataCredentials::on_unauthorized`] / [`MetadataCredentials::on_accepted`].
+    /// [`MetadataCredentials::on_answer`].
     /// One thread fetches while the others keep signing with the current
     /// ones, or, when there are none, wait for it and share its outcome.
     pub(crate) fn lease(
@@ -236,18 +236,10 @@ impl MetadataCredentials {
         }
     }
 
-    /// The service refused credentials `id` with a 401: true when new ones
-    /// are worth one more try.
-    pub(crate) fn on_unauthorized(&self, id: CredentialsId) -> bool {
-        self.shared
-            .flight
-            .with_cache(|cache| cache.on_unauthorized(id))
-            == UnauthorizedAction::RetryWithNewToken
-    }
-
-    /// The service accepted credentials `id`.
-    pub(crate) fn on_accepted(&self, id: CredentialsId) {
-        self.shared.flight.with_cache(|cache| cache.on_accepted(id));
+    /// The service answered a request signed with credentials `id`: true
+    /// when it refused them with a 401 and new ones are worth one more try.
+    pub(crate) fn on_answer(&self, id: CredentialsId, unauthorized: bool) -> bool {
+        self.shared.flight.on_answer(id, unauthorized)
     }
 }
 

@@ -12,6 +12,7 @@ use koophone_proto::auth::metadata::TemporaryCredentials;
 use koophone_proto::auth::metadata::{CredentialCache, CredentialState, CredentialsId};
 use koophone_proto::auth::{
     AkSkCredentials, IssuedToken, RefreshTicket, TokenCache, TokenId, TokenState,
+    UnauthorizedAction,
 };
 use koophone_proto::{Token, TransportErrorKind};
 
@@ -47,6 +48,8 @@ pub(crate) trait RefreshCache {
         now: SystemTime,
     ) -> bool;
     fn fail_refresh(&mut self, ticket: RefreshTicket, now: SystemTime);
+    fn on_unauthorized(&mut self, refused: TokenId) -> UnauthorizedAction;
+    fn on_accepted(&mut self, id: TokenId);
 }
 
 /// How a refresh failed, in a form every waiting thread can be given.
@@ -92,9 +95,17 @@ impl<C: RefreshCache, E: RefreshFailure> SingleFlight<C, E> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `f` on the cache under the lock (the 401 / accepted reports).
-    pub(crate) fn with_cache<R>(&self, f: impl FnOnce(&mut C) -> R) -> R {
-        f(&mut self.lock().cache)
+    /// The service answered a request sent with lease `id`: true when it
+    /// refused it with a 401 and a new value is worth one more try (the first
+    /// refusal), false when it accepted it or refused a replacement too.
+    pub(crate) fn on_answer(&self, id: TokenId, unauthorized: bool) -> bool {
+        let cache = &mut self.lock().cache;
+        if unauthorized {
+            cache.on_unauthorized(id) == UnauthorizedAction::RetryWithNewToken
+        } else {
+            cache.on_accepted(id);
+            false
+        }
     }
 
     /// A lease to send with now. Refreshes through `fetch` when the cache
@@ -200,68 +211,81 @@ impl<C: RefreshCache, E: RefreshFailure> SingleFlight<C, E> {
     }
 }
 
-/// The three ticket methods, which both core caches spell alike.
-macro_rules! delegate_tickets {
-    ($cache:ident) => {
-        fn begin_refresh(&mut self, now: SystemTime) -> Option<RefreshTicket> {
-            $cache::begin_refresh(self, now)
-        }
+/// The `RefreshCache` impl of a core cache: both caches spell their states
+/// and ticket methods alike; only the lease's value field differs.
+macro_rules! refresh_cache {
+    ($cache:ident, $state:ident, $lease:ty, $value:ident, $fetched:ty, $what:literal) => {
+        impl RefreshCache for $cache {
+            type Lease = $lease;
+            type Fetched = $fetched;
+            #[cfg(feature = "tracing")]
+            const WHAT: &'static str = $what;
 
-        fn complete_refresh(
-            &mut self,
-            ticket: RefreshTicket,
-            fetched: Self::Fetched,
-            now: SystemTime,
-        ) -> bool {
-            $cache::complete_refresh(self, ticket, fetched, now).is_ok()
-        }
+            fn slot(&self, now: SystemTime) -> Slot<Self::Lease> {
+                match self.state(now) {
+                    $state::Fresh(l) => Slot::Fresh((l.$value.clone(), l.id)),
+                    $state::RefreshDue(l) => Slot::Due((l.$value.clone(), l.id)),
+                    $state::RefreshRequired => Slot::Required,
+                }
+            }
 
-        fn fail_refresh(&mut self, ticket: RefreshTicket, now: SystemTime) {
-            $cache::fail_refresh(self, ticket, now);
+            fn begin_refresh(&mut self, now: SystemTime) -> Option<RefreshTicket> {
+                $cache::begin_refresh(self, now)
+            }
+
+            fn complete_refresh(
+                &mut self,
+                ticket: RefreshTicket,
+                fetched: Self::Fetched,
+                now: SystemTime,
+            ) -> bool {
+                $cache::complete_refresh(self, ticket, fetched, now).is_ok()
+            }
+
+            fn fail_refresh(&mut self, ticket: RefreshTicket, now: SystemTime) {
+                $cache::fail_refresh(self, ticket, now);
+            }
+
+            fn on_unauthorized(&mut self, refused: TokenId) -> UnauthorizedAction {
+                $cache::on_unauthorized(self, refused)
+            }
+
+            fn on_accepted(&mut self, id: TokenId) {
+                $cache::on_accepted(self, id);
+            }
         }
     };
 }
 
-impl RefreshCache for TokenCache {
-    type Lease = (Token, TokenId);
-    type Fetched = IssuedToken;
-    #[cfg(feature = "tracing")]
-    const WHAT: &'static str = "token";
+refresh_cache!(
+    TokenCache,
+    TokenState,
+    (Token, TokenId),
+    token,
+    IssuedToken,
+    "token"
+);
+refresh_cache!(
+    CredentialCache,
+    CredentialState,
+    (AkSkCredentials, CredentialsId),
+    credentials,
+    TemporaryCredentials,
+    "metadata credential"
+);
 
-    fn slot(&self, now: SystemTime) -> Slot<Self::Lease> {
-        match self.state(now) {
-            TokenState::Fresh(l) => Slot::Fresh((l.token.clone(), l.id)),
-            TokenState::RefreshDue(l) => Slot::Due((l.token.clone(), l.id)),
-            TokenState::RefreshRequired => Slot::Required,
-        }
-    }
-
-    delegate_tickets!(TokenCache);
-}
-
-impl RefreshCache for CredentialCache {
-    type Lease = (AkSkCredentials, CredentialsId);
-    type Fetched = TemporaryCredentials;
-    #[cfg(feature = "tracing")]
-    const WHAT: &'static str = "metadata credential";
-
-    fn slot(&self, now: SystemTime) -> Slot<Self::Lease> {
-        match self.state(now) {
-            CredentialState::Fresh(l) => Slot::Fresh((l.credentials.clone(), l.id)),
-            CredentialState::RefreshDue(l) => Slot::Due((l.credentials.clone(), l.id)),
-            CredentialState::RefreshRequired => Slot::Required,
-        }
-    }
-
-    delegate_tickets!(CredentialCache);
-}
-
-/// Both credential sources' failures share these variants and `shared_copy`.
+/// Both credential sources' failures have the same four variants.
 macro_rules! refresh_failure {
     ($failure:ident, $wrap:path) => {
         impl RefreshFailure for $failure {
+            /// The transport error loses ureq's error, which cannot be cloned.
             fn shared_copy(&self) -> $failure {
-                $failure::shared_copy(self)
+                match self {
+                    $failure::Refused(e) => $failure::Refused(e.clone()),
+                    $failure::Transport(t) => $failure::Transport(TransportError::new(t.kind())),
+                    $failure::InvalidInput(e) => $failure::InvalidInput(e.clone()),
+                    $failure::AlreadyExpired => $failure::AlreadyExpired,
+                }
             }
 
             fn already_expired() -> $failure {

@@ -14,9 +14,11 @@ use std::time::{Duration, SystemTime};
 
 use koophone_proto::auth::signing;
 use koophone_ureq::{
-    AkSkCredentials, Client, Endpoint, Error, IamPassword, IssueProjectToken, Password,
-    ProjectScope, RetryPolicy, SecretKey, SecurityToken, ShowInstanceStatus, ShowProgress,
+    AkSkCredentials, Client, Error, IamPassword, ProjectScope, RetryPolicy, SecretKey,
+    SecurityToken, ShowInstanceStatus, ShowProgress,
 };
+
+mod common;
 
 const SK: &str = "sk-S3CRET-0123456789abcdef";
 const SESSION: &str = "session-S3CRET-token";
@@ -184,15 +186,11 @@ fn issued(token: &str, lifetime: Duration) -> Answer {
 }
 
 fn iam_password(server: &Scripted) -> IamPassword {
-    IamPassword::new(
-        Endpoint::parse(&server.url).unwrap(),
-        IssueProjectToken::new(
-            "iam-user",
-            "iam-domain",
-            Password::new(PASSWORD).unwrap(),
-            ProjectScope::Name("cn-north-4".into()),
-        )
-        .unwrap(),
+    common::iam_password(
+        &server.url,
+        ("iam-user", "iam-domain"),
+        PASSWORD,
+        ProjectScope::Name("cn-north-4".into()),
     )
 }
 
@@ -205,6 +203,11 @@ fn client(server: &Scripted, retry: RetryPolicy) -> koophone_ureq::ClientBuilder
             min_backoff: Duration::from_millis(10),
             ..retry
         })
+}
+
+/// A client of `server` that gets its tokens from `server`'s IAM.
+fn iam_client(server: &Scripted, retry: RetryPolicy) -> koophone_ureq::ClientBuilder {
+    client(server, retry).iam_password(iam_password(server))
 }
 
 fn progress() -> ShowProgress {
@@ -308,8 +311,7 @@ fn iam_and_service(accepted: &'static [&'static str], lifetime: Duration) -> Scr
 #[test]
 fn an_iam_token_is_issued_once_and_reused() {
     let server = iam_and_service(&["token-1"], Duration::from_secs(3600));
-    let client = client(&server, RetryPolicy::none())
-        .iam_password(iam_password(&server))
+    let client = iam_client(&server, RetryPolicy::none())
         .user_agent("auth-test/1")
         .build()
         .unwrap();
@@ -345,10 +347,7 @@ fn an_iam_token_is_issued_once_and_reused() {
 fn a_401_gets_one_new_token_and_one_more_try() {
     // The first token is refused, the second accepted.
     let server = iam_and_service(&["token-2"], Duration::from_secs(3600));
-    let client = client(&server, RetryPolicy::none())
-        .iam_password(iam_password(&server))
-        .build()
-        .unwrap();
+    let client = iam_client(&server, RetryPolicy::none()).build().unwrap();
     client.show_progress(&progress()).unwrap();
     let tokens: Vec<_> = server
         .seen()
@@ -369,10 +368,7 @@ fn a_401_gets_one_new_token_and_one_more_try() {
 #[test]
 fn a_replacement_token_refused_too_ends_the_call() {
     let server = iam_and_service(&[], Duration::from_secs(3600));
-    let client = client(&server, RetryPolicy::default())
-        .iam_password(iam_password(&server))
-        .build()
-        .unwrap();
+    let client = iam_client(&server, RetryPolicy::default()).build().unwrap();
     let err = client.show_progress(&progress()).unwrap_err();
     assert_eq!(err.kind(), "unauthorized");
     assert_eq!(server.count(true), 2, "one refresh after the first 401");
@@ -389,10 +385,7 @@ fn a_wrong_password_is_one_iam_request_and_a_clear_error() {
             r#"{"error":{"code":401,"message":"The username or password is wrong.","title":"Unauthorized"}}"#,
         )
     });
-    let client = client(&server, RetryPolicy::default())
-        .iam_password(iam_password(&server))
-        .build()
-        .unwrap();
+    let client = iam_client(&server, RetryPolicy::default()).build().unwrap();
     let err = client.show_progress(&progress()).unwrap_err();
     assert!(matches!(err, Error::Iam(_)), "{err:?}");
     assert_eq!(err.kind(), "unauthorized");
@@ -415,16 +408,7 @@ fn iam_unreachable_is_a_transport_error() {
     let closed = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
     let server = iam_and_service(&["token-1"], Duration::from_secs(3600));
-    let iam = IamPassword::new(
-        Endpoint::parse(&closed).unwrap(),
-        IssueProjectToken::new(
-            "u",
-            "d",
-            Password::new(PASSWORD).unwrap(),
-            ProjectScope::Id("p".into()),
-        )
-        .unwrap(),
-    );
+    let iam = common::iam_password(&closed, ("u", "d"), PASSWORD, ProjectScope::Id("p".into()));
     let client = client(&server, RetryPolicy::default())
         .iam_password(iam)
         .build()
@@ -442,10 +426,7 @@ fn iam_unreachable_is_a_transport_error() {
 #[test]
 fn threads_sharing_a_client_share_one_token_request() {
     let server = iam_and_service(&["token-1"], Duration::from_secs(3600));
-    let client = client(&server, RetryPolicy::none())
-        .iam_password(iam_password(&server))
-        .build()
-        .unwrap();
+    let client = iam_client(&server, RetryPolicy::none()).build().unwrap();
     let start = Arc::new(Barrier::new(8));
     let threads: Vec<_> = (0..8)
         .map(|_| {
@@ -493,10 +474,7 @@ fn tokens_are_refreshed_before_they_expire() {
             )
         }
     });
-    let client = client(&server, RetryPolicy::none())
-        .iam_password(iam_password(&server))
-        .build()
-        .unwrap();
+    let client = iam_client(&server, RetryPolicy::none()).build().unwrap();
     // Calls for about 4 s: across at least two expiries, none refused.
     let until = std::time::Instant::now() + Duration::from_secs(4);
     let mut calls = 0;

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use koophone_sim::{Sim, SimHandle};
 use koophone_ureq::{
-    Client, Endpoint, Error, IamPassword, IssueProjectToken, Jitter, Password, ProjectScope,
-    RetryPolicy, ShowProgress, WaitPolicy,
+    Client, Error, IamPassword, Jitter, ProjectScope, RetryPolicy, ShowProgress, WaitPolicy,
 };
+
+mod common;
 
 const USER: &str = "1008600000104285462";
 const PHONE: &str = "iRJEVP9";
@@ -128,15 +129,11 @@ fn front(sim: Arc<SimHandle>, script: Vec<Iam>) -> Front {
 }
 
 fn iam(front: &Front, password: &str) -> IamPassword {
-    IamPassword::new(
-        Endpoint::parse(&front.endpoint).unwrap(),
-        IssueProjectToken::new(
-            "sim-user",
-            "sim-domain",
-            Password::new(password).unwrap(),
-            ProjectScope::Name("sim-project".into()),
-        )
-        .unwrap(),
+    common::iam_password(
+        &front.endpoint,
+        ("sim-user", "sim-domain"),
+        password,
+        ProjectScope::Name("sim-project".into()),
     )
 }
 

@@ -171,10 +171,19 @@ fn vector_requests(path: &Path) -> Result<Vec<BuildInputs>, Box<dyn std::error::
     let mut out = Vec::new();
     for case in cases {
         let param = |key: &str| Text::new(case["params"][key].as_str().unwrap_or_default());
-        let fields = if case["operation"] == "ShowInstanceStatus" {
-            FieldsInput::Status(param("project_id"), param("instance_id"))
-        } else {
-            FieldsInput::Progress(param("user_id"), param("instance_id"))
+        let fields = match case["operation"].as_str() {
+            Some("ShowInstanceStatus") => {
+                FieldsInput::Status(param("project_id"), param("instance_id"))
+            }
+            Some("BatchPrepareInstances") => {
+                let ids = case["params"]["instance_ids"].as_array();
+                let ids = ids
+                    .into_iter()
+                    .flatten()
+                    .map(|id| Text::new(id.as_str().unwrap_or_default()));
+                FieldsInput::Prepare(param("user_id"), ids.collect())
+            }
+            _ => FieldsInput::Progress(param("user_id"), param("instance_id")),
         };
         out.push(BuildInputs {
             endpoint: EndpointInput::Raw(text(&case, "endpoint")),
@@ -219,6 +228,20 @@ fn wait(target: TargetChoice, steps: Vec<StepInput>) -> WaitInput {
     }
 }
 
+/// Twelve polls of one instance, 700 ms apart (the first at once).
+fn polls_700ms_apart(
+    method: &MethodChoice,
+    path: &PathChoice,
+    body: &BodyChoice,
+) -> Vec<SimRequestInput> {
+    (0..12)
+        .map(|i| {
+            let after_ms = if i == 0 { 0 } else { 700 };
+            request(method.clone(), path.clone(), body.clone(), after_ms)
+        })
+        .collect()
+}
+
 /// Poll every instance of `scenario` every 700 ms for 8 s, plus requests the
 /// service refuses. Adds simulator seeds (for the fuzzing scenarios, which
 /// the simulator target can pick by `index`) and waiter seeds whose answers
@@ -235,15 +258,8 @@ fn play_scenario(
                 IdChoice::of(&user.user_id),
                 IdChoice::of(&instance.instance_id),
             );
-            let polls = (0..12).map(|i| {
-                request(
-                    MethodChoice::Post,
-                    PathChoice::Progress,
-                    body.clone(),
-                    if i == 0 { 0 } else { 700 },
-                )
-            });
-            timelines.push((TargetChoice::Ready, polls.collect()));
+            let polls = polls_700ms_apart(&MethodChoice::Post, &PathChoice::Progress, &body);
+            timelines.push((TargetChoice::Ready, polls));
         }
     }
     for project in &scenario.clouddc.projects {
@@ -252,16 +268,9 @@ fn play_scenario(
                 IdChoice::of(&project.project_id),
                 IdChoice::of(&instance.instance_id),
             );
-            let polls = (0..12).map(|i| {
-                request(
-                    MethodChoice::Get,
-                    path.clone(),
-                    BodyChoice::Empty,
-                    if i == 0 { 0 } else { 700 },
-                )
-            });
+            let polls = polls_700ms_apart(&MethodChoice::Get, &path, &BodyChoice::Empty);
             // 1 is "running" in koophone_check::input::STATES.
-            timelines.push((TargetChoice::State(1), polls.collect()));
+            timelines.push((TargetChoice::State(1), polls));
         }
     }
     let refused = vec![
