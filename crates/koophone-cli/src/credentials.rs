@@ -15,22 +15,14 @@ use clap::parser::ValueSource;
 use koophone_sim::AccessKeySpec;
 use koophone_ureq::{
     AkSkCredentials, ChainError, CredentialChain, CredentialOrigin, Credentials,
-    DEFAULT_CREDENTIALS_FILE, ENV_CREDENTIALS_FILE, IssueProjectToken, LookedAt, Password,
-    ProjectScope, SecretKey, SecurityToken, Token,
+    DEFAULT_CREDENTIALS_FILE, ENV_AK, ENV_CREDENTIALS_FILE, ENV_SECURITY_TOKEN, ENV_SK,
+    IssueProjectToken, LookedAt, Password, ProjectScope, Token,
 };
 
 use crate::args::Global;
 use crate::environment::Env;
 use crate::exit::Failure;
 
-/// The access key id of AK/SK signing (the official SDKs' name).
-pub const ENV_AK: &str = "HUAWEICLOUD_SDK_AK";
-/// The secret key of AK/SK signing.
-pub const ENV_SK: &str = "HUAWEICLOUD_SDK_SK";
-/// The session token of temporary AK/SK credentials, sent as `X-Security-Token`.
-pub const ENV_SECURITY_TOKEN: &str = "HUAWEICLOUD_SDK_SECURITY_TOKEN";
-/// The project id sent (and signed) as `X-Project-Id` with AK/SK, as the SDKs do.
-pub const ENV_PROJECT_ID: &str = "HUAWEICLOUD_SDK_PROJECT_ID";
 /// The IAM user's password: only ever read from the environment, never a flag
 /// (a flag shows in the process list and the shell history).
 pub const ENV_IAM_PASSWORD: &str = "KOOPHONE_IAM_PASSWORD";
@@ -87,7 +79,8 @@ pub fn resolve(
     if let Some(token) = global.token.as_deref().filter(|token| !token.is_empty()) {
         return token_from("KOOPHONE_TOKEN", token).map(Some);
     }
-    if let Some(aksk) = aksk_from_env(env)? {
+    let aksk = CredentialChain::with_env(env).environment_credentials();
+    if let Some(aksk) = aksk.map_err(|invalid| Failure::invalid_input(invalid.to_string()))? {
         return Ok(Some(Given::AkSk(aksk)));
     }
     iam_login(global, env, None)
@@ -189,38 +182,6 @@ fn read_token_file(path: &Path) -> Result<Given, Failure> {
     token_from("--token-file", text.trim_end_matches(['\n', '\r']))
 }
 
-/// `HUAWEICLOUD_SDK_AK` + `HUAWEICLOUD_SDK_SK`, with the optional session
-/// token and project id; `None` when neither key variable is set.
-fn aksk_from_env(env: Env<'_>) -> Result<Option<AkSkCredentials>, Failure> {
-    let (ak, sk) = match (env(ENV_AK), env(ENV_SK)) {
-        (None, None) => return Ok(None),
-        (Some(ak), Some(sk)) => (ak, sk),
-        (Some(_), None) => {
-            return Err(Failure::invalid_input(format!(
-                "{ENV_AK} is set but {ENV_SK} is not: AK/SK signing needs both"
-            )));
-        }
-        (None, Some(_)) => {
-            return Err(Failure::invalid_input(format!(
-                "{ENV_SK} is set but {ENV_AK} is not: AK/SK signing needs both"
-            )));
-        }
-    };
-    let from = |name: &'static str| move |e| Failure::invalid_input(format!("{e} (from {name})"));
-    let secret = SecretKey::new(&sk).map_err(from(ENV_SK))?;
-    let mut credentials = AkSkCredentials::new(&ak, secret).map_err(from(ENV_AK))?;
-    if let Some(project_id) = env(ENV_PROJECT_ID) {
-        credentials = credentials
-            .with_project_id(&project_id)
-            .map_err(from(ENV_PROJECT_ID))?;
-    }
-    if let Some(session) = env(ENV_SECURITY_TOKEN) {
-        let session = SecurityToken::new(&session).map_err(from(ENV_SECURITY_TOKEN))?;
-        credentials = credentials.with_security_token(session);
-    }
-    Ok(Some(credentials))
-}
-
 /// `--iam-user`, `--iam-domain`, `--iam-project` and `KOOPHONE_IAM_PASSWORD`:
 /// all four, or (with a default user) none of the flags.
 fn iam_login(
@@ -285,6 +246,7 @@ mod tests {
     use std::collections::HashMap;
 
     use clap::{CommandFactory, FromArgMatches};
+    use koophone_ureq::ENV_PROJECT_ID;
 
     use super::*;
     use crate::args::Cli;

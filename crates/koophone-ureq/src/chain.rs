@@ -183,7 +183,7 @@ impl<'a> CredentialChain<'a> {
     pub fn resolve(&self) -> Result<FoundCredentials, ChainError> {
         let mut looked = Vec::new();
         if self.use_env {
-            match self.look_at_env()? {
+            match self.environment_credentials()? {
                 Some(credentials) => {
                     return Ok(FoundCredentials {
                         credentials: Credentials::AkSk(credentials),
@@ -209,14 +209,25 @@ impl<'a> CredentialChain<'a> {
         Err(ChainError::NotFound(looked))
     }
 
-    fn look_at_env(&self) -> Result<Option<AkSkCredentials>, ChainError> {
+    /// The environment step alone (`HUAWEICLOUD_SDK_AK` + `_SK`, with the
+    /// optional session token and project id), whether or not the chain
+    /// looks there: for a caller that puts sources of its own between this
+    /// step and the rest of the chain, as the `koophone` command puts IAM
+    /// login. `None` when neither key variable is set; one of the two
+    /// without the other is an error, not a reason to go on.
+    pub fn environment_credentials(&self) -> Result<Option<AkSkCredentials>, ChainError> {
         let (ak, sk) = match ((self.env)(ENV_AK), (self.env)(ENV_SK)) {
             (None, None) => return Ok(None),
             (Some(ak), Some(sk)) => (ak, sk),
-            (Some(_), None) | (None, Some(_)) => {
+            (set, _) => {
+                let (set, unset) = if set.is_some() {
+                    (ENV_AK, ENV_SK)
+                } else {
+                    (ENV_SK, ENV_AK)
+                };
                 return Err(ChainError::Invalid {
                     place: format!("{ENV_AK} and {ENV_SK}"),
-                    reason: "only one of the two is set: AK/SK signing needs both".into(),
+                    reason: format!("{set} is set but {unset} is not: AK/SK signing needs both"),
                 });
             }
         };

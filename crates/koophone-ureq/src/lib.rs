@@ -132,8 +132,9 @@ mod wait;
 
 pub use cancel::CancelToken;
 pub use chain::{
-    ChainError, CredentialChain, CredentialOrigin, DEFAULT_CREDENTIALS_FILE, ENV_CREDENTIALS_FILE,
-    EnvReader, FoundCredentials, LookedAt,
+    ChainError, CredentialChain, CredentialOrigin, DEFAULT_CREDENTIALS_FILE, ENV_AK,
+    ENV_CREDENTIALS_FILE, ENV_PROJECT_ID, ENV_SECURITY_TOKEN, ENV_SK, EnvReader, FoundCredentials,
+    LookedAt,
 };
 pub use client::{Client, ClientBuilder, RetryPolicy};
 pub use credentials::{Credentials, TokenSource};
