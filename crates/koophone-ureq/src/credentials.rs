@@ -188,7 +188,7 @@ impl ContextSource {
                 endpoint,
                 user_agent,
             } => {
-                let (credentials, id) = source.lease(io.cancelled)?;
+                let (credentials, id) = source.lease(io.cancelled, Some(io.deadline))?;
                 let ctx = RequestContext::with_aksk(endpoint.clone(), credentials);
                 (
                     Cow::Owned(make_context(ctx, user_agent.as_deref())?),

@@ -99,10 +99,10 @@ impl IamSession {
         }
     }
 
-    /// A token to send now and its id for [`IamSession::on_answer`]. Refreshes through `issue` when the cache
-    /// says so and no other thread is at it; without a usable token, waits
-    /// for the thread that is, and fails as it failed, or as a timeout at
-    /// this caller's own `deadline`.
+    /// A token to send now and its id for [`IamSession::on_answer`].
+    /// Refreshes through `issue` when the cache says so and no other thread
+    /// is at it; without a usable token, waits for the thread that is, and
+    /// fails as it failed, or as a timeout at this caller's own `deadline`.
     pub(crate) fn lease(
         &self,
         issue: &dyn Fn(&IamPassword) -> Result<IssuedToken, IamError>,

@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::HeaderValue;
 use koophone_proto::auth::metadata::{
@@ -16,11 +16,11 @@ use koophone_proto::auth::metadata::{
 };
 use koophone_proto::auth::{AkSkCredentials, RefreshPolicy};
 use koophone_proto::endpoint::DEFAULT_USER_AGENT;
-use koophone_proto::{Endpoint, InvalidInput};
+use koophone_proto::{Endpoint, InvalidInput, TransportErrorKind};
 
 use crate::error::{Error, MetadataFetchError};
 use crate::single_flight::SingleFlight;
-use crate::transport::{Transport, TransportConfig};
+use crate::transport::{Transport, TransportConfig, TransportError};
 
 /// The environment variable that points the metadata calls elsewhere than
 /// `http://169.254.169.254` (a simulator, an unusual network). Plain `http`
@@ -176,24 +176,31 @@ impl MetadataCredentials {
     /// none yet (or they expired). This is how to check, before building a
     /// client, that the metadata service has credentials for this machine.
     pub fn current(&self) -> Result<AkSkCredentials, Error> {
-        self.lease(&|| false).map(|(credentials, _)| credentials)
+        self.lease(&|| false, None)
+            .map(|(credentials, _)| credentials)
     }
 
     /// Credentials to sign with now and their id for
     /// [`MetadataCredentials::on_answer`].
     /// One thread fetches while the others keep signing with the current
     /// ones, or, when there are none, wait for it and share its outcome.
+    /// Neither the fetch nor the wait for another thread's goes past
+    /// `deadline` (the request's that needs the credentials).
     pub(crate) fn lease(
         &self,
         cancelled: &dyn Fn() -> bool,
+        deadline: Option<Instant>,
     ) -> Result<(AkSkCredentials, CredentialsId), Error> {
         self.shared
             .flight
-            .lease(&|| self.refresh(), cancelled, None)
+            .lease(&|| self.refresh(deadline), cancelled, deadline)
     }
 
     /// One fetch, reusing and then keeping the metadata session token.
-    fn refresh(&self) -> Result<TemporaryCredentials, MetadataFetchError> {
+    fn refresh(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<TemporaryCredentials, MetadataFetchError> {
         let lock = || {
             self.shared
                 .session
@@ -201,15 +208,17 @@ impl MetadataCredentials {
                 .unwrap_or_else(PoisonError::into_inner)
         };
         let session = lock().clone();
-        let (fetched, session) = self.fetch(session);
+        let (fetched, session) = self.fetch(session, deadline);
         *lock() = session;
         fetched
     }
 
-    /// The metadata calls of one fetch, and the session token to keep.
+    /// The metadata calls of one fetch, and the session token to keep. A
+    /// call gets its own timeout, or what is left before `deadline` if less.
     fn fetch(
         &self,
         session: Option<MetadataSessionToken>,
+        deadline: Option<Instant>,
     ) -> (
         Result<TemporaryCredentials, MetadataFetchError>,
         Option<MetadataSessionToken>,
@@ -223,7 +232,15 @@ impl MetadataCredentials {
                 Ok(request) => request,
                 Err(e) => return (Err(MetadataFetchError::InvalidInput(e)), None),
             };
-            let response = match shared.transport.round_trip(request, None) {
+            let timeout = match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
+                Some(left) if left.is_zero() => {
+                    let timeout = TransportError::new(TransportErrorKind::Timeout);
+                    return (Err(MetadataFetchError::Transport(timeout)), None);
+                }
+                Some(left) => (left < shared.call).then_some(left),
+                None => None,
+            };
+            let response = match shared.transport.round_trip(request, timeout) {
                 Ok(response) => response,
                 Err(e) => return (Err(MetadataFetchError::Transport(e)), None),
             };

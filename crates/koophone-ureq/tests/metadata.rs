@@ -249,3 +249,39 @@ fn nothing_found_names_every_place_and_bad_sources_are_errors() {
         assert!(err.contains("needs both") && !err.contains(SK), "{err}");
     });
 }
+
+#[test]
+fn a_metadata_service_that_never_answers_does_not_outlive_the_wait() {
+    // Accepts connections and never answers; holds them for at most 10 s.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        let mut held = Vec::new();
+        silent.set_nonblocking(true).unwrap();
+        while std::time::Instant::now() < until {
+            match silent.accept() {
+                Ok((stream, _)) => held.push(stream),
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    });
+    // Each metadata call may take 3 s; the wait has 400 ms.
+    let metadata = MetadataCredentials::with_endpoint(Endpoint::parse(&url).unwrap());
+    let client = Client::builder()
+        .endpoint_url("http://127.0.0.1:9")
+        .credentials(metadata.into())
+        .proxy_from_env(false)
+        .build()
+        .unwrap();
+    let policy = WaitPolicy {
+        max_wait: Duration::from_millis(400),
+        ..WaitPolicy::default()
+    };
+    let op = ShowProgress::new("1008600000104285462", "iRJEVP9").unwrap();
+    let started = std::time::Instant::now();
+    let err = client.wait_until_ready(op, policy, |_| {}).unwrap_err();
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(2500), "{took:?}: {err}");
+    assert!(err.to_string().contains("metadata"), "{err}");
+}
