@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use koophone_ureq::{FleetWaited, InstanceStatus, PreparedInstances, Progress, Waited};
+use koophone_ureq::{Error, InstanceStatus, PreparedInstances, Progress, Waited};
 use serde::Serialize;
 
 use crate::exit::{Failure, Kind};
@@ -257,14 +257,23 @@ const TABLE_ROWS: usize = 20;
 
 /// A fleet wait's results as members, in the order of `ids`; an instance
 /// the wait did not finish is `cancelled`.
-pub fn members<R>(ids: &[String], waited: FleetWaited<R>) -> Vec<FleetMember<R>> {
+pub fn members<R>(ids: &[String], waited: Vec<Result<Waited<R>, Error>>) -> Vec<FleetMember<R>> {
+    let mut waited = waited.into_iter();
     ids.iter()
-        .zip(waited.instances)
-        .map(|(id, outcome)| FleetMember {
+        .map(|id| FleetMember {
             instance_id: id.clone(),
-            outcome: outcome.map_err(|e| Failure::from_error(&e)),
+            outcome: member_outcome(waited.next()),
         })
         .collect()
+}
+
+/// One instance's wait as a fleet reports it; `None` for an instance the
+/// fleet never started (interrupted while the instances were fed in).
+pub fn member_outcome<R>(waited: Option<Result<Waited<R>, Error>>) -> Result<Waited<R>, Failure> {
+    match waited {
+        Some(waited) => waited.map_err(|e| Failure::from_error(&e)),
+        None => Err(Failure::interrupted()),
+    }
 }
 
 /// Both forms of a fleet's result: a summary line, then a short table of

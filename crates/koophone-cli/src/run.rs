@@ -143,8 +143,9 @@ impl Context<'_> {
     /// `prepare`: every batch of at most 100 ids, one after another (the
     /// first failure ends the command). With `--wait` and several
     /// instances, each batch's instances join one fleet wait as soon as the
-    /// batch is prepared (one process, `--concurrency`, `--rate`); with one
-    /// instance, the single-instance wait.
+    /// batch is prepared (one process, `--concurrency`, `--rate`), and a
+    /// refused batch's instances are fleet members with its error, unless
+    /// no batch was prepared; with one instance, the single-instance wait.
     fn prepare(&self, args: &PrepareArgs) -> Result<Outcome, Failure> {
         let ids =
             crate::instances::instance_ids(&args.instance_id, args.instances_file.as_deref())?;
@@ -184,29 +185,50 @@ impl Context<'_> {
             return Ok(Outcome::Report(render::waited(&waited)));
         }
         // Batches are prepared as the fleet asks for more instances, on this
-        // thread, while the waits of the earlier batches go on.
-        let mut refused = None;
+        // thread, while the waits of the earlier batches go on. A refused
+        // batch does not stop the others; its instances are reported with
+        // its error.
+        let mut prepared: Vec<Result<(), Failure>> = Vec::with_capacity(batches.len());
         let instances = batches
             .iter()
-            .map_while(|batch| match client.prepare_instances(batch) {
-                Ok(_) => Some(batch.progress_operations()),
-                Err(e) => {
-                    refused = Some(failure(e));
-                    None
-                }
+            .flat_map(|batch| {
+                let outcome = client.prepare_instances(batch).map(drop).map_err(failure);
+                let ops = match outcome {
+                    Ok(()) => batch.progress_operations(),
+                    Err(_) => Vec::new(),
+                };
+                prepared.push(outcome);
+                ops
             })
-            .flatten()
             .map(|op| (op, UntilReady));
         let waited = fleet_wait(client, instances, wait_ids.len(), policy, fleet, "normal")?;
-        if let Some(refused) = refused {
-            return Err(refused);
+        // Nothing was prepared, so nothing was waited for: the command failed.
+        if !prepared.iter().any(Result::is_ok)
+            && let Some(Err(refused)) = prepared.first()
+        {
+            return Err(refused.clone());
         }
-        Ok(fleet_outcome(
-            &wait_ids,
-            waited,
-            batches.len() as u64,
-            start,
-        ))
+        let requests = waited.summary.requests + prepared.len() as u64;
+        let cancelled = waited.cancelled;
+        let mut waits = waited.instances.into_iter();
+        let mut members = Vec::with_capacity(wait_ids.len());
+        for (k, batch) in batches.iter().enumerate() {
+            // A batch never asked for: the command was interrupted first.
+            let outcome = prepared
+                .get(k)
+                .cloned()
+                .unwrap_or(Err(Failure::interrupted()));
+            for op in batch.progress_operations() {
+                members.push(render::FleetMember {
+                    instance_id: op.instance_id().to_owned(),
+                    outcome: match &outcome {
+                        Ok(()) => render::member_outcome(waits.next()),
+                        Err(refused) => Err(refused.clone()),
+                    },
+                });
+            }
+        }
+        Ok(fleet_outcome(members, requests, cancelled, start))
     }
 
     /// One wait per operation: the single-instance wait for one, a fleet
@@ -242,7 +264,9 @@ impl Context<'_> {
             fleet,
             spec.ready,
         )?;
-        Ok(fleet_outcome(ids, waited, 0, start))
+        let (requests, cancelled) = (waited.summary.requests, waited.cancelled);
+        let members = render::members(ids, waited.instances);
+        Ok(fleet_outcome(members, requests, cancelled, start))
     }
 
     /// Poll `op` until `target` holds, drawing each answer on a terminal.
@@ -291,17 +315,14 @@ where
 }
 
 /// The fleet's report and exit code (130 when interrupted: what was known
-/// is printed all the same). `extra_requests` were sent before the waits
-/// (prepare calls); `start` is when the command began sending.
+/// is printed all the same). `requests` counts every request sent, prepare
+/// calls included; `start` is when the command began sending.
 fn fleet_outcome<R: Render>(
-    ids: &[String],
-    waited: FleetWaited<R>,
-    extra_requests: u64,
+    members: Vec<render::FleetMember<R>>,
+    requests: u64,
+    cancelled: bool,
     start: Instant,
 ) -> Outcome {
-    let requests = waited.summary.requests + extra_requests;
-    let cancelled = waited.cancelled;
-    let members = render::members(ids, waited);
     let code = if cancelled {
         INTERRUPTED
     } else {

@@ -225,20 +225,26 @@ fn service_errors_exit_4() {
     );
 }
 
-#[test]
-fn more_than_one_hundred_ids_are_sent_in_batches() {
-    let instances: Vec<String> = (0..230)
+/// `koophone sim` with `count` instances `p000`, `p001`, … of [`USER`] that
+/// need preparing and are normal right after it.
+fn prepared_instances(count: usize, name: &str) -> Server {
+    let instances: Vec<String> = (0..count)
         .map(|n| {
             format!(r#"{{"instance_id": "p{n:03}", "prepare": {{}}, "phases": [{{"status": "normal"}}]}}"#)
         })
         .collect();
-    let server = Server::start(
+    Server::start(
         &format!(
             r#"{{"koophone": {{"users": [{{"user_id": "{USER}", "instances": [{}]}}]}}}}"#,
             instances.join(",")
         ),
-        "many.json",
-    );
+        name,
+    )
+}
+
+#[test]
+fn more_than_one_hundred_ids_are_sent_in_batches() {
+    let server = prepared_instances(230, "many.json");
     let ids: Vec<String> = (0..230).rev().map(|n| format!("p{n:03}")).collect();
     let file = temp_file("many.txt", &ids.join("\n"));
     let prepare = server
@@ -298,6 +304,43 @@ fn waiting_for_several_instances_gives_the_fleet_document() {
     let doc = run(&prepare).assert_code(3).json();
     assert_eq!(doc["summary"]["timed_out"], 2, "{doc}");
     assert_eq!(doc["instances"][1]["error"]["kind"], "timeout");
+}
+
+#[test]
+fn a_refused_batch_is_reported_for_its_instances_while_the_others_are_waited_for() {
+    // Batch 1: p000..p099, prepared. Batch 2: p100..p119 and an unknown id,
+    // refused whole (4001).
+    let server = prepared_instances(120, "refused-batch.json");
+    let mut ids: Vec<String> = (0..120).map(|n| format!("p{n:03}")).collect();
+    ids.push("iNOSUCH".into());
+    let file = temp_file("refused-batch.txt", &ids.join("\n"));
+    let prepare = server
+        .line()
+        .prepare(USER, &[])
+        .flag("--instances-file", file.to_str().unwrap())
+        .args(["--wait", "--rate", "1000", "--concurrency", "32"])
+        .intervals(100, 200);
+    let doc = run(&prepare).assert_code(4).json();
+    assert_eq!(ids_in(&doc["instances"]), ids);
+    let instances = doc["instances"].as_array().unwrap();
+    for ready in &instances[..100] {
+        assert_eq!(ready["status"], "normal", "{ready}");
+    }
+    for refused in &instances[100..] {
+        assert_eq!(refused["error"]["kind"], "service", "{refused}");
+        assert_eq!(refused["error"]["error_code"], "KOOPHONE.API.4001");
+    }
+    // total, ready, failed, timed out, errors.
+    assert_eq!(summary_counts(&doc), [121, 100, 0, 0, 21]);
+    // Two prepare calls, then one poll for each prepared instance.
+    assert_eq!(doc["summary"]["requests"], 102, "{}", doc["summary"]);
+
+    // Nothing prepared, nothing waited for: the command's own error.
+    let prepare = simulate()
+        .prepare(USER, &["iRJEVP9", "iNOSUCH"])
+        .arg("--wait");
+    let doc = run(&prepare).assert_code(4).json();
+    assert_eq!(doc["error"]["error_code"], "KOOPHONE.API.4001", "{doc}");
 }
 
 #[test]
