@@ -21,7 +21,6 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use http::Response;
 use koophone_proto::fleet::{Fleet, FleetAction, FleetPolicy, FleetPolicyError, FleetSummary};
 use koophone_proto::{
     InstanceStatus, Observation, Operation, Progress, ShowInstanceStatus, ShowProgress, Target,
@@ -241,11 +240,7 @@ impl Client {
             let mut state = shared.lock();
             let now = Instant::now();
             match sent {
-                Ok(Ok(response)) => {
-                    let (parts, body) = response.into_parts();
-                    let response = Response::from_parts(parts, body.as_slice());
-                    state.fleet.handle_response(k, response, now);
-                }
+                Ok(Ok(response)) => state.fleet.handle_owned(k, response, now),
                 Ok(Err(e)) => {
                     state.fleet.handle_transport_error(k, e.kind(), now);
                     state.last_transport[k] = Some(e);

@@ -312,6 +312,13 @@ where
         });
     }
 
+    /// [`Fleet::handle_response`] for a response whose body the driver read
+    /// into a `Vec`, as most HTTP clients hand it over.
+    pub fn handle_owned(&mut self, k: usize, response: Response<Vec<u8>>, now: Instant) {
+        let (parts, body) = response.into_parts();
+        self.handle_response(k, Response::from_parts(parts, body.as_slice()), now);
+    }
+
     /// Feed back a transport failure of instance `k`'s request at `now`.
     pub fn handle_transport_error(&mut self, k: usize, kind: TransportErrorKind, now: Instant) {
         self.handle(k, now, |waiter, gate| {
