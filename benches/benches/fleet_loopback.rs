@@ -110,6 +110,7 @@ fn scenario(case: &Case) -> Scenario {
             seed: 7,
             ready_after_ms: case.ready_after_ms,
             failure_rate: 0.0,
+            prepare: None,
         }],
         ..Scenario::empty()
     }

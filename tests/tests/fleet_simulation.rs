@@ -42,6 +42,7 @@ fn generated(count: u32, failure_rate: f64) -> GeneratedInstances {
         seed: 11,
         ready_after_ms: [5_000, 60_000],
         failure_rate,
+        prepare: None,
     }
 }
 

@@ -36,7 +36,7 @@ impl GeneratedInstances {
                 KooPhoneInstance {
                     instance_id: self.id(index),
                     phases: phases(ready_after, failed),
-                    prepare: None,
+                    prepare: self.prepare.clone(),
                 }
             })
             .collect()
@@ -113,6 +113,7 @@ mod tests {
             seed: 3,
             ready_after_ms: [5_000, 60_000],
             failure_rate,
+            prepare: None,
         }
     }
 

@@ -632,7 +632,9 @@ pub(crate) fn is_error_state(state: &str) -> bool {
 /// uniformly from `ready_after_ms` (inclusive): the first half queuing with
 /// `waitingCount` counting down, the second half restoring; then it is
 /// normal, or — with probability `failure_rate` — failed. The same entry
-/// always gives the same instances.
+/// always gives the same instances. With `"prepare": {}` (a [`PrepareSpec`])
+/// that time starts at each instance's prepare call, for fleets of
+/// `koophone prepare --wait`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GeneratedInstances {
@@ -650,6 +652,11 @@ pub struct GeneratedInstances {
     /// Chance (0 to 1) that an instance ends failed instead of normal.
     #[serde(default)]
     pub failure_rate: f64,
+    /// Every instance needs a prepare call before its preparation time
+    /// starts, as [`KooPhoneInstance::prepare`] says (absent: they start at
+    /// the simulator's start).
+    #[serde(default)]
+    pub prepare: Option<PrepareSpec>,
 }
 
 /// A window in which every KooPhone and CloudDC request is answered 503

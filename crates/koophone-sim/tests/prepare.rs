@@ -132,6 +132,24 @@ fn the_scenario_says_what_happens_before_and_after() {
 }
 
 #[test]
+fn generated_instances_can_need_preparing() {
+    let scenario = Scenario::from_json(
+        r#"{"generate": [{"user_id": "1008600000104285462", "id_prefix": "iGEN",
+            "count": 3, "ready_after_ms": [1000, 1000], "prepare": {}}]}"#,
+    )
+    .unwrap();
+    let mut sim = Simulator::new(scenario, 0).unwrap();
+    assert_eq!(progress(&mut sim, "iGEN0", 60_000), (1, 0));
+    let (status, body) = prepare(&mut sim, &["iGEN0", "iGEN2"], 60_000);
+    assert_eq!(status, 200, "{body}");
+    // A second after its prepare call a prepared instance is normal; the
+    // one nobody prepared still waits.
+    for (id, at) in [("iGEN0", (0, 0)), ("iGEN1", (1, 0)), ("iGEN2", (0, 0))] {
+        assert_eq!(progress(&mut sim, id, 61_000), at, "{id}");
+    }
+}
+
+#[test]
 fn the_service_rules_for_the_body() {
     let mut sim = Simulator::new(Scenario::default(), 0).unwrap();
     let ids: Vec<String> = (0..101).map(|n| format!("i{n}")).collect();
