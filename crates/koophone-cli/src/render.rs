@@ -8,7 +8,7 @@ use std::time::Duration;
 use koophone_ureq::{Error, InstanceStatus, PreparedInstances, Progress, Waited};
 use serde::Serialize;
 
-use crate::exit::{Failure, Kind};
+use crate::exit::{Failure, INTERRUPTED, Kind};
 use crate::output::{FailureFields, Report, failure_fields, to_json};
 
 /// An operation's output as the command prints it.
@@ -226,16 +226,19 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The exit code of the contract for a fleet: the first that applies of
-    /// 6 (a failure state), 4 (a service error), 5 (transport or malformed),
-    /// 3 (a timeout), else 0.
+    /// The exit code of the contract for a fleet: 130 when any instance's
+    /// wait was interrupted (what was known is printed all the same), else
+    /// the first that applies of 6 (a failure state), 4 (a service error),
+    /// 5 (transport or malformed), 3 (a timeout), else 0.
     pub fn exit_code<R>(members: &[FleetMember<R>]) -> u8 {
         let kinds: Vec<Kind> = members
             .iter()
             .filter_map(|m| m.outcome.as_ref().err().map(|f| f.kind))
             .collect();
         let any = |wanted: &[Kind]| kinds.iter().any(|k| wanted.contains(k));
-        if any(&[Kind::FailedState]) {
+        if any(&[Kind::Cancelled]) {
+            INTERRUPTED
+        } else if any(&[Kind::FailedState]) {
             6
         } else if any(&[Kind::Service, Kind::Unauthorized, Kind::Throttled]) {
             4
@@ -445,6 +448,23 @@ mod tests {
             outcome: Err(Failure::plain(Kind::FailedState, "failed")),
         });
         assert_eq!(Summary::exit_code(&members), 6);
+        members.push(FleetMember {
+            instance_id: "f".to_owned(),
+            outcome: Err(Failure::interrupted()),
+        });
+        assert_eq!(Summary::exit_code(&members), 130);
+    }
+
+    #[test]
+    fn instances_the_fleet_never_started_are_listed_as_cancelled() {
+        let ids = ["a".to_owned(), "b".to_owned()];
+        let waited: Vec<Result<Waited<Progress>, Error>> = vec![Err(Error::Cancelled)];
+        let members = members(&ids, waited);
+        let kinds: Vec<(&str, Kind)> = members
+            .iter()
+            .map(|m| (m.instance_id.as_str(), m.outcome.as_ref().unwrap_err().kind))
+            .collect();
+        assert_eq!(kinds, [("a", Kind::Cancelled), ("b", Kind::Cancelled)]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use koophone_ureq::{
 
 use crate::args::{Cli, Command, FleetArgs, Global, InstancesArgs, PollArgs, PrepareArgs};
 use crate::connect::{connect, failure, invalid, wait_policy};
-use crate::exit::{Failure, INTERRUPTED};
+use crate::exit::Failure;
 use crate::instances;
 use crate::interrupt::Interrupt;
 use crate::live::{FleetLine, LiveLine};
@@ -209,7 +209,6 @@ impl Context<'_> {
             return Err(refused.clone());
         }
         let requests = waited.summary.requests + prepared.len() as u64;
-        let cancelled = waited.cancelled;
         let mut waits = waited.instances.into_iter();
         let mut members = Vec::with_capacity(wait_ids.len());
         for (k, batch) in batches.iter().enumerate() {
@@ -228,7 +227,7 @@ impl Context<'_> {
                 });
             }
         }
-        Ok(fleet_outcome(members, requests, cancelled, start))
+        Ok(fleet_outcome(&members, requests, start))
     }
 
     /// One wait per operation: the single-instance wait for one, a fleet
@@ -264,9 +263,8 @@ impl Context<'_> {
             fleet,
             spec.ready,
         )?;
-        let (requests, cancelled) = (waited.summary.requests, waited.cancelled);
         let members = render::members(ids, waited.instances);
-        Ok(fleet_outcome(members, requests, cancelled, start))
+        Ok(fleet_outcome(&members, waited.summary.requests, start))
     }
 
     /// Poll `op` until `target` holds, drawing each answer on a terminal.
@@ -314,21 +312,15 @@ where
     waited.map_err(failure)
 }
 
-/// The fleet's report and exit code (130 when interrupted: what was known
-/// is printed all the same). `requests` counts every request sent, prepare
-/// calls included; `start` is when the command began sending.
+/// The fleet's report and exit code. `requests` counts every request
+/// sent, prepare calls included; `start` is when the command began sending.
 fn fleet_outcome<R: Render>(
-    members: Vec<render::FleetMember<R>>,
+    members: &[render::FleetMember<R>],
     requests: u64,
-    cancelled: bool,
     start: Instant,
 ) -> Outcome {
-    let code = if cancelled {
-        INTERRUPTED
-    } else {
-        render::Summary::exit_code(&members)
-    };
-    Outcome::Fleet(render::fleet(&members, requests, start.elapsed()), code)
+    let report = render::fleet(members, requests, start.elapsed());
+    Outcome::Fleet(report, render::Summary::exit_code(members))
 }
 
 /// One instance's wait until normal, counting its requests (every answer,
