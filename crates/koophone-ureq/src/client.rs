@@ -97,19 +97,6 @@ pub struct ClientBuilder {
     cancel: Option<CancelToken>,
 }
 
-/// Builder methods that set one field of the transport settings.
-macro_rules! transport_setters {
-    ($($(#[$doc:meta])* $name:ident($ty:ty) => $field:ident;)+) => {
-        $(
-            $(#[$doc])*
-            pub fn $name(mut self, value: $ty) -> Self {
-                self.transport.$field = value;
-                self
-            }
-        )+
-    };
-}
-
 impl ClientBuilder {
     /// Where requests go (required).
     pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
@@ -167,20 +154,33 @@ impl ClientBuilder {
         self
     }
 
-    transport_setters! {
-        /// The time one request may take, from connecting to the end of its body
-        /// (default 30 s). Waits also cut a request short at their deadline.
-        timeout(Duration) => request_timeout;
-        /// The time connecting (DNS, TCP, TLS, proxy) may take (default 10 s,
-        /// never more than the request timeout).
-        connect_timeout(Duration) => connect_timeout;
-        /// The largest response body accepted, in bytes (default 1 MiB). A larger
-        /// one ends the attempt with a `BodyTooLarge` transport error, without
-        /// reading more than the limit.
-        body_limit(u64) => body_limit;
-        /// Whether to use a proxy from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`
-        /// (honouring `NO_PROXY`), as ureq does by default (default true).
-        proxy_from_env(bool) => proxy_from_env;
+    /// The time one request may take, from connecting to the end of its body
+    /// (default 30 s). Waits also cut a request short at their deadline.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.transport.request_timeout = timeout;
+        self
+    }
+
+    /// The time connecting (DNS, TCP, TLS, proxy) may take (default 10 s,
+    /// never more than the request timeout).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.transport.connect_timeout = timeout;
+        self
+    }
+
+    /// The largest response body accepted, in bytes (default 1 MiB). A larger
+    /// one ends the attempt with a `BodyTooLarge` transport error, without
+    /// reading more than the limit.
+    pub fn body_limit(mut self, bytes: u64) -> Self {
+        self.transport.body_limit = bytes;
+        self
+    }
+
+    /// Whether to use a proxy from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`
+    /// (honouring `NO_PROXY`), as ureq does by default (default true).
+    pub fn proxy_from_env(mut self, enabled: bool) -> Self {
+        self.transport.proxy_from_env = enabled;
+        self
     }
 
     /// How single calls retry (default: [`RetryPolicy::default`]).
