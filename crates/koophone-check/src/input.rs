@@ -462,18 +462,16 @@ pub enum FieldsInput {
 
 impl Encode for FieldsInput {
     fn encode(&self, out: &mut Vec<u8>) {
+        let (index, first) = match self {
+            FieldsInput::Progress(user_id, _) => (0, user_id),
+            FieldsInput::Status(project_id, _) => (1, project_id),
+            FieldsInput::Prepare(user_id, _) => (2, user_id),
+        };
+        variant(out, index, 3);
+        first.encode(out);
         match self {
-            FieldsInput::Progress(a, b) | FieldsInput::Status(a, b) => {
-                let index = u64::from(matches!(self, FieldsInput::Status(..)));
-                variant(out, index, 3);
-                a.encode(out);
-                b.encode(out);
-            }
-            FieldsInput::Prepare(user_id, instance_ids) => {
-                variant(out, 2, 3);
-                user_id.encode(out);
-                instance_ids.encode(out);
-            }
+            FieldsInput::Progress(_, id) | FieldsInput::Status(_, id) => id.encode(out),
+            FieldsInput::Prepare(_, ids) => ids.encode(out),
         }
     }
 }
